@@ -1,0 +1,1 @@
+"""Work done outside the request: schedules, dispatch, report runs and deliveries."""

@@ -1,0 +1,85 @@
+"""Herald's configuration: the only module that reads ``os.environ``.
+
+Every setting is optional for a local run (SPEC §8). Outside debug mode Herald refuses to
+start with a development ``SECRET_KEY`` or without ``HERALD_ENCRYPTION_KEY``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEV_SECRET_KEY = "dev-only-secret-key-not-for-production"  # noqa: S105 - the refused default
+
+
+class ConfigError(RuntimeError):
+    """Herald cannot start with this environment; the message says what to set."""
+
+
+# name, meaning, default — rendered in the README's configuration table too.
+SETTINGS = (
+    ("DATABASE_URL", "SQLAlchemy URL of the database", "SQLite file `instance/herald.db`"),
+    ("REDIS_URL", "Redis for the job queues", "an embedded Redis started by `serve`"),
+    ("SECRET_KEY", "signs sessions and CSRF tokens", "required outside debug mode"),
+    ("HERALD_ENCRYPTION_KEY", "Fernet key(s) for secrets at rest, comma-separated, newest first",
+     "required outside debug mode"),
+    ("SMTP_URL", "`smtp://user:pass@host:port`, `smtp+starttls://…` or `smtps://…`",
+     "unset: the built-in outbox"),
+    ("MAIL_FROM", "sender address of report emails", "`Herald <herald@localhost>`"),
+    ("BASE_URL", "public URL of the portal, for links in emails", "`http://127.0.0.1:5000`"),
+    ("REPORTS_DIR", "where report CSVs are kept", "`instance/reports`"),
+    ("DISPATCH_INTERVAL", "seconds between two dispatcher ticks", "`10`"),
+    ("FLASK_DEBUG", "`1` for development: allows the default secrets", "off"),
+)
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def from_environ(instance_path: str, environ: os._Environ | dict | None = None) -> dict:
+    """Build the Flask config mapping from the environment."""
+    env = os.environ if environ is None else environ
+    instance = Path(instance_path)
+    base_url = env.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+    return {
+        "DEBUG_MODE": _flag(env.get("FLASK_DEBUG")),
+        "SQLALCHEMY_DATABASE_URI": _normalise_db_url(
+            env.get("DATABASE_URL") or f"sqlite:///{instance / 'herald.db'}"
+        ),
+        "REDIS_URL": env.get("REDIS_URL") or None,
+        "SECRET_KEY": env.get("SECRET_KEY") or DEV_SECRET_KEY,
+        "HERALD_ENCRYPTION_KEY": env.get("HERALD_ENCRYPTION_KEY") or None,
+        "SMTP_URL": env.get("SMTP_URL") or None,
+        "MAIL_FROM": env.get("MAIL_FROM") or "Herald <herald@localhost>",
+        "BASE_URL": base_url,
+        "REPORTS_DIR": env.get("REPORTS_DIR") or str(instance / "reports"),
+        "DISPATCH_INTERVAL": int(env.get("DISPATCH_INTERVAL") or 10),
+        "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
+        "REMEMBER_COOKIE_SECURE": base_url.startswith("https://"),
+    }
+
+
+def _normalise_db_url(url: str) -> str:
+    # Heroku-style URLs say postgres://; SQLAlchemy wants a driver name.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def check(config: dict) -> None:
+    """Refuse to run in production with development secrets."""
+    if config.get("DEBUG_MODE") or config.get("TESTING"):
+        return
+    missing = []
+    if config["SECRET_KEY"] == DEV_SECRET_KEY:
+        missing.append("SECRET_KEY")
+    if not config["HERALD_ENCRYPTION_KEY"]:
+        missing.append("HERALD_ENCRYPTION_KEY")
+    if missing:
+        raise ConfigError(
+            f"Herald will not start without {' and '.join(missing)} outside debug mode: "
+            "set them in the environment (`make run` generates both into "
+            "instance/herald.env), or set FLASK_DEBUG=1 for development."
+        )
