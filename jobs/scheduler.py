@@ -1,0 +1,122 @@
+"""Herald's own periodic jobs in rq-scheduler: ``python -m jobs.scheduler``.
+
+Users' schedules are rows in the database; rq-scheduler only holds the fixed jobs defined here
+(the dispatcher tick). Registration is idempotent: a job's id is derived from its definition,
+so a restart finds it already scheduled, and Herald jobs whose definition changed are cancelled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import redis
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from rq_scheduler import Scheduler
+
+from .queue import SYSTEM_QUEUE, connect
+
+log = logging.getLogger(__name__)
+
+JOB_ID_PREFIX = "herald-periodic-"
+MAX_POLL_INTERVAL = 5  # seconds between two looks at the schedule
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    """One fixed job run every ``interval`` seconds (scheduled with ``interval=``, never cron)."""
+
+    func: str
+    queue: str
+    interval: int
+    timeout: int
+
+    @property
+    def job_id(self) -> str:
+        digest = hashlib.sha256(
+            f"{self.func}|{self.queue}|{self.interval}|{self.timeout}".encode()
+        ).hexdigest()
+        return JOB_ID_PREFIX + digest[:16]
+
+
+def periodic_jobs(dispatch_interval: int) -> tuple[PeriodicJob, ...]:
+    """The definitions: every Herald periodic job, given the configured dispatcher interval."""
+    return (
+        PeriodicJob(
+            func="jobs.dispatch.run_tick",
+            queue=SYSTEM_QUEUE,
+            interval=dispatch_interval,
+            timeout=max(60, 5 * dispatch_interval),
+        ),
+    )
+
+
+def register_periodic_jobs(conn: redis.Redis, interval: int) -> list[str]:
+    """Schedule the definitions unless already scheduled; cancel stale Herald jobs. Returns ids."""
+    if interval < 1:
+        raise ValueError(f"DISPATCH_INTERVAL must be at least 1 second, not {interval}.")
+    scheduler = Scheduler(queue_name=SYSTEM_QUEUE, connection=conn)
+    wanted = periodic_jobs(interval)
+    wanted_ids = {job.job_id for job in wanted}
+    for stale_id in _scheduled_herald_ids(conn) - wanted_ids:
+        _cancel(conn, stale_id)
+        log.info("Cancelled stale periodic job %s", stale_id)
+    for definition in wanted:
+        if _is_scheduled(conn, definition.job_id):
+            continue
+        scheduler.schedule(
+            scheduled_time=datetime.now(UTC),
+            func=definition.func,
+            interval=definition.interval,
+            timeout=definition.timeout,
+            id=definition.job_id,
+            description=f"{definition.func} every {definition.interval} s",
+            queue_name=definition.queue,
+        )
+        log.info("Scheduled %s every %d s as %s", definition.func, definition.interval,
+                 definition.job_id)
+    return [job.job_id for job in wanted]
+
+
+def _scheduled_herald_ids(conn: redis.Redis) -> set[str]:
+    ids = (raw.decode() for raw in conn.zrange(Scheduler.scheduled_jobs_key, 0, -1))
+    return {job_id for job_id in ids if job_id.startswith(JOB_ID_PREFIX)}
+
+
+def _is_scheduled(conn: redis.Redis, job_id: str) -> bool:
+    in_schedule = conn.zscore(Scheduler.scheduled_jobs_key, job_id) is not None
+    return in_schedule and bool(conn.exists(Job.key_for(job_id)))
+
+
+def _cancel(conn: redis.Redis, job_id: str) -> None:
+    # Scheduler.cancel(job_id) reads job.origin from a str in 0.14; do its two steps directly.
+    conn.zrem(Scheduler.scheduled_jobs_key, job_id)
+    try:
+        Job.fetch(job_id, connection=conn).delete()
+    except NoSuchJobError:
+        pass
+
+
+def poll_interval(dispatch_interval: int) -> int:
+    return max(1, min(MAX_POLL_INTERVAL, dispatch_interval))
+
+
+def main() -> int:
+    from webapp import create_app
+
+    from .worker import redis_url
+
+    app = create_app()
+    conn = connect(redis_url(app))
+    interval = int(app.config["DISPATCH_INTERVAL"])
+    register_periodic_jobs(conn, interval)
+    Scheduler(queue_name=SYSTEM_QUEUE, connection=conn, interval=poll_interval(interval)).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""The RQ worker entry: ``python -m jobs.worker`` (the Procfile's ``worker``, run by ``serve``).
+
+The worker keeps one app context pushed for its whole life, so jobs can use the app's config
+and database session; the forked work horse inherits it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import redis
+from flask import Flask
+from rq import Queue, SimpleWorker, Worker
+
+from .queue import QUEUE_NAMES, connect
+
+
+def queues(conn: redis.Redis) -> list[Queue]:
+    """Herald's queues in priority order, bound to ``conn``."""
+    return [Queue(name, connection=conn) for name in QUEUE_NAMES]
+
+
+def redis_url(app: Flask) -> str:
+    url = app.config.get("REDIS_URL")
+    if not url:
+        raise SystemExit(
+            "REDIS_URL is not set: a worker needs the Redis that holds the queues. Set REDIS_URL "
+            "(e.g. redis://127.0.0.1:6379/0), or run everything with `flask --app app serve`, "
+            "which starts an embedded Redis and its workers."
+        )
+    return url
+
+
+def work_burst(app: Flask, conn: redis.Redis) -> bool:
+    """Run every queued job in this process, then return; True if any job ran (for tests)."""
+    with app.app_context():
+        worker = SimpleWorker(queues(conn), connection=conn)
+        return worker.work(burst=True, logging_level="WARNING")
+
+
+def main() -> int:
+    from webapp import create_app
+
+    app = create_app()
+    conn = connect(redis_url(app))
+    with app.app_context():
+        worker = Worker(queues(conn), connection=conn)
+        # with_scheduler: RQ's own scheduler moves jobs waiting for a retry back to their queue.
+        worker.work(with_scheduler=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
