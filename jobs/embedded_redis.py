@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from types import TracebackType
@@ -61,6 +62,19 @@ def server_version(executable: str) -> tuple[int, ...]:
     return tuple(int(part) for part in match.group(1).split(".")) if match else (0,)
 
 
+def die_with_parent() -> None:
+    """Pre-exec hook: on Linux, have the kernel SIGTERM this child if its parent dies.
+
+    A backstop for when the parent is killed with SIGKILL and cannot stop its children.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -92,6 +106,10 @@ class EmbeddedRedis:
         return self._process.pid if self._process else None
 
     @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
     def log_path(self) -> Path:
         return self.data_dir / "redis.log"
 
@@ -120,6 +138,7 @@ class EmbeddedRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # a terminal's Ctrl-C goes to our parent, which stops us
+            preexec_fn=die_with_parent,
         )
         try:
             self._wait_until_ready()
@@ -172,14 +191,14 @@ class EmbeddedRedis:
             return "(no log)"
         return " | ".join(lines[-5:]) or "(empty log)"
 
-    def stop(self) -> None:
-        """SIGTERM, wait, SIGKILL if it lingers. Safe to call twice."""
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """SIGTERM, wait up to ``timeout`` s, SIGKILL if it lingers. Safe to call twice."""
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout=STOP_TIMEOUT)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
