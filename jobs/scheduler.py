@@ -111,7 +111,7 @@ def main() -> int:
     from .worker import redis_url
 
     app = create_app()
-    conn = connect(redis_url(app))
+    conn = connect(redis_url(app, role="scheduler"))
     interval = int(app.config["DISPATCH_INTERVAL"])
     register_periodic_jobs(conn, interval)
     Scheduler(queue_name=SYSTEM_QUEUE, connection=conn, interval=poll_interval(interval)).run()

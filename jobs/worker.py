@@ -20,13 +20,14 @@ def queues(conn: redis.Redis) -> list[Queue]:
     return [Queue(name, connection=conn) for name in QUEUE_NAMES]
 
 
-def redis_url(app: Flask) -> str:
+def redis_url(app: Flask, role: str = "worker") -> str:
+    """``REDIS_URL``, or exit with a message saying what to set."""
     url = app.config.get("REDIS_URL")
     if not url:
         raise SystemExit(
-            "REDIS_URL is not set: a worker needs the Redis that holds the queues. Set REDIS_URL "
-            "(e.g. redis://127.0.0.1:6379/0), or run everything with `flask --app app serve`, "
-            "which starts an embedded Redis and its workers."
+            f"REDIS_URL is not set: the {role} needs the Redis that holds the queues. Set "
+            "REDIS_URL (e.g. redis://127.0.0.1:6379/0), or run everything with "
+            "`flask --app app serve`, which starts an embedded Redis, workers and scheduler."
         )
     return url
 
