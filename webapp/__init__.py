@@ -28,7 +28,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
+    migrate.init_app(app, db, render_as_batch=True, compare_type=True,
+                     directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
 

@@ -1,0 +1,1 @@
+"""Destinations a report is delivered to."""

@@ -1,0 +1,1 @@
+"""Report types: one module each, registered in ``registry``."""

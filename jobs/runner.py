@@ -1,0 +1,106 @@
+"""run_report(run_id): build the CSV, store it, deliver it, record everything.
+
+Thin on purpose: ids in, errors recorded on the run and re-raised so RQ sees them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+
+from webapp.extensions import db
+from webapp.models import Delivery, Run
+
+from .delivery.email import send_report_email
+from .reports import registry
+from .reports.base import BuildContext
+from .reports.csv import file_name, write_csv
+
+log = logging.getLogger(__name__)
+
+
+def report_path(run: Run) -> str:
+    return os.path.join(current_app.config["REPORTS_DIR"], run.company.slug, str(run.id),
+                        run.file_name)
+
+
+def run_report(run_id: int) -> str:
+    run = db.session.get(Run, run_id)
+    if run is None:
+        raise LookupError(f"run {run_id} does not exist")
+    if run.done:
+        log.info("run %s is already %s; nothing to do", run_id, run.status)
+        return run.status
+    now = datetime.now(UTC)
+    task = run.task
+    run.status, run.started_at, run.heartbeat_at, run.error = "running", now, now, None
+    task.status = "running"
+    db.session.commit()
+    try:
+        _build(run, now)
+        _deliver(run)
+    except Exception as exc:
+        db.session.rollback()
+        run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
+        run.finished_at = datetime.now(UTC)
+        task.status = "scheduled" if task.active else "inactive"
+        db.session.commit()
+        raise
+    failed = [d for d in run.deliveries if d.status == "failed"]
+    run.status = "failed" if failed and len(failed) == len(run.deliveries) else (
+        "partial" if failed else "succeeded")
+    run.finished_at = datetime.now(UTC)
+    task.status = "scheduled" if task.active else "inactive"
+    db.session.commit()
+    if failed:  # recorded above; raised so that RQ (and its retry policy) see the failure
+        raise DeliveryError(f"{len(failed)} of {len(run.deliveries)} deliveries of run "
+                            f"{run.id} failed: " + "; ".join(
+                                f"{d.target}: {d.error}" for d in failed))
+    return run.status
+
+
+class DeliveryError(RuntimeError):
+    """Some deliveries of a run failed; each one's error is on its delivery row."""
+
+
+def _build(run: Run, now: datetime) -> None:
+    task, company = run.task, run.company
+    rtype = registry.get(task.report_type)
+    if rtype is None or not rtype.creatable:
+        raise ValueError(f"report type {task.report_type!r} cannot be built")
+    tz = ZoneInfo(task.timezone)
+    start, end = (now, now) if rtype.snapshot else (run.window_start, run.window_end)
+    run.file_name = file_name(company.slug, rtype.key, start.astimezone(tz), end.astimezone(tz))
+    ctx = BuildContext(company_id=company.id, company_name=company.name,
+                       channels=tuple(task.channels), window_start=start, window_end=end,
+                       timezone=tz, options=dict(task.options or {}))
+    path = report_path(run)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    run.row_count, run.size_bytes = write_csv(
+        path, company.name, rtype.columns, rtype.rows(db.session, ctx),
+        excel_bom=bool(ctx.options.get("excel_bom")))
+    run.summary = rtype.summary(run.row_count, db.session, ctx)
+    for email in task.recipient_emails:
+        if not any(d.kind == "email" and d.target == email for d in run.deliveries):
+            run.deliveries.append(Delivery(company_id=run.company_id, kind="email", target=email))
+    db.session.commit()
+
+
+def _deliver(run: Run) -> None:
+    for delivery in run.deliveries:
+        if delivery.status == "sent":  # never twice
+            continue
+        delivery.attempts += 1
+        try:
+            delivery.message_id = send_report_email(run, delivery.target)
+        except Exception as exc:  # recorded on the delivery; the others still go out
+            delivery.status, delivery.error = "failed", f"{type(exc).__name__}: {exc}"
+            log.warning("delivery %s of run %s failed: %s", delivery.id, run.id, delivery.error)
+        else:
+            delivery.status, delivery.error = "sent", None
+            delivery.delivered_at = datetime.now(UTC)
+        db.session.commit()

@@ -1,0 +1,154 @@
+"""`flask --app app …` commands of SPEC §8."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+import click
+import sqlalchemy as sa
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from .extensions import db
+from .models import ApiToken, Company, User
+from .models.users import email_key
+from .services.people import InputError, create_company, create_user
+
+companies = AppGroup("companies", help="Manage companies (tenants).")
+users = AppGroup("users", help="Manage users and API tokens.")
+demo = AppGroup("demo", help="Demo company and data.")
+data = AppGroup("data", help="Import communications data.")
+
+DEMO_ADMIN = "admin@demo.example"
+
+
+def _fail(exc: InputError):
+    raise click.ClickException("; ".join(f"{k}: {v}" for k, v in exc.fields.items()))
+
+
+def _company(slug: str) -> Company:
+    company = db.session.scalar(sa.select(Company).where(Company.slug == slug))
+    if company is None:
+        raise click.ClickException(f"No company with the slug “{slug}”.")
+    return company
+
+
+@companies.command("create")
+@click.argument("name")
+@click.option("--timezone", required=True, help="IANA time zone, e.g. Europe/London")
+@click.option("--admin-email", required=True)
+@click.option("--admin-password", required=True)
+def companies_create(name, timezone, admin_email, admin_password):
+    """Create a company with its admin; prints the slug."""
+    try:
+        company = create_company(name, timezone, admin_email, admin_password)
+    except InputError as exc:
+        db.session.rollback()
+        _fail(exc)
+    db.session.commit()
+    click.echo(company.slug)
+
+
+@users.command("create")
+@click.option("--company", "slug", required=True)
+@click.option("--email", required=True)
+@click.option("--password")
+@click.option("--name", default="")
+@click.option("--group", is_flag=True, help="A group email (distribution list): no login, no role")
+@click.option("--role", "roles", multiple=True)
+def users_create(slug, email, password, name, group, roles):
+    """Create a user (or a group email) in a company."""
+    try:
+        user = create_user(_company(slug), email, password=password, name=name, is_group=group,
+                           roles=list(roles))
+    except InputError as exc:
+        db.session.rollback()
+        _fail(exc)
+    db.session.commit()
+    click.echo(f"created {user.email}")
+
+
+@users.command("token")
+@click.option("--company", "slug", required=True)
+@click.argument("email")
+def users_token(slug, email):
+    """Print a new API token for a user, alone on the line."""
+    company = _company(slug)
+    user = db.session.scalar(sa.select(User).where(User.company_id == company.id,
+                                                   User.email_key == email_key(email)))
+    if user is None or not user.is_active:
+        raise click.ClickException(f"No active user {email} in {slug}.")
+    token, plain = ApiToken.issue(user)
+    db.session.add(token)
+    db.session.commit()
+    click.echo(plain)
+
+
+@demo.command("seed")
+@click.option("--company", "slug", required=True)
+@click.option("--days", default=14, show_default=True, type=click.IntRange(1, 3650))
+@click.option("--messages", default=5000, show_default=True, type=click.IntRange(0))
+def demo_seed(slug, days, messages):
+    """Generate realistic communications data for a company."""
+    from .services.demo import seed
+
+    counts = seed(_company(slug), now=datetime.now(UTC), days=days, messages=messages)
+    db.session.commit()
+    click.echo(", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
+
+
+@demo.command("quickstart")
+def demo_quickstart():
+    """On a new database: a demo company, its admin, demo data and a daily task."""
+    from .services import tasks as task_service
+    from .services.demo import seed
+
+    url = current_app.config["BASE_URL"]
+    existing = db.session.scalar(sa.select(Company).order_by(Company.id).limit(1))
+    if existing is not None:
+        click.echo(f"Herald is at {url}/login (database already set up; log in with your "
+                   "existing account).")
+        return
+    password = secrets.token_urlsafe(12)
+    company = create_company("Demo Bank", "Europe/London", DEMO_ADMIN, password)
+    now = datetime.now(UTC)
+    seed(company, now=now)
+    data_in = task_service.validate(company, {
+        "name": "Rooms, every morning", "report_type": "usage_by_rooms",
+        "channels": ["whatsapp", "imessage", "sms"],
+        "schedule": {"kind": "daily", "time": "06:30"},
+        "recipients": {"emails": [DEMO_ADMIN, "compliance-team@demo.example"]}})
+    task_service.save(company, data_in, now)
+    db.session.commit()
+    path = current_app.instance_path + "/demo-login.txt"
+    with open(path, "w") as fh:
+        fh.write(f"{DEMO_ADMIN}\n{password}\n")
+    click.echo(f"\n  Herald: {url}/login\n  Log in as {DEMO_ADMIN} with password {password}\n"
+               f"  (also kept in {path})\n")
+
+
+@data.command("import")
+@click.option("--company", "slug", required=True)
+@click.argument("kind")
+@click.argument("file", type=click.File("rb"))
+def data_import(slug, kind, file):
+    """Import an NDJSON file of KIND records (org-units, users, accounts, rooms, messages)."""
+    from .services.ingest import KINDS, ingest
+
+    if kind not in KINDS:
+        raise click.ClickException(f"KIND must be one of {', '.join(KINDS)}.")
+    result = ingest(_company(slug).id, kind, file)
+    for err in result.errors:
+        click.echo(f"line {err['line']}: rejected ({err['reason']})", err=True)
+    click.echo(f"{result.created} created, {result.updated} updated, {result.rejected} rejected")
+    if result.rejected:
+        raise SystemExit(1)
+
+
+def register_cli(app: Flask) -> None:
+    for group in (companies, users, demo, data):
+        app.cli.add_command(group)
+    from .serve import serve_command
+
+    app.cli.add_command(serve_command)

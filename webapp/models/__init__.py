@@ -1,0 +1,11 @@
+"""SQLAlchemy models, one module per aggregate."""
+
+from .audit import AuditEvent
+from .comms import Account, Message, OrgUnit, Room
+from .runs import Delivery, OutboxMessage, Run
+from .tasks import Task, TaskRecipient
+from .tenancy import Company
+from .users import ApiToken, Role, RoleAssignment, User
+
+__all__ = ["Account", "ApiToken", "AuditEvent", "Company", "Delivery", "Message", "OrgUnit",
+           "OutboxMessage", "Role", "RoleAssignment", "Run", "Task", "TaskRecipient", "User"]

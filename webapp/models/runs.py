@@ -1,0 +1,85 @@
+"""Runs of a task and their deliveries."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .types import UTCDateTime, utcnow
+
+RUN_STATUSES = ("queued", "running", "succeeded", "partial", "failed")
+RUN_TRIGGERS = ("scheduled", "catch_up", "manual")
+DELIVERY_STATUSES = ("pending", "sent", "failed")
+
+
+class Run(db.Model):
+    """One occurrence of a task. Unique on (task, scheduled instant): never created twice."""
+
+    __tablename__ = "runs"
+    __table_args__ = (sa.UniqueConstraint("task_id", "scheduled_for"),
+                      sa.Index("ix_runs_task_created", "task_id", "id"),
+                      sa.Index("ix_runs_status", "status"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(sa.ForeignKey("companies.id"), index=True)
+    task_id: Mapped[int] = mapped_column(sa.ForeignKey("tasks.id", ondelete="CASCADE"))
+    trigger: Mapped[str] = mapped_column(sa.String(16), default="scheduled")
+    scheduled_for = mapped_column(UTCDateTime)  # null for "run now"
+    window_start = mapped_column(UTCDateTime, nullable=False)
+    window_end = mapped_column(UTCDateTime, nullable=False)
+    status: Mapped[str] = mapped_column(sa.String(16), default="queued")
+    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    started_at = mapped_column(UTCDateTime)
+    finished_at = mapped_column(UTCDateTime)
+    heartbeat_at = mapped_column(UTCDateTime)
+    row_count: Mapped[int | None] = mapped_column()
+    file_name: Mapped[str | None] = mapped_column(sa.String(255))
+    size_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    summary: Mapped[str | None] = mapped_column(sa.String(500))  # the email's summary line
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+    task = relationship("Task")
+    company = relationship("Company")
+    deliveries = relationship("Delivery", back_populates="run", order_by="Delivery.id",
+                              cascade="all, delete-orphan")
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("succeeded", "partial", "failed")
+
+
+class Delivery(db.Model):
+    """One recipient of one run: an email address or the upload server."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (sa.UniqueConstraint("run_id", "kind", "target"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(sa.ForeignKey("companies.id"), index=True)
+    run_id: Mapped[int] = mapped_column(sa.ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))  # email | server
+    target: Mapped[str] = mapped_column(sa.String(300))
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    delivered_at = mapped_column(UTCDateTime)
+    message_id: Mapped[str | None] = mapped_column(sa.String(300))
+
+    run = relationship("Run", back_populates="deliveries")
+
+
+class OutboxMessage(db.Model):
+    """Mail that would have been sent, kept when no SMTP_URL is configured."""
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int | None] = mapped_column(sa.ForeignKey("companies.id"), index=True)
+    to_addr: Mapped[str] = mapped_column(sa.String(254))
+    from_addr: Mapped[str] = mapped_column(sa.String(300))
+    subject: Mapped[str] = mapped_column(sa.String(500))
+    text_body: Mapped[str] = mapped_column(sa.Text)
+    html_body: Mapped[str] = mapped_column(sa.Text)
+    message_id: Mapped[str] = mapped_column(sa.String(300))
+    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)

@@ -1,0 +1,83 @@
+"""Report tasks and their recipients."""
+
+from __future__ import annotations
+
+from datetime import time
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from jobs import schedule as sched
+
+from ..extensions import db
+from .types import UTCDateTime, utcnow
+
+TASK_STATUSES = ("inactive", "scheduled", "running")
+
+
+class Task(db.Model):
+    __tablename__ = "tasks"
+    __table_args__ = (sa.Index("ix_tasks_due", "active", "next_run_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(sa.ForeignKey("companies.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    report_type: Mapped[str] = mapped_column(sa.String(64))
+    channels: Mapped[list] = mapped_column(sa.JSON, default=list)
+    schedule_kind: Mapped[str] = mapped_column(sa.String(16))
+    schedule_time: Mapped[str] = mapped_column(sa.String(5))  # hh:mm
+    schedule_every: Mapped[int | None] = mapped_column()
+    schedule_weekday: Mapped[int | None] = mapped_column()  # 0 = Monday
+    schedule_day: Mapped[int | None] = mapped_column()
+    timezone: Mapped[str] = mapped_column(sa.String(64))
+    options: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    server: Mapped[dict | None] = mapped_column(sa.JSON)  # upload destination (SPEC §5)
+    active: Mapped[bool] = mapped_column(default=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default="scheduled")
+    series_start = mapped_column(UTCDateTime)  # when the current series was (re)activated
+    next_run_at = mapped_column(UTCDateTime)
+    watermark = mapped_column(UTCDateTime)  # where the last scheduled window ended
+    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
+
+    company = relationship("Company")
+    recipients = relationship("TaskRecipient", back_populates="task", order_by="TaskRecipient.id",
+                              cascade="all, delete-orphan")
+
+    @property
+    def schedule(self) -> sched.Schedule:
+        hour, minute = (int(x) for x in self.schedule_time.split(":"))
+        return sched.Schedule(kind=self.schedule_kind, time=time(hour, minute),
+                              timezone=self.timezone, every=self.schedule_every,
+                              weekday=self.schedule_weekday, day=self.schedule_day)
+
+    @schedule.setter
+    def schedule(self, value: sched.Schedule) -> None:
+        self.schedule_kind = value.kind
+        self.schedule_time = value.time.strftime("%H:%M")
+        self.schedule_every = value.every
+        self.schedule_weekday = value.weekday
+        self.schedule_day = value.day
+        self.timezone = value.timezone
+
+    @property
+    def recipient_emails(self) -> list[str]:
+        return [r.email for r in self.recipients]
+
+    @property
+    def editable(self) -> bool:
+        return self.status != "running"
+
+
+class TaskRecipient(db.Model):
+    __tablename__ = "task_recipients"
+    __table_args__ = (sa.UniqueConstraint("task_id", "email_key"),
+                      sa.Index("ix_task_recipients_company_email", "company_id", "email_key"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(sa.ForeignKey("tasks.id", ondelete="CASCADE"))
+    company_id: Mapped[int] = mapped_column(sa.ForeignKey("companies.id"))
+    email: Mapped[str] = mapped_column(sa.String(254))
+    email_key: Mapped[str] = mapped_column(sa.String(254))
+
+    task = relationship("Task", back_populates="recipients")

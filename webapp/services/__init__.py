@@ -1,0 +1,1 @@
+"""Operations shared by the portal, the API and the CLI."""

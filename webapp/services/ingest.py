@@ -1,0 +1,220 @@
+"""NDJSON ingestion of communications data (SPEC §7): validate each line, resolve the
+source ids it refers to, upsert by the record's own ``id``. A bad line is rejected alone,
+with its line number and reason; the good ones are kept. Input is read line by line in
+batches, so a large body is never held in memory."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from marshmallow import Schema, ValidationError, fields, validate
+
+from ..extensions import db
+from ..models import Account, Message, OrgUnit, Room, User
+from ..models.comms import ACCOUNT_STATUSES, CHANNELS, DIRECTIONS, ROOM_TYPES
+from ..models.users import email_key
+from .people import InputError, normalise_email
+
+BATCH = 1000
+MAX_ERRORS_REPORTED = 1000
+
+
+class _Record(Schema):
+    id = fields.String(required=True, validate=validate.Length(1, 200))
+
+
+class OrgUnitRecord(_Record):
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    parent_id = fields.String(allow_none=True, load_default=None)
+
+
+class UserRecord(_Record):
+    email = fields.String(required=True)
+    name = fields.String(load_default="", validate=validate.Length(max=200))
+    org_unit_id = fields.String(allow_none=True, load_default=None)
+    is_group = fields.Boolean(load_default=False)
+
+
+class AccountRecord(_Record):
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    identifier = fields.String(required=True, validate=validate.Length(1, 200))
+    user_id = fields.String(allow_none=True, load_default=None)
+    status = fields.String(load_default="connected", validate=validate.OneOf(ACCOUNT_STATUSES))
+    status_since = fields.AwareDateTime(allow_none=True, load_default=None)
+    last_activity_at = fields.AwareDateTime(allow_none=True, load_default=None)
+
+
+class RoomRecord(_Record):
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    name = fields.String(load_default="", validate=validate.Length(max=500))
+    type = fields.String(required=True, validate=validate.OneOf(ROOM_TYPES))
+    org_unit_id = fields.String(allow_none=True, load_default=None)
+    governed = fields.Boolean(load_default=True)
+    owner_user_id = fields.String(allow_none=True, load_default=None)
+    created_at = fields.AwareDateTime(allow_none=True, load_default=None)
+    participants = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    internal_participants = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    external_participants = fields.Integer(load_default=0, validate=validate.Range(min=0))
+
+
+class MessageRecord(_Record):
+    room_id = fields.String(required=True)
+    account_id = fields.String(allow_none=True, load_default=None)
+    direction = fields.String(required=True, validate=validate.OneOf(DIRECTIONS))
+    sent_at = fields.AwareDateTime(required=True)
+
+
+@dataclass(frozen=True)
+class Kind:
+    model: type
+    schema: Schema
+    refs: dict  # record field → (model, column to set)
+
+
+KINDS: dict[str, Kind] = {
+    "org-units": Kind(OrgUnit, OrgUnitRecord(), {"parent_id": (OrgUnit, "parent_id")}),
+    "users": Kind(User, UserRecord(), {"org_unit_id": (OrgUnit, "org_unit_id")}),
+    "accounts": Kind(Account, AccountRecord(), {"user_id": (User, "user_id")}),
+    "rooms": Kind(Room, RoomRecord(), {"org_unit_id": (OrgUnit, "org_unit_id"),
+                                       "owner_user_id": (User, "owner_user_id")}),
+    "messages": Kind(Message, MessageRecord(), {"room_id": (Room, "room_id"),
+                                                "account_id": (Account, "account_id")}),
+}
+
+
+@dataclass
+class IngestResult:
+    created: int = 0
+    updated: int = 0
+    rejected: int = 0
+    errors: list = field(default_factory=list)
+
+    def reject(self, line: int, record_id, reason: str) -> None:
+        self.rejected += 1
+        if len(self.errors) < MAX_ERRORS_REPORTED:
+            self.errors.append({"line": line, "id": record_id, "reason": reason})
+
+    def as_dict(self) -> dict:
+        return {"created": self.created, "updated": self.updated, "rejected": self.rejected,
+                "errors": self.errors}
+
+
+def ingest(company_id: int, kind: str, lines: Iterable[bytes | str]) -> IngestResult:
+    """Ingest NDJSON lines for one company; commits batch by batch."""
+    spec = KINDS[kind]
+    result = IngestResult()
+    batch: list[tuple[int, dict]] = []
+    for number, raw in enumerate(lines, start=1):
+        text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+            if not isinstance(obj, dict):
+                raise ValueError("a line must be one JSON object")
+            record = spec.schema.load(obj, unknown="exclude")
+        except ValidationError as exc:
+            result.reject(number, _id_of(text), _reason(exc.messages))
+            continue
+        except ValueError as exc:
+            result.reject(number, None, f"not valid JSON: {exc}")
+            continue
+        batch.append((number, record))
+        if len(batch) >= BATCH:
+            _apply(company_id, spec, batch, result)
+            batch = []
+    if batch:
+        _apply(company_id, spec, batch, result)
+    return result
+
+
+def _id_of(text: str):
+    try:
+        value = json.loads(text).get("id")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str | int) else None
+
+
+def _reason(messages) -> str:
+    if isinstance(messages, dict):
+        return "; ".join(f"{k}: {_reason(v)}" for k, v in messages.items())
+    if isinstance(messages, list):
+        return " ".join(str(m) for m in messages)
+    return str(messages)
+
+
+def _resolve(company_id: int, model, external_ids: set[str]) -> dict[str, int]:
+    if not external_ids:
+        return {}
+    found = {}
+    ids = list(external_ids)
+    for i in range(0, len(ids), 500):
+        found.update(db.session.execute(sa.select(model.external_id, model.id).where(
+            model.company_id == company_id, model.external_id.in_(ids[i:i + 500]))).all())
+    return found
+
+
+def _apply(company_id: int, spec: Kind, batch: list[tuple[int, dict]],
+           result: IngestResult) -> None:
+    model = spec.model
+    existing = _resolve(company_id, model, {r["id"] for _, r in batch})
+    # Every id the batch refers to, resolved once; records of this batch may refer to each
+    # other (an org unit's parent), so rows created below are added as they come.
+    known: dict[type, dict[str, int]] = {}
+    for ref_field, (ref_model, _column) in spec.refs.items():
+        refs = {r[ref_field] for _, r in batch if r.get(ref_field) is not None}
+        known.setdefault(ref_model, {}).update(_resolve(company_id, ref_model, refs))
+    for number, record in batch:
+        try:
+            values = _values(spec, record, known)
+        except InputError as exc:
+            result.reject(number, record["id"], _reason(exc.fields))
+            continue
+        row_id = existing.get(record["id"])
+        if row_id is None and model is User:  # a portal user is the same record (SPEC §7)
+            row_id = db.session.scalar(sa.select(User.id).where(
+                User.company_id == company_id, User.email_key == values["email_key"],
+                User.external_id.is_(None)))
+        if row_id is None:
+            row = model(company_id=company_id, external_id=record["id"])
+            db.session.add(row)
+        else:
+            row = db.session.get(model, row_id)
+            row.external_id = record["id"]
+        for key, value in values.items():
+            setattr(row, key, value)
+        try:
+            with db.session.begin_nested():
+                db.session.flush()
+        except sa.exc.IntegrityError as exc:
+            result.reject(number, record["id"], f"conflicts with existing data: {exc.orig}")
+            continue
+        existing[record["id"]] = row.id
+        known.setdefault(model, {})[record["id"]] = row.id
+        if row_id is None:
+            result.created += 1
+        else:
+            result.updated += 1
+    db.session.commit()
+
+
+def _values(spec: Kind, record: dict, known: dict[type, dict[str, int]]) -> dict:
+    values = {k: v for k, v in record.items() if k != "id" and k not in spec.refs}
+    errors = {}
+    for ref_field, (ref_model, column) in spec.refs.items():
+        ref = record.get(ref_field)
+        found = None if ref is None else known.get(ref_model, {}).get(ref)
+        if ref is not None and found is None:
+            label = ref_model.__tablename__.rstrip("s").replace("_", " ")
+            errors[ref_field] = f"unknown {label} id “{ref}”"
+        values[column] = found
+    if spec.model is User:
+        address = normalise_email(values.pop("email"))
+        values["email"], values["email_key"] = address, email_key(address)
+    if errors:
+        raise InputError(errors)
+    return values

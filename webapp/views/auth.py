@@ -1,0 +1,94 @@
+"""Login and logout (password); API bearer tokens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, StringField
+from wtforms.validators import DataRequired, Email, Length
+
+from ..extensions import db, login_manager
+from ..models import ApiToken, Company, User
+from ..models.users import email_key
+
+bp = Blueprint("auth", __name__)
+
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Please log in to see this page."
+login_manager.session_protection = "strong"
+
+
+@login_manager.user_loader
+def load_user(user_id: str):
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    return user if user is not None and user.is_active else None
+
+
+@login_manager.request_loader
+def load_user_from_token(req):
+    header = req.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        return None
+    token = db.session.scalar(sa.select(ApiToken).where(
+        ApiToken.token_hash == ApiToken.hash(header[7:].strip())))
+    if token is None or not token.user.is_active:
+        return None
+    token.last_used_at = datetime.now(UTC)
+    db.session.commit()
+    return token.user
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(message="Email is required."),
+                                            Email(message="Email is not a valid address."),
+                                            Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired("Password is required.")])
+    company = StringField("Company (slug)", validators=[Length(max=80)])
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only same-site relative paths are followed after login."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(safe_next(request.args.get("next")) or url_for("tasks.index"))
+    form = LoginForm()
+    ask_company = False
+    if form.validate_on_submit():
+        query = sa.select(User).join(Company).where(User.email_key == email_key(form.email.data))
+        if form.company.data:
+            query = query.where(Company.slug == form.company.data.strip().lower())
+        matches = [u for u in db.session.scalars(query)
+                   if u.is_active and u.check_password(form.password.data)]
+        if len(matches) == 1:
+            login_user(matches[0])
+            return redirect(safe_next(request.args.get("next")) or url_for("tasks.index"))
+        if len(matches) > 1:
+            ask_company = True
+            form.company.errors = ["This email has an account in several companies: "
+                                   "type the company's slug."]
+        else:
+            form.password.errors = ["Email or password is not correct."]
+    return render_template("auth/login.html", form=form,
+                           ask_company=ask_company or bool(form.company.data))
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    flash("You are logged out.")
+    return redirect(url_for("auth.login"))
