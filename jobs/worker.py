@@ -6,6 +6,7 @@ and database session; the forked work horse inherits it.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import redis
@@ -45,6 +46,12 @@ def main() -> int:
     app = create_app()
     conn = connect(redis_url(app))
     with app.app_context():
+        from webapp.extensions import db
+
+        # Each job runs in a forked work horse: it must not share the parent's pooled
+        # database connections (PostgreSQL would see two processes on one socket).
+        engine = db.engine
+        os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
         worker = Worker(queues(conn), connection=conn)
         # with_scheduler: RQ's own scheduler moves jobs waiting for a retry back to their queue.
         worker.work(with_scheduler=True)

@@ -86,6 +86,7 @@ def _schema(tmp_path_factory):
     with app.app_context():
         db.drop_all()
         db.create_all()
+        db.engine.dispose()
     return url
 
 
@@ -130,6 +131,7 @@ def app(_schema, tmp_path, redis_url, redis_conn):
             db.session.execute(table.delete())
         db.session.commit()
         db.session.remove()
+        db.engine.dispose()
 
 
 @pytest.fixture

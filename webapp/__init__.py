@@ -25,7 +25,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
     herald_config.check(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     db.init_app(app)
     migrate.init_app(app, db, render_as_batch=True, compare_type=True,

@@ -24,7 +24,8 @@ def compose(run: Run, address: str) -> EmailMessage:
     rtype = registry.get(task.report_type)
     context = {
         "company": company, "task": task, "run": run, "report_name": rtype.name,
-        "window_start": run.window_start.astimezone(tz), "window_end": run.window_end.astimezone(tz),
+        "window_start": run.window_start.astimezone(tz),
+        "window_end": run.window_end.astimezone(tz),
         "snapshot": rtype.snapshot, "link": run_url(run), "summary": run.summary or "",
     }
     message = EmailMessage()

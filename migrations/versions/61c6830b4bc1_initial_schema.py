@@ -5,9 +5,8 @@ Revises:
 Create Date: 2026-11-27 07:38:12.857401
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '61c6830b4bc1'

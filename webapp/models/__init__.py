@@ -8,4 +8,5 @@ from .tenancy import Company
 from .users import ApiToken, Role, RoleAssignment, User
 
 __all__ = ["Account", "ApiToken", "AuditEvent", "Company", "Delivery", "Message", "OrgUnit",
-           "OutboxMessage", "Role", "RoleAssignment", "Run", "Task", "TaskRecipient", "User"]
+           "OutboxMessage", "Role", "RoleAssignment", "Room", "Run", "Task", "TaskRecipient",
+           "User"]

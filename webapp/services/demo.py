@@ -66,7 +66,7 @@ def seed(company: Company, *, now: datetime, days: int = 14, messages: int = 500
     db.session.add_all(accounts)
     db.session.flush()
     rooms = []
-    for i, account in enumerate(accounts):
+    for account in accounts:
         for _ in range(rng.randint(1, 4)):
             group = rng.random() < 0.3
             client = rng.choice(CLIENTS)

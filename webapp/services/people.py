@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 
+from jobs.schedule import is_timezone
 from roles.permissions import ADMIN_ROLE
 from roles.viewer import ensure_builtin_roles
-from jobs.schedule import is_timezone
 
 from ..extensions import db
 from ..models import Company, Role, RoleAssignment, User

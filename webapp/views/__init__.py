@@ -22,10 +22,9 @@ def register_blueprints(app: Flask) -> None:
                                   exc.description)
         return render_template("errors.html", error=exc), exc.code
 
+    from jobs.schedule import describe
     from roles import permissions as P
     from roles.access import can, can_download
-
-    from jobs.schedule import describe
 
     app.jinja_env.globals.update(can=can, can_download=can_download, P=P, describe=describe)
     app.jinja_env.filters["local"] = _local
