@@ -48,9 +48,14 @@ def sync_recipient_roles(company_id: int) -> None:
     db.session.flush()
 
 
-def download_blockers(company_id: int, emails: list[str]) -> dict[str, str]:
-    """Recipients who will not be able to download, with the reason."""
+def download_blockers(company_id: int, emails: list[str],
+                      report_type: str | None = None) -> dict[str, str]:
+    """Recipients who will not be able to download, with the reason: not a user, a group
+    email, an inactive user, or a user whose next SSO login would remove the viewer role
+    (sync mode "replace all" without a mapped role that can download ``report_type``)."""
     from webapp.models.users import email_key
+
+    from .sso import at_risk
 
     users = {u.email_key: u for u in db.session.scalars(sa.select(User).where(
         User.company_id == company_id, User.email_key.in_([email_key(e) for e in emails])))}
@@ -63,4 +68,9 @@ def download_blockers(company_id: int, emails: list[str]) -> dict[str, str]:
             reasons[email] = "group email: it gets the email but cannot hold a role"
         elif not user.active:
             reasons[email] = "inactive user"
+    rest = [e for e in emails if e not in reasons]
+    if rest:
+        risky = {email_key(e): r for e, r in at_risk(company_id, report_type=report_type,
+                                                     only=rest).items()}
+        reasons.update({e: risky[email_key(e)] for e in rest if email_key(e) in risky})
     return reasons

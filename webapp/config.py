@@ -29,6 +29,8 @@ SETTINGS = (
     ("BASE_URL", "public URL of the portal, for links in emails", "`http://127.0.0.1:5000`"),
     ("REPORTS_DIR", "where report CSVs are kept", "`instance/reports`"),
     ("DISPATCH_INTERVAL", "seconds between two dispatcher ticks", "`10`"),
+    ("HERALD_SSO_ROLE_MAPPER", "SSO role-mapping hook, `package.module:function` (claims, "
+     "context) → role names; see roles/sso.py", "`roles.sso:map_roles` (the company's mapping)"),
     ("FLASK_DEBUG", "`1` for development: allows the default secrets", "off"),
 )
 
@@ -55,6 +57,7 @@ def from_environ(instance_path: str, environ: os._Environ | dict | None = None) 
         "BASE_URL": base_url,
         "REPORTS_DIR": env.get("REPORTS_DIR") or str(instance / "reports"),
         "DISPATCH_INTERVAL": int(env.get("DISPATCH_INTERVAL") or 10),
+        "SSO_ROLE_MAPPER": env.get("HERALD_SSO_ROLE_MAPPER") or "roles.sso:map_roles",
         "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
         "REMEMBER_COOKIE_SECURE": base_url.startswith("https://"),
     }
@@ -69,7 +72,16 @@ def _normalise_db_url(url: str) -> str:
 
 
 def check(config: dict) -> None:
-    """Refuse to run in production with development secrets."""
+    """Refuse to run in production with development secrets, or with a role-mapping hook
+    that cannot be loaded (better now than at someone's SSO login)."""
+    mapper = config.get("SSO_ROLE_MAPPER")
+    if mapper:
+        from roles.sso import load_mapper
+
+        try:
+            load_mapper(mapper)
+        except (ImportError, ValueError) as exc:
+            raise ConfigError(f"HERALD_SSO_ROLE_MAPPER={mapper} cannot be loaded: {exc}") from None
     if config.get("DEBUG_MODE") or config.get("TESTING"):
         return
     missing = []

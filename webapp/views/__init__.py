@@ -7,10 +7,10 @@ from werkzeug.exceptions import HTTPException
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import admin, auth, runs, tasks
+    from . import admin, auth, roles, runs, sso, tasks
     from .api import bp as api_bp
 
-    for bp in (auth.bp, tasks.bp, runs.bp, admin.bp, api_bp):
+    for bp in (auth.bp, tasks.bp, runs.bp, admin.bp, roles.bp, sso.bp, api_bp):
         app.register_blueprint(bp)
 
     @app.errorhandler(HTTPException)

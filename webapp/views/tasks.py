@@ -65,7 +65,8 @@ def show(task_id: int):
                               .order_by(Run.id.desc()).limit(200)).all()
     return render("tasks/show.html", "runs_table", task=task, runs=runs,
                   report=registry.get(task.report_type),
-                  blockers=download_blockers(task.company_id, task.recipient_emails))
+                  blockers=download_blockers(task.company_id, task.recipient_emails,
+                                             task.report_type))
 
 
 def form_payload(form) -> dict:
@@ -133,7 +134,8 @@ def _render_form(task: Task | None, values: dict, step: int, errors: dict | None
                  status: int = 200):
     company = current_company()
     preview, preview_error = _preview(values, company.timezone)
-    blockers = download_blockers(company.id, [e for e in values["emails"] if e.strip()])
+    blockers = download_blockers(company.id, [e for e in values["emails"] if e.strip()],
+                                 values.get("report_type") or None)
     return render("tasks/form.html", None, task=task, values=values, step=step,
                   errors=errors or {}, report_types=registry.creatable(),
                   all_types=registry.REPORT_TYPES, weekdays=sched.WEEKDAYS,

@@ -27,4 +27,4 @@ def _authenticate():
     return None
 
 
-from . import ingest, openapi, tasks  # noqa: E402,F401 - routes register on bp
+from . import ingest, openapi, roles, sso, tasks  # noqa: E402,F401 - routes register on bp

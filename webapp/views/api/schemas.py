@@ -132,3 +132,7 @@ SCHEMAS = {
     "Task": TaskSchema, "Run": RunSchema, "Preview": PreviewSchema,
     "IngestResult": IngestResultSchema,
 }
+
+from .role_schemas import ROLE_SCHEMAS  # noqa: E402 - roles, users and SSO (issue 6)
+
+SCHEMAS.update(ROLE_SCHEMAS)

@@ -38,7 +38,8 @@ def _task_with_notes(task: Task) -> dict:
     data = task_json(task, task_service.last_run(task))
     data["recipients_without_download"] = [
         {"email": e, "reason": r}
-        for e, r in download_blockers(task.company_id, task.recipient_emails).items()]
+        for e, r in download_blockers(task.company_id, task.recipient_emails,
+                                     task.report_type).items()]
     return data
 
 

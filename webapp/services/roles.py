@@ -1,0 +1,166 @@
+"""Custom roles and role assignments: one path for the portal and the API.
+
+Built-in roles are defined in code and cannot be changed or deleted. Nobody grants a
+permission they do not hold themselves, a group email never holds a role, and the last
+company administrator keeps the role.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from roles.permissions import ADMIN_ROLE, ALL, BUILTIN_ROLES
+
+from ..extensions import db
+from ..models import Role, RoleAssignment, User
+from .people import InputError
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
+
+
+class RoleConflict(RuntimeError):
+    """The change is refused as a whole (built-in role, last administrator, …)."""
+
+
+@dataclass
+class RoleInput:
+    name: str
+    description: str
+    permissions: list[str]
+
+
+def validate(company_id: int, payload, granted_by: frozenset[str],
+             role: Role | None = None) -> RoleInput:
+    """A whole role, or with ``role`` a partial edit merged over it."""
+    if not isinstance(payload, dict):
+        raise InputError({"body": "The request body must be a JSON object."})
+    data = {"name": role.name, "description": role.description,
+            "permissions": list(role.permissions)} if role else {"description": ""}
+    data.update({k: payload[k] for k in ("name", "description", "permissions") if k in payload})
+    errors = {k: "Unknown field." for k in sorted(set(payload) - {"name", "description",
+                                                                  "permissions", "id",
+                                                                  "builtin", "holders"})}
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        errors["name"] = "Role name is required."
+    elif not NAME_RE.match(name.strip()):
+        errors["name"] = ("Role name must be 1 to 100 letters, digits, spaces, dots, dashes or "
+                          "underscores, starting with a letter or digit.")
+    else:
+        name = name.strip()
+        if name.lower() in {b.lower() for b in BUILTIN_ROLES}:
+            errors["name"] = f"“{name}” is the name of a built-in role; choose another name."
+        else:
+            clash = db.session.scalar(sa.select(Role.id).where(
+                Role.company_id == company_id, sa.func.lower(Role.name) == name.lower()))
+            if clash is not None and (role is None or clash != role.id):
+                errors["name"] = f"A role named “{name}” already exists."
+    description = data.get("description")
+    if description is None:
+        description = ""
+    if not isinstance(description, str) or len(description) > 500:
+        errors["description"] = "Description must be text of at most 500 characters."
+    permissions = data.get("permissions")
+    if not isinstance(permissions, list) or not permissions or not all(
+            isinstance(p, str) for p in permissions):
+        errors["permissions"] = "Choose at least one permission."
+    else:
+        unknown = [p for p in permissions if p not in ALL]
+        if unknown:
+            errors["permissions"] = f"Unknown permission: {', '.join(unknown)}."
+        elif not set(permissions) <= granted_by:
+            missing = sorted(set(permissions) - granted_by)
+            errors["permissions"] = ("You can only grant permissions you hold yourself; you do "
+                                     f"not hold {', '.join(missing)}.")
+    if errors:
+        raise InputError(errors)
+    return RoleInput(name=name, description=description.strip(),
+                     permissions=sorted(set(permissions)))
+
+
+def save(company_id: int, data: RoleInput, role: Role | None = None) -> Role:
+    if role is not None and role.builtin:
+        raise RoleConflict(f"“{role.name}” is a built-in role; it cannot be changed.")
+    if role is None:
+        role = Role(company_id=company_id, builtin=False)
+        db.session.add(role)
+    role.name, role.description, role.permissions = data.name, data.description, data.permissions
+    db.session.flush()
+    return role
+
+
+def delete(role: Role) -> None:
+    if role.builtin:
+        raise RoleConflict(f"“{role.name}” is a built-in role; it cannot be deleted.")
+    db.session.execute(sa.delete(RoleAssignment).where(RoleAssignment.role_id == role.id))
+    db.session.delete(role)
+    db.session.flush()
+
+
+def holders(role: Role) -> list[tuple[User, list[str]]]:
+    """The users holding a role, each with the sources of the assignment."""
+    rows = db.session.execute(sa.select(User, RoleAssignment.source).join(
+        RoleAssignment, RoleAssignment.user_id == User.id).where(
+        RoleAssignment.role_id == role.id).order_by(User.email_key)).all()
+    out: dict[int, tuple[User, list[str]]] = {}
+    for user, source in rows:
+        out.setdefault(user.id, (user, []))[1].append(source)
+    return list(out.values())
+
+
+def assign(user: User, role: Role, granted_by: frozenset[str]) -> RoleAssignment:
+    """A manual assignment (idempotent)."""
+    if user.company_id != role.company_id:
+        raise InputError({"role": "No such role in this company."})
+    if user.is_group:
+        raise InputError({"role": "A group email cannot hold a role."})
+    if not set(role.permissions or ()) <= granted_by:
+        raise InputError({"role": "You can only give a role whose permissions you hold "
+                                  "yourself."})
+    existing = db.session.scalar(sa.select(RoleAssignment).where(
+        RoleAssignment.user_id == user.id, RoleAssignment.role_id == role.id,
+        RoleAssignment.source == "manual"))
+    if existing is not None:
+        return existing
+    assignment = RoleAssignment(user_id=user.id, role_id=role.id, source="manual")
+    db.session.add(assignment)
+    db.session.flush()
+    db.session.expire(user, ["assignments"])
+    return assignment
+
+
+def unassign(user: User, role: Role) -> None:
+    """Remove the manual assignment. Recipient assignments follow the tasks, SSO ones follow
+    the identity provider at the next login."""
+    assignment = db.session.scalar(sa.select(RoleAssignment).where(
+        RoleAssignment.user_id == user.id, RoleAssignment.role_id == role.id,
+        RoleAssignment.source == "manual"))
+    if assignment is None:
+        raise InputError({"role": f"{user.email} has no manual assignment of “{role.name}” "
+                                  "(automatic ones come from task recipients or SSO)."})
+    if role.name == ADMIN_ROLE and role.builtin and _admins(role, excluding=assignment) == 0:
+        raise RoleConflict("This is the company's last administrator: give the role to "
+                           "someone else first.")
+    db.session.delete(assignment)
+    db.session.flush()
+    db.session.expire(user, ["assignments"])
+
+
+def _admins(role: Role, excluding: RoleAssignment) -> int:
+    return db.session.scalar(sa.select(sa.func.count(sa.distinct(RoleAssignment.user_id)))
+                             .join(User, User.id == RoleAssignment.user_id).where(
+        RoleAssignment.role_id == role.id, RoleAssignment.id != excluding.id,
+        User.active.is_(True), User.is_group.is_(False)))
+
+
+def users_of(company_id: int) -> list[User]:
+    return db.session.scalars(sa.select(User).where(User.company_id == company_id)
+                              .order_by(User.email_key)).all()
+
+
+def roles_of(company_id: int) -> list[Role]:
+    return db.session.scalars(sa.select(Role).where(Role.company_id == company_id)
+                              .order_by(Role.builtin.desc(), Role.name)).all()

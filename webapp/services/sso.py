@@ -1,0 +1,141 @@
+"""A company's single sign-on settings: validation and saving (portal and API)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+
+from ..crypto import encrypt
+from ..extensions import db
+from ..models import Role, SsoSettings
+from ..models.sso import SYNC_MODES
+from .people import InputError
+
+LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
+
+@dataclass
+class SsoInput:
+    enabled: bool
+    issuer: str
+    client_id: str
+    client_secret: str | None  # None: keep the stored one
+    groups_claim: str
+    role_mapping: dict[str, list[str]]
+    sync_mode: str
+    allow_signup: bool
+
+
+def settings_of(company_id: int) -> SsoSettings | None:
+    return db.session.scalar(sa.select(SsoSettings).where(SsoSettings.company_id == company_id))
+
+
+def validate(company_id: int, payload, current: SsoSettings | None) -> SsoInput:
+    if not isinstance(payload, dict):
+        raise InputError({"body": "The request body must be a JSON object."})
+    known = {"enabled", "issuer", "client_id", "client_secret", "groups_claim", "role_mapping",
+             "sync_mode", "allow_signup"}
+    errors = {k: "Unknown field." for k in sorted(set(payload) - known - {
+        "client_secret_set", "redirect_uri", "login_url", "at_risk"})}
+    data = {"enabled": False, "issuer": "", "client_id": "", "groups_claim": "groups",
+            "role_mapping": {}, "sync_mode": "sso_only", "allow_signup": False}
+    if current is not None:
+        data.update({k: getattr(current, k) for k in data})
+    data.update({k: payload[k] for k in known if k in payload})
+
+    for key in ("enabled", "allow_signup"):
+        if not isinstance(data[key], bool):
+            errors[key] = f"{key.replace('_', ' ').capitalize()} must be true or false."
+    issuer = data["issuer"].strip().rstrip("/") if isinstance(data["issuer"], str) else None
+    if issuer is None:
+        errors["issuer"] = "Issuer must be a URL."
+    elif issuer:
+        parts = urlsplit(issuer)
+        if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or \
+                parts.fragment:
+            errors["issuer"] = "Issuer must be an https:// URL such as " \
+                               "https://login.example.com/realms/acme."
+        elif parts.scheme == "http" and parts.hostname not in LOOPBACK:
+            errors["issuer"] = "Issuer must use https:// (http:// only on this machine)."
+    client_id = data["client_id"].strip() if isinstance(data["client_id"], str) else None
+    if client_id is None or len(client_id) > 255:
+        errors["client_id"] = "Client id must be text of at most 255 characters."
+    secret = payload.get("client_secret")
+    if secret is not None and (not isinstance(secret, str) or len(secret) > 2000):
+        errors["client_secret"] = "Client secret must be text of at most 2000 characters."  # noqa: S105
+    secret = secret.strip() if isinstance(secret, str) and secret.strip() else None
+    claim = data["groups_claim"].strip() if isinstance(data["groups_claim"], str) else ""
+    if not claim or len(claim) > 100:
+        errors["groups_claim"] = "Groups claim must be a claim name such as groups " \
+                                 "(a dotted path reaches nested claims: realm_access.roles)."
+    if data["sync_mode"] not in SYNC_MODES:
+        errors["sync_mode"] = f"Sync mode must be one of {', '.join(SYNC_MODES)}."
+    mapping = data["role_mapping"]
+    clean: dict[str, list[str]] = {}
+    if not isinstance(mapping, dict):
+        errors["role_mapping"] = "Role mapping must map IdP group names to lists of role names."
+    else:
+        names = set(db.session.scalars(sa.select(Role.name).where(
+            Role.company_id == company_id)))
+        for group, roles in mapping.items():
+            field = f"role_mapping.{group}"
+            if not isinstance(group, str) or not group.strip() or len(group) > 200:
+                errors["role_mapping"] = "Group names must be 1 to 200 characters."
+                continue
+            if isinstance(roles, str):
+                roles = [roles]
+            if not isinstance(roles, list) or not roles or not all(
+                    isinstance(r, str) for r in roles):
+                errors[field] = "Map the group to a list of role names."
+                continue
+            unknown = [r for r in roles if r not in names]
+            if unknown:
+                errors[field] = f"No role named {', '.join(unknown)} in this company; create " \
+                                "it first."
+                continue
+            clean[group.strip()] = list(dict.fromkeys(roles))
+    if data["enabled"] is True and not errors:
+        for key, value in (("issuer", issuer), ("client_id", client_id)):
+            if not value:
+                errors[key] = f"{key.replace('_', ' ').capitalize()} is required to turn " \
+                              "single sign-on on."
+        if secret is None and (current is None or not current.client_secret):
+            errors["client_secret"] = "Client secret is required to turn single sign-on on."  # noqa: S105,E501
+    if errors:
+        raise InputError(errors)
+    return SsoInput(enabled=data["enabled"], issuer=issuer, client_id=client_id,
+                    client_secret=secret, groups_claim=claim, role_mapping=clean,
+                    sync_mode=data["sync_mode"], allow_signup=data["allow_signup"])
+
+
+def save(company_id: int, data: SsoInput, current: SsoSettings | None) -> SsoSettings:
+    settings = current or SsoSettings(company_id=company_id)
+    if current is None:
+        db.session.add(settings)
+    for key in ("enabled", "issuer", "client_id", "groups_claim", "role_mapping", "sync_mode",
+                "allow_signup"):
+        setattr(settings, key, getattr(data, key))
+    if data.client_secret is not None:
+        settings.client_secret = encrypt(data.client_secret)
+    db.session.flush()
+    return settings
+
+
+def parse_mapping_text(text: str) -> dict[str, list[str]] | str:
+    """The form's mapping, one ``group = role, role`` a line; a message when a line is bad."""
+    mapping: dict[str, list[str]] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.strip().startswith("#"):
+            continue
+        group, sep, roles = line.rpartition("=")
+        if not sep or not group.strip() or not roles.strip():
+            return f"Line {n}: write “IdP group = role name, other role name”."
+        mapping.setdefault(group.strip(), []).extend(
+            r.strip() for r in roles.split(",") if r.strip())
+    return mapping
+
+
+def mapping_text(mapping: dict[str, list[str]]) -> str:
+    return "\n".join(f"{g} = {', '.join(r)}" for g, r in (mapping or {}).items())

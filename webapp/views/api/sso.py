@@ -1,0 +1,81 @@
+"""A company's single sign-on settings, with the recipients at risk under the sync mode."""
+
+from __future__ import annotations
+
+from flask import current_app, jsonify, request, url_for
+from flask_login import current_user
+
+from roles import permissions as P
+from roles import sso
+from roles.access import can
+
+from ...extensions import db
+from ...services import sso as sso_service
+from ...services.people import InputError
+from . import bp
+from .errors import error_response
+
+
+def sso_json(settings) -> dict:
+    company = current_user.company
+    base = current_app.config["BASE_URL"]
+    data = {
+        "enabled": bool(settings and settings.enabled),
+        "issuer": settings.issuer if settings else "",
+        "client_id": settings.client_id if settings else "",
+        "client_secret_set": bool(settings and settings.client_secret),
+        "groups_claim": settings.groups_claim if settings else "groups",
+        "role_mapping": dict(settings.role_mapping or {}) if settings else {},
+        "sync_mode": settings.sync_mode if settings else "sso_only",
+        "allow_signup": bool(settings and settings.allow_signup),
+        "redirect_uri": base + url_for("sso.callback", slug=company.slug),
+        "login_url": base + url_for("sso.login", slug=company.slug),
+    }
+    data["at_risk"] = [{"email": e, "reason": r}
+                       for e, r in sso.at_risk(company.id, data["sync_mode"]).items()]
+    return data
+
+
+def _forbidden():
+    return error_response(403, "forbidden", "You need the permission "
+                                            f"“{P.BY_KEY[P.MANAGE_USERS].label}”.")
+
+
+@bp.get("/sso")
+def get_sso():
+    """The company's single sign-on settings (the client secret is never returned).
+    ---
+    get:
+      summary: Read the SSO settings
+      responses:
+        200: {description: The settings and the recipients at risk, content: {application/json: {schema: SsoSettings}}}
+    """
+    if not can(P.MANAGE_USERS):
+        return _forbidden()
+    return jsonify(sso_json(sso_service.settings_of(current_user.company_id)))
+
+
+@bp.put("/sso")
+def put_sso():
+    """Change the single sign-on settings; the fields given replace the stored ones
+    (an absent or empty client_secret keeps the stored secret).
+    ---
+    put:
+      summary: Change the SSO settings
+      requestBody: {required: true, content: {application/json: {schema: SsoSettingsInput}}}
+      responses:
+        200: {description: The settings, content: {application/json: {schema: SsoSettings}}}
+        422: {description: Invalid fields, content: {application/json: {schema: Error}}}
+    """
+    if not can(P.MANAGE_USERS):
+        return _forbidden()
+    current = sso_service.settings_of(current_user.company_id)
+    try:
+        data = sso_service.validate(current_user.company_id, request.get_json(silent=True),
+                                    current)
+        settings = sso_service.save(current_user.company_id, data, current)
+    except InputError as exc:
+        db.session.rollback()
+        return error_response(422, "invalid", "Some fields are not valid.", exc.fields)
+    db.session.commit()
+    return jsonify(sso_json(settings))

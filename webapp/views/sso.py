@@ -1,0 +1,141 @@
+"""Single sign-on: login through the company's OpenID Connect provider, and its settings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
+from flask_login import current_user, login_required, login_user
+
+from roles import permissions as P
+from roles import sso
+from roles.access import require_permission
+
+from ..extensions import db
+from ..htmx import render
+from ..models import Company, Role, SsoSettings
+from ..models.sso import SYNC_MODES
+from ..services import sso as sso_service
+from ..services.people import InputError
+from .auth import safe_next
+
+bp = Blueprint("sso", __name__)
+
+
+def _enabled_settings(slug: str) -> SsoSettings:
+    settings = db.session.scalar(sa.select(SsoSettings).join(Company).where(
+        Company.slug == slug.strip().lower(), SsoSettings.enabled.is_(True)))
+    if settings is None:
+        abort(404, description="This company has no single sign-on: log in with your email "
+                               "and password.")
+    return settings
+
+
+def callback_url(slug: str) -> str:
+    return current_app.config["BASE_URL"] + url_for("sso.callback", slug=slug)
+
+
+@bp.get("/sso")
+def start():
+    """The login page's "single sign-on" form: the company's slug → its provider."""
+    slug = request.args.get("company", "").strip().lower()
+    if not slug:
+        flash("Type your company's slug to log in with single sign-on.", "error")
+        return redirect(url_for("auth.login"))
+    return redirect(url_for("sso.login", slug=slug, next=safe_next(request.args.get("next"))))
+
+
+@bp.get("/sso/<slug>/login")
+def login(slug: str):
+    settings = _enabled_settings(slug)
+    session["sso_next"] = safe_next(request.args.get("next"))
+    client = sso.oidc_client(settings)
+    return client.authorize_redirect(callback_url(settings.company.slug))
+
+
+@bp.get("/sso/<slug>/callback")
+def callback(slug: str):
+    from authlib.integrations.base_client import OAuthError
+
+    settings = _enabled_settings(slug)
+    client = sso.oidc_client(settings)
+    try:
+        token = client.authorize_access_token()
+    except OAuthError as exc:
+        abort(400, description=f"Single sign-on failed: {exc.description or exc.error}. "
+                               "Try again from the login page.")
+    issuer = client.load_server_metadata().get("issuer", "").rstrip("/")
+    if issuer != settings.issuer.rstrip("/"):
+        abort(400, description="Single sign-on failed: the provider's issuer does not match "
+                               "the configured issuer.")
+    claims = token.get("userinfo")
+    if not claims:
+        abort(400, description="Single sign-on failed: the provider sent no ID token.")
+    try:
+        user = sso.complete_login(settings, dict(claims), datetime.now(UTC))
+    except sso.SsoError as exc:
+        db.session.rollback()
+        abort(403, description=str(exc))
+    db.session.commit()
+    login_user(user)
+    return redirect(session.pop("sso_next", None) or url_for("tasks.home"))
+
+
+# -- settings --------------------------------------------------------------------------------
+
+
+@bp.route("/admin/sso", methods=["GET", "POST"])
+@login_required
+@require_permission(P.MANAGE_USERS)
+def settings():
+    company_id = current_user.company_id
+    current = sso_service.settings_of(company_id)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        form = request.form
+        mapping = sso_service.parse_mapping_text(form.get("role_mapping", ""))
+        payload = {"enabled": form.get("enabled") == "1", "issuer": form.get("issuer", ""),
+                   "client_id": form.get("client_id", ""),
+                   "client_secret": form.get("client_secret", ""),
+                   "groups_claim": form.get("groups_claim", ""),
+                   "role_mapping": mapping if isinstance(mapping, dict) else {},
+                   "sync_mode": form.get("sync_mode", ""),
+                   "allow_signup": form.get("allow_signup") == "1"}
+        try:
+            if isinstance(mapping, str):
+                raise InputError({"role_mapping": mapping})
+            data = sso_service.validate(company_id, payload, current)
+            current = sso_service.save(company_id, data, current)
+        except InputError as exc:
+            db.session.rollback()
+            errors = exc.fields
+            values = {**payload, "role_mapping": form.get("role_mapping", "")}
+            return _render_settings(current, values, errors, 422)
+        db.session.commit()
+        flash("Single sign-on settings saved.")
+        return redirect(url_for("sso.settings"))
+    values = {"enabled": bool(current and current.enabled),
+              "issuer": current.issuer if current else "",
+              "client_id": current.client_id if current else "",
+              "groups_claim": current.groups_claim if current else "groups",
+              "role_mapping": sso_service.mapping_text(current.role_mapping if current else {}),
+              "sync_mode": request.args.get("sync_mode") if request.args.get("sync_mode")
+              in SYNC_MODES else (current.sync_mode if current else "sso_only"),
+              "allow_signup": bool(current and current.allow_signup)}
+    return _render_settings(current, values, errors)
+
+
+def _render_settings(current, values, errors, status: int = 200):
+    company = current_user.company
+    at_risk = sso.at_risk(company.id, values["sync_mode"]) if current and current.enabled else {}
+    downloaders = [r for r in db.session.scalars(sa.select(Role).where(
+        Role.company_id == company.id, Role.builtin.is_(False)).order_by(Role.name))
+        if P.DOWNLOAD_PERMISSIONS & set(r.permissions or ())]
+    return render("sso/settings.html", "at_risk", values=values, errors=errors,
+                  secret_set=bool(current and current.client_secret), at_risk=at_risk,
+                  downloaders=downloaders, sync_modes=SYNC_MODES,
+                  redirect_uri=callback_url(company.slug),
+                  login_url=current_app.config["BASE_URL"] + url_for("sso.login",
+                                                                     slug=company.slug),
+                  saved_enabled=bool(current and current.enabled)), status
