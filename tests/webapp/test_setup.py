@@ -160,3 +160,9 @@ def test_api_errors_have_the_documented_shape(make_company, api_token, app):
          "window_end": "2026-03-23T06:30:00+00:00"},
         {"run_at": "2026-03-30T06:30:00+01:00", "window_start": "2026-03-23T06:30:00+00:00",
          "window_end": "2026-03-30T06:30:00+01:00"}]
+
+
+def test_readme_lists_every_setting():
+    readme = (ROOT / "README.md").read_text()
+    for name, meaning, default in config.SETTINGS:
+        assert f"| `{name}` | {meaning} | {default} |" in readme, name
