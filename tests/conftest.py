@@ -13,7 +13,6 @@ import redis as redis_lib
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from cryptography.fernet import Fernet
-from flask.globals import app_ctx
 from flask.testing import FlaskClient
 
 from jobs.embedded_redis import EmbeddedRedis, free_port
@@ -110,14 +109,8 @@ class IsolatedClient(FlaskClient):
     production, although the test body holds one open for its own queries."""
 
     def open(self, *args, **kwargs):
-        outer = app_ctx._get_current_object() if app_ctx else None
-        if outer is not None:
-            outer.pop()
-        try:
+        with self.application.app_context():
             return super().open(*args, **kwargs)
-        finally:
-            if outer is not None:
-                outer.push()
 
 
 @pytest.fixture

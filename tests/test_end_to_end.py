@@ -143,3 +143,44 @@ def test_report_goes_from_task_to_recipients_download(smtp_app, runner, make_use
     from webapp.models import AuditEvent
     events = db.session.query(AuditEvent).all()
     assert [(e.action, e.result) for e in events] == [("download", "allowed")]
+
+
+def test_daily_schedule_dispatches_once_and_mails_the_outbox(make_company, api_token, app,
+                                                              redis_conn, work):
+    """No SMTP_URL: the scheduled run's emails land in the outbox, with the run's link."""
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from jobs.dispatch import dispatch
+    from webapp.extensions import db
+    from webapp.models import OutboxMessage, Run, Task
+
+    company = make_company("Acme")
+    headers = api_token(company)
+    created = app.test_client().post("/api/v1/tasks", headers=headers, json={
+        "name": "Daily", "report_type": "usage_by_rooms", "channels": ["whatsapp"],
+        "schedule": {"kind": "daily", "time": "06:30", "timezone": "Europe/London"},
+        "recipients": {"emails": ["admin@acme.example", "team@acme.example"]}}).get_json()
+    task = db.session.get(Task, created["id"])
+    due = task.next_run_at
+    assert due.astimezone(task.schedule.tz).strftime("%H:%M") == "06:30"
+
+    assert dispatch(due - timedelta(seconds=1), redis_conn) == []  # not yet
+    [run_id] = dispatch(due + timedelta(seconds=1), redis_conn)
+    assert dispatch(due + timedelta(seconds=2), redis_conn) == []  # never twice
+    run = db.session.get(Run, run_id)
+    assert (run.trigger, run.scheduled_for, run.window_end) == ("scheduled", due, due)
+    assert run.window_start == due - timedelta(days=1) or \
+        (due - run.window_start) in (timedelta(hours=23), timedelta(hours=25))
+    db.session.refresh(task)
+    assert task.watermark == due and task.next_run_at > due
+
+    work()
+    db.session.expire_all()
+    assert db.session.get(Run, run_id).status == "succeeded"
+    mails = db.session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.to_addr)).all()
+    assert [m.to_addr for m in mails] == ["admin@acme.example", "team@acme.example"]
+    assert all(f"http://herald.test/runs/{run_id}" in m.text_body for m in mails)
+    assert all("Acme" in m.subject and "<html" in m.html_body for m in mails)
+    assert len({m.message_id for m in mails}) == 2

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from jobs import schedule as sched
 from jobs.reports import registry
+from jobs.reports.base import ALL_CHANNELS
 from roles.viewer import sync_recipient_roles
 
 from ..extensions import db
@@ -83,11 +84,12 @@ def validate(company: Company, payload: dict, task: Task | None = None) -> TaskI
             isinstance(c, str) for c in channels):
         errors["channels"] = "Select at least one channel."
         channels = []
-    elif rtype is not None:
-        bad = [c for c in channels if c not in rtype.channels]
+    else:
+        allowed = rtype.channels if rtype is not None else ALL_CHANNELS
+        bad = [c for c in channels if c not in allowed]
         if bad:
             errors["channels"] = (f"{', '.join(bad)} not available for this report type; "
-                                  f"choose from {', '.join(rtype.channels)}.")
+                                  f"choose from {', '.join(allowed)}.")
     channels = [c for c in dict.fromkeys(channels)]
 
     schedule = None

@@ -127,9 +127,10 @@ class IngestResultSchema(Schema):
     errors = fields.List(fields.Dict(), metadata={"description": "[{line, id, reason}]"})
 
 
+# Nested schemas first: apispec registers a nested schema under its own name when it meets it.
 SCHEMAS = {
-    "Error": ErrorSchema, "ReportType": ReportTypeSchema, "TaskInput": TaskInputSchema,
-    "Task": TaskSchema, "Run": RunSchema, "Preview": PreviewSchema,
+    "Error": ErrorSchema, "ReportType": ReportTypeSchema, "Run": RunSchema,
+    "TaskInput": TaskInputSchema, "Task": TaskSchema, "Preview": PreviewSchema,
     "IngestResult": IngestResultSchema,
 }
 
