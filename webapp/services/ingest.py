@@ -199,6 +199,10 @@ def _apply(company_id: int, spec: Kind, batch: list[tuple[int, dict]],
             result.created += 1
         else:
             result.updated += 1
+    if model is User:  # new or changed users may be task recipients (SPEC §6)
+        from roles.viewer import sync_recipient_roles
+
+        sync_recipient_roles(company_id)
     db.session.commit()
 
 

@@ -7,7 +7,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from jobs.schedule import is_timezone
 from roles.permissions import ADMIN_ROLE
-from roles.viewer import ensure_builtin_roles
+from roles.viewer import ensure_builtin_roles, sync_recipient_roles
 
 from ..extensions import db
 from ..models import Company, Role, RoleAssignment, User
@@ -80,4 +80,5 @@ def create_user(company: Company, email: str, *, password: str | None = None, na
             raise InputError({"role": f"No role named “{role_name}” in this company."})
         db.session.add(RoleAssignment(user_id=user.id, role_id=role.id, source="manual"))
     db.session.flush()
+    sync_recipient_roles(company.id)  # the new user may already be a task recipient
     return user
