@@ -46,8 +46,11 @@ def two_companies(make_company, api_token, app):
               window_end=now, status="succeeded")
     db.session.add(run)
     db.session.commit()
+    from webapp.models import Role, User
+    role = db.session.scalar(db.select(Role).where(Role.company_id == acme.id))
+    user = db.session.scalar(db.select(User).where(User.company_id == acme.id))
     return {"acme": acme, "globex": globex, "task_id": task.id, "run_id": run.id,
-            "message_id": 1, "kind": "messages"}
+            "message_id": 1, "kind": "messages", "role_id": role.id, "user_id": user.id}
 
 
 def test_every_route_requires_login(app, client, two_companies):
