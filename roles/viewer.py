@@ -45,6 +45,11 @@ def sync_recipient_roles(company_id: int) -> None:
         db.session.add(RoleAssignment(user_id=user_id, role_id=viewer.id, source="recipient"))
     for user_id in current.keys() - should:
         db.session.delete(current[user_id])
+    # A group email never holds a role, whatever gave it (an address flagged as a group later).
+    groups = sa.select(User.id).where(User.company_id == company_id, User.is_group.is_(True))
+    for assignment in db.session.scalars(sa.select(RoleAssignment).where(
+            RoleAssignment.user_id.in_(groups))):
+        db.session.delete(assignment)
     db.session.flush()
 
 

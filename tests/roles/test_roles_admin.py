@@ -4,6 +4,7 @@ custom role's single download permission opens exactly that report type."""
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from roles import permissions as P
@@ -131,6 +132,29 @@ def test_the_last_admin_keeps_the_role(app, make_company, make_user, api_token):
     response = client.delete(f"/api/v1/users/{admin_id}/roles/{role_id}", headers=headers)
     assert response.status_code == 204
     assert held(cid, "admin@acme-bank.example") == set()
+
+    # Decided on the permission, not the role's name: a custom role that manages users is
+    # the last way in once nobody holds company-admin.
+    company = db.session.get(Company, cid)
+    keeper = make_role(company, "user-admin", {P.MANAGE_USERS})
+    keeper_id = keeper.id
+    give(db.session.get(type(second), second.id), keeper)
+    second_headers = api_token(db.session.get(Company, cid), "second@acme.example")
+    response = client.delete(f"/api/v1/users/{second.id}/roles/{role_id}",
+                             headers=second_headers)
+    assert response.status_code == 204
+    response = client.patch(f"/api/v1/roles/{keeper_id}", headers=second_headers,
+                            json={"permissions": [P.VIEW_TASKS]})
+    assert response.status_code == 422  # VIEW_TASKS: not held by the editor any more
+    response = client.patch(f"/api/v1/roles/{keeper_id}", headers=second_headers,
+                            json={"description": "kept", "permissions": [P.MANAGE_USERS]})
+    assert response.status_code == 200
+    response = client.delete(f"/api/v1/roles/{keeper_id}", headers=second_headers)
+    assert response.status_code == 409 and response.get_json()["error"]["code"] == "last_admin"
+    from webapp.services import roles as role_service
+    with pytest.raises(role_service.RoleConflict, match="Nobody would be left"):
+        role_service.save(cid, role_service.RoleInput("user-admin", "", [P.VIEW_TASKS]),
+                          db.session.get(Role, keeper_id))
 
 
 def test_portal_pages_create_assign_and_remove(app, make_company, make_user):

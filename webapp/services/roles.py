@@ -1,8 +1,8 @@
 """Custom roles and role assignments: one path for the portal and the API.
 
 Built-in roles are defined in code and cannot be changed or deleted. Nobody grants a
-permission they do not hold themselves, a group email never holds a role, and the last
-company administrator keeps the role.
+permission they do not hold themselves, a group email never holds a role, and no change
+leaves a company without anyone who can manage users and roles.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from roles.permissions import ADMIN_ROLE, ALL, BUILTIN_ROLES
+from roles import permissions as P
+from roles.permissions import ALL, BUILTIN_ROLES
 
 from ..extensions import db
 from ..models import Role, RoleAssignment, User
@@ -22,7 +23,11 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
 
 
 class RoleConflict(RuntimeError):
-    """The change is refused as a whole (built-in role, last administrator, …)."""
+    """The change is refused as a whole: ``code`` is builtin_role or last_admin."""
+
+    def __init__(self, message: str, code: str = "builtin_role"):
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -84,6 +89,9 @@ def validate(company_id: int, payload, granted_by: frozenset[str],
 def save(company_id: int, data: RoleInput, role: Role | None = None) -> Role:
     if role is not None and role.builtin:
         raise RoleConflict(f"“{role.name}” is a built-in role; it cannot be changed.")
+    if role is not None and _locks_out(company_id, drop_role=role.id,
+                                       new_permissions=data.permissions):
+        raise RoleConflict(LOCKOUT, "last_admin")
     if role is None:
         role = Role(company_id=company_id, builtin=False)
         db.session.add(role)
@@ -95,6 +103,8 @@ def save(company_id: int, data: RoleInput, role: Role | None = None) -> Role:
 def delete(role: Role) -> None:
     if role.builtin:
         raise RoleConflict(f"“{role.name}” is a built-in role; it cannot be deleted.")
+    if _locks_out(role.company_id, drop_role=role.id):
+        raise RoleConflict(LOCKOUT, "last_admin")
     db.session.execute(sa.delete(RoleAssignment).where(RoleAssignment.role_id == role.id))
     db.session.delete(role)
     db.session.flush()
@@ -141,19 +151,36 @@ def unassign(user: User, role: Role) -> None:
     if assignment is None:
         raise InputError({"role": f"{user.email} has no manual assignment of “{role.name}” "
                                   "(automatic ones come from task recipients or SSO)."})
-    if role.name == ADMIN_ROLE and role.builtin and _admins(role, excluding=assignment) == 0:
-        raise RoleConflict("This is the company's last administrator: give the role to "
-                           "someone else first.")
+    if _locks_out(user.company_id, drop_assignment=assignment.id):
+        raise RoleConflict(LOCKOUT, "last_admin")
     db.session.delete(assignment)
     db.session.flush()
     db.session.expire(user, ["assignments"])
 
 
-def _admins(role: Role, excluding: RoleAssignment) -> int:
-    return db.session.scalar(sa.select(sa.func.count(sa.distinct(RoleAssignment.user_id)))
-                             .join(User, User.id == RoleAssignment.user_id).where(
-        RoleAssignment.role_id == role.id, RoleAssignment.id != excluding.id,
-        User.active.is_(True), User.is_group.is_(False)))
+LOCKOUT = ("Nobody would be left to manage users and roles in this company (this is the last "
+           "administrator): give that permission to someone else first.")
+
+
+def _locks_out(company_id: int, *, drop_assignment: int | None = None,
+               drop_role: int | None = None, new_permissions: list[str] | None = None) -> bool:
+    """Would the change leave no active user holding the permission to manage users?
+    (Decided on permissions, not role names: any role that grants it counts.)"""
+    def permissions(role: Role):
+        if role.id == drop_role:
+            return new_permissions or ()  # None: the role is being deleted
+        return role.permissions or ()
+
+    roles = db.session.scalars(sa.select(Role).where(Role.company_id == company_id)).all()
+    granting = {r.id for r in roles if P.MANAGE_USERS in permissions(r)}
+    if not granting:
+        return True
+    query = sa.select(sa.func.count(RoleAssignment.id)).join(
+        User, User.id == RoleAssignment.user_id).where(
+        RoleAssignment.role_id.in_(granting), User.active.is_(True), User.is_group.is_(False))
+    if drop_assignment is not None:
+        query = query.where(RoleAssignment.id != drop_assignment)
+    return db.session.scalar(query) == 0
 
 
 def users_of(company_id: int) -> list[User]:

@@ -78,6 +78,9 @@ def _edit(role: Role | None):
         except InputError as exc:
             db.session.rollback()
             errors = exc.fields
+        except role_service.RoleConflict as exc:
+            db.session.rollback()
+            errors = {"permissions": str(exc)}
         else:
             db.session.commit()
             flash(f"Role “{saved.name}” saved.")

@@ -120,7 +120,7 @@ def edit_role(role_id: int):
       requestBody: {required: true, content: {application/json: {schema: RoleInput}}}
       responses:
         200: {description: The role, content: {application/json: {schema: Role}}}
-        409: {description: A built-in role, content: {application/json: {schema: Error}}}
+        409: {description: A built-in role, or nobody would be left to manage users, content: {application/json: {schema: Error}}}
         422: {description: Invalid fields, content: {application/json: {schema: Error}}}
     """
     if not can(P.MANAGE_USERS):
@@ -136,6 +136,9 @@ def edit_role(role_id: int):
     except InputError as exc:
         db.session.rollback()
         return _invalid(exc)
+    except role_service.RoleConflict as exc:
+        db.session.rollback()
+        return error_response(409, exc.code, str(exc))
     db.session.commit()
     return jsonify(role_json(role))
 
@@ -157,7 +160,8 @@ def delete_role(role_id: int):
     try:
         role_service.delete(role)
     except role_service.RoleConflict as exc:
-        return error_response(409, "builtin_role", str(exc))
+        db.session.rollback()
+        return error_response(409, exc.code, str(exc))
     db.session.commit()
     return "", 204
 
@@ -249,7 +253,7 @@ def unassign_role(user_id: int, role_id: int):
         - {name: role_id, in: path, required: true, schema: {type: integer}}
       responses:
         204: {description: Removed}
-        409: {description: The company's last administrator, content: {application/json: {schema: Error}}}
+        409: {description: Nobody would be left to manage users and roles, content: {application/json: {schema: Error}}}
         422: {description: No manual assignment, content: {application/json: {schema: Error}}}
     """
     if not can(P.MANAGE_USERS):
@@ -263,6 +267,6 @@ def unassign_role(user_id: int, role_id: int):
         return _invalid(exc)
     except role_service.RoleConflict as exc:
         db.session.rollback()
-        return error_response(409, "last_admin", str(exc))
+        return error_response(409, exc.code, str(exc))
     db.session.commit()
     return "", 204
