@@ -90,6 +90,15 @@ def test_login_in_default_mode_keeps_the_recipient_viewer_role(app, acme):
     assert held(acme["company"], "rita@acme.example") == {(P.VIEWER_ROLE, "recipient")}
     settings = app.test_client().get("/api/v1/sso", headers=acme["headers"]).get_json()
     assert settings["sync_mode"] == "sso_only" and settings["at_risk"] == []
+    # The settings page previews the other mode (an htmx fragment): Rita's groups map to
+    # nothing now, so "replace all" would take her viewer role.
+    browser = app.test_client()
+    Auth(browser).login("admin@acme-bank.example")
+    fragment = browser.get("/admin/sso?sync_mode=replace_all",
+                           headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert fragment.lstrip().startswith('<div id="at-risk">')
+    assert "rita@acme.example — SSO sync would remove the role" in fragment
+    assert "rita@acme.example" not in browser.get("/admin/sso").get_data(as_text=True)
 
 
 def test_replace_all_warns_then_removes_the_viewer_role(app, acme):
