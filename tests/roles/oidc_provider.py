@@ -95,6 +95,7 @@ class Provider:
         self.issuer = f"http://127.0.0.1:{self.port}"
         self.key = RSAKey.generate_key(2048, parameters={"kid": "test-key", "use": "sig",
                                                          "alg": "RS256"}, private=True)
+        self.signing_key = None  # set to another key to sign tokens the JWKS does not verify
         self.clients: dict[str, Client] = {}
         self.users: dict[str, tuple[str, dict]] = {}
         self.codes: dict[str, Code] = {}
@@ -148,7 +149,7 @@ class Provider:
                 return any(c.nonce == nonce for c in provider.codes.values())
 
             def resolve_client_private_key(self, client):
-                return provider.key
+                return provider.signing_key or provider.key
 
             def get_client_algorithm(self, client):
                 return "RS256"

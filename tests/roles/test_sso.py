@@ -189,6 +189,31 @@ def test_a_forged_or_replayed_callback_is_refused(app, acme):
     assert client.get("/tasks").status_code == 302  # still not logged in
 
 
+def test_an_id_token_not_signed_by_the_providers_key_is_refused(app, acme, idp):
+    from joserfc.jwk import RSAKey
+
+    idp.signing_key = RSAKey.generate_key(2048, private=True)
+    try:
+        client = app.test_client()
+        response = sso_login(client, "acme-bank", "rita")
+    finally:
+        idp.signing_key = None
+    assert response.status_code == 400
+    assert "ID token is not valid" in response.get_data(as_text=True)
+    assert client.get("/tasks").status_code == 302
+    assert held(acme["company"], "rita@acme.example") == {(P.VIEWER_ROLE, "recipient")}
+
+
+def test_an_unreachable_provider_is_a_clear_502(app, acme):
+    from jobs.embedded_redis import free_port
+
+    app.test_client().put("/api/v1/sso", headers=acme["headers"],
+                          json={"issuer": f"http://127.0.0.1:{free_port()}"})
+    response = app.test_client().get("/sso/acme-bank/login")
+    assert response.status_code == 502
+    assert "cannot be reached" in response.get_data(as_text=True)
+
+
 def test_unknown_company_or_sso_off_is_404(app, acme):
     assert app.test_client().get("/sso/nope/login").status_code == 404
     app.test_client().put("/api/v1/sso", headers=acme["headers"], json={"enabled": False})

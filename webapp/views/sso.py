@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
+import requests
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_required, login_user
+from joserfc.errors import JoseError
 
 from roles import permissions as P
 from roles import sso
@@ -21,6 +24,7 @@ from ..services.people import InputError
 from .auth import safe_next
 
 bp = Blueprint("sso", __name__)
+log = logging.getLogger(__name__)
 
 
 def _enabled_settings(slug: str) -> SsoSettings:
@@ -51,7 +55,10 @@ def login(slug: str):
     settings = _enabled_settings(slug)
     session["sso_next"] = safe_next(request.args.get("next"))
     client = sso.oidc_client(settings)
-    return client.authorize_redirect(callback_url(settings.company.slug))
+    try:
+        return client.authorize_redirect(callback_url(settings.company.slug))
+    except requests.RequestException as exc:
+        _unreachable(settings, exc)
 
 
 @bp.get("/sso/<slug>/callback")
@@ -62,10 +69,14 @@ def callback(slug: str):
     client = sso.oidc_client(settings)
     try:
         token = client.authorize_access_token()
+        issuer = client.load_server_metadata().get("issuer", "").rstrip("/")
     except OAuthError as exc:
         abort(400, description=f"Single sign-on failed: {exc.description or exc.error}. "
                                "Try again from the login page.")
-    issuer = client.load_server_metadata().get("issuer", "").rstrip("/")
+    except requests.RequestException as exc:
+        _unreachable(settings, exc)
+    except JoseError as exc:
+        abort(400, description=f"Single sign-on failed: the ID token is not valid ({exc}).")
     if issuer != settings.issuer.rstrip("/"):
         abort(400, description="Single sign-on failed: the provider's issuer does not match "
                                "the configured issuer.")
@@ -80,6 +91,13 @@ def callback(slug: str):
     db.session.commit()
     login_user(user)
     return redirect(session.pop("sso_next", None) or url_for("tasks.home"))
+
+
+def _unreachable(settings: SsoSettings, exc: Exception):
+    log.warning("SSO provider %s of company %s failed: %s", settings.issuer,
+                settings.company.slug, exc)
+    abort(502, description=f"The identity provider at {settings.issuer} cannot be reached or "
+                           "answered an error; try again later or log in with your password.")
 
 
 # -- settings --------------------------------------------------------------------------------
