@@ -33,7 +33,7 @@ from webapp.extensions import db
 from webapp.models import Role, RoleAssignment, SsoIdentity, SsoSettings, Task, TaskRecipient, User
 from webapp.models.users import email_key
 
-from .permissions import ADMIN_GROUP_PERMISSIONS, DOWNLOADS, download_permission
+from .permissions import ADMIN_GROUP_PERMISSIONS, DOWNLOADS, MANAGE_USERS, download_permission
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +134,12 @@ def sync_roles(user: User, roles: list[Role], mode: str) -> None:
     wanted = {r.id for r in roles}
     current = list(db.session.scalars(sa.select(RoleAssignment).where(
         RoleAssignment.user_id == user.id)))
+    keep = _last_way_in(user, current, roles) if mode == "replace_all" else set()
     for assignment in current:
         if mode == "replace_all" or assignment.source == "sso":
             if assignment.source == "sso" and assignment.role_id in wanted:
+                continue
+            if assignment.id in keep:
                 continue
             db.session.delete(assignment)
     have_sso = {a.role_id for a in current if a.source == "sso" and a.role_id in wanted}
@@ -144,6 +147,26 @@ def sync_roles(user: User, roles: list[Role], mode: str) -> None:
         db.session.add(RoleAssignment(user_id=user.id, role_id=role_id, source="sso"))
     db.session.flush()
     db.session.expire(user, ["assignments"])
+
+
+def _last_way_in(user: User, current: list[RoleAssignment], roles: list[Role]) -> set[int]:
+    """Under "replace all", the user's assignments that must stay because nobody else in the
+    company could manage users and roles afterwards (the company would be locked out)."""
+    if MANAGE_USERS in {p for r in roles for p in r.permissions or ()}:
+        return set()
+    granting = [r.id for r in db.session.scalars(sa.select(Role).where(
+        Role.company_id == user.company_id)) if MANAGE_USERS in (r.permissions or ())]
+    others = db.session.scalar(sa.select(sa.func.count(RoleAssignment.id)).join(
+        User, User.id == RoleAssignment.user_id).where(
+        RoleAssignment.role_id.in_(granting), RoleAssignment.user_id != user.id,
+        User.active.is_(True), User.is_group.is_(False))) if granting else 0
+    if others:
+        return set()
+    keep = {a.id for a in current if a.source != "sso" and a.role_id in granting}
+    if keep:
+        log.warning("SSO sync (replace all) kept %s's roles that manage users: nobody else in "
+                    "company %s could manage users and roles", user.email, user.company_id)
+    return keep
 
 
 def complete_login(settings: SsoSettings, claims: dict, now: datetime) -> User:

@@ -204,6 +204,18 @@ def test_an_id_token_not_signed_by_the_providers_key_is_refused(app, acme, idp):
     assert held(acme["company"], "rita@acme.example") == {(P.VIEWER_ROLE, "recipient")}
 
 
+def test_replace_all_never_takes_the_last_way_to_manage_users(app, acme, idp, caplog):
+    app.test_client().put("/api/v1/sso", headers=acme["headers"],
+                          json={"sync_mode": "replace_all"})
+    idp.add_user("boss", "idp-pass", email="admin@acme-bank.example", email_verified=True,
+                 groups=["traders"])
+    with caplog.at_level(logging.WARNING, logger="roles.sso"):
+        assert sso_login(app.test_client(), "acme-bank", "boss").status_code == 302
+    assert held(acme["company"], "admin@acme-bank.example") == {
+        (P.ADMIN_ROLE, "manual"), ("desk-reader", "sso")}
+    assert "nobody else" in caplog.text
+
+
 def test_an_unreachable_provider_is_a_clear_502(app, acme):
     from jobs.embedded_redis import free_port
 
