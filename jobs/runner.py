@@ -101,7 +101,7 @@ def _deliver(run: Run) -> None:
     failed one is recorded with its retry time and the others still go out."""
     for delivery_id in [d.id for d in run.deliveries]:
         try:
-            attempts.attempt(delivery_id)
+            attempts.attempt(delivery_id, 1)
         except Exception:  # recorded on its row by attempt(); run_report raises DeliveryError
             log.exception("delivery %s of run %s failed unexpectedly", delivery_id, run.id)
     db.session.refresh(run)

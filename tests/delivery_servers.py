@@ -129,6 +129,9 @@ def start_ftp(root: Path, tls: bool = False, port: int | None = None,
                 faults.drop_after = None
                 self.cmd_channel.close()  # control and data connection, mid-transfer
 
+        if not tls:  # plain DTPHandler binds its own handle_read as handle_read_event
+            handle_read_event = handle_read
+
     attrs = {"authorizer": authorizer, "dtp_handler": Dropping, "banner": "herald test ftpd",
              "timeout": 30}
     ca_file = None
@@ -166,6 +169,15 @@ def ftps_server(tmp_path, app):
 # --- SFTP ------------------------------------------------------------------------------------
 
 class _Auth(asyncssh.SSHServer):
+    connections: set  # set per server in start_sftp
+
+    def connection_made(self, conn):
+        self.connections.add(conn)
+        self._conn = conn
+
+    def connection_lost(self, exc):
+        self.connections.discard(self._conn)
+
     def begin_auth(self, username):
         return True
 
@@ -185,6 +197,7 @@ class Sftp:
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
     acceptor: object = None
     thread: threading.Thread | None = None
+    connections: set = field(default_factory=set)
 
     @property
     def fingerprint(self) -> str:
@@ -194,9 +207,15 @@ class Sftp:
         return {p.name: p.read_bytes() for p in (self.root / sub).iterdir()}
 
     def stop(self) -> None:
+        if self.loop.is_closed():
+            return
+
         async def close():
             self.acceptor.close()
             await self.acceptor.wait_closed()
+            for conn in list(self.connections):
+                conn.close()
+                await conn.wait_closed()
 
         asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -222,12 +241,13 @@ def start_sftp(root: Path, port: int | None = None, key=None) -> Sftp:
                 return None
             return super().write(file_obj, offset, data)
 
+    Auth = type("Auth", (_Auth,), {"connections": server.connections})
     started = threading.Event()
 
     def serve():
         asyncio.set_event_loop(server.loop)
         server.acceptor = server.loop.run_until_complete(asyncssh.listen(
-            HOST, server.port, server_host_keys=[server.key], server_factory=_Auth,
+            HOST, server.port, server_host_keys=[server.key], server_factory=Auth,
             sftp_factory=Files, allow_scp=False))
         started.set()
         server.loop.run_forever()
@@ -276,8 +296,29 @@ def start_proxy(kind: str, username: str | None = None, password: str | None = N
     return ProxyServer(kind, port, username, password, process)
 
 
-@pytest.fixture(params=["socks5", "http"])
-def proxy(request):
-    server = start_proxy(request.param, "proxyuser", "proxy-Pa55")
-    yield server
-    server.stop()
+# --- a report type that may be uploaded ------------------------------------------------------
+
+@pytest.fixture
+def server_report_type(monkeypatch):
+    """A stand-in for native_connection_status (the real type lands with the report types):
+    a snapshot, server upload allowed; ``rows_per_channel`` sets the CSV's size."""
+    from jobs.reports import registry
+    from jobs.reports.base import ReportType
+
+    class StandIn(ReportType):
+        key = "native_connection_status"
+        name = "Native channel connection status report (Health check report)"
+        channels = ("whatsapp", "imessage")
+        columns = ("channel", "phone_number", "status")
+        server_upload = True
+        snapshot = True
+        rows_per_channel = 3
+
+        def rows(self, session, ctx):
+            for channel in ctx.channels:
+                for i in range(self.rows_per_channel):
+                    yield channel, f"+44770090{i:04d}", "connected"
+
+    stand_in = StandIn()
+    monkeypatch.setitem(registry.REPORT_TYPES, stand_in.key, stand_in)
+    return stand_in

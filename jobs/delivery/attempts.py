@@ -10,9 +10,10 @@ A delivery row's states::
     failed, next_attempt_at ≤ now ──claim──▶ sending
     sending for longer than stale_after() (its worker died) ──recover──▶ failed, retry now
 
-The claim is one conditional UPDATE, committed before anything is sent: of two workers (a
-retry, a restarted worker, a second worker with the same job) exactly one sees rowcount 1 and
-sends; a sent delivery matches no claim, ever. The single window left is a worker that dies
+The claim of attempt n is one conditional UPDATE (status pending or failed-with-a-retry-left,
+and attempts = n - 1), committed before anything is sent: of two workers (a retry, a
+restarted worker, a second worker with the same job) exactly one sees rowcount 1 and sends; a
+sent delivery matches no claim, ever. The single window left is a worker that dies
 after the far side accepted the report and before "sent" is committed: recovery retries it
 with the same Message-ID (chosen and stored before the first attempt) and the same file name
 (uploaded under a temporary name, then renamed over), so the recipient gets that same
@@ -75,29 +76,29 @@ def outcome(deliveries) -> str:
     return "partial" if failed else "succeeded"
 
 
-def claim(delivery_id: int, now: datetime) -> bool:
-    """Take the next attempt of a delivery for this worker; False if it is not due or taken."""
+def claim(delivery_id: int, number: int, now: datetime) -> bool:
+    """Take attempt ``number`` (1, 2, …) of a delivery for this worker. False if that attempt
+    is taken or done already, if the delivery is sent, or if it has no attempt left."""
     result = db.session.execute(
         sa.update(Delivery)
-        .where(Delivery.id == delivery_id, sa.or_(
+        .where(Delivery.id == delivery_id, Delivery.attempts == number - 1, sa.or_(
             Delivery.status == "pending",
-            sa.and_(Delivery.status == "failed", Delivery.next_attempt_at.is_not(None),
-                    Delivery.next_attempt_at <= now)))
-        .values(status="sending", attempts=Delivery.attempts + 1, claimed_at=now,
-                next_attempt_at=None)
+            sa.and_(Delivery.status == "failed", Delivery.next_attempt_at.is_not(None))))
+        .values(status="sending", attempts=number, claimed_at=now, next_attempt_at=None)
         .execution_options(synchronize_session=False))
     db.session.commit()
     return result.rowcount == 1
 
 
-def attempt(delivery_id: int, clock: Clock = _clock) -> Delivery | None:
-    """One attempt of one delivery. None if another worker has it (or it is sent, or not due).
+def attempt(delivery_id: int, number: int, clock: Clock = _clock) -> Delivery | None:
+    """Attempt ``number`` of one delivery. None if another worker has it, or had it.
 
     The outcome is recorded on the row; DeliveryFailed is recorded as it is. Anything else is
     recorded and re-raised.
     """
-    if not claim(delivery_id, clock()):
-        log.info("delivery %s is not due or is taken by another worker", delivery_id)
+    if not claim(delivery_id, number, clock()):
+        log.info("attempt %s of delivery %s is taken, done or not possible", number,
+                 delivery_id)
         return None
     delivery = db.session.get(Delivery, delivery_id)
     run = delivery.run
@@ -114,10 +115,10 @@ def attempt(delivery_id: int, clock: Clock = _clock) -> Delivery | None:
             db.session.commit()
         receipt = destination.send(ctx)
     except DeliveryFailed as exc:
-        _record_failure(delivery, scrub(str(exc), secrets), clock())
+        _record_failure(delivery, scrub(str(exc), secrets))
     except Exception as exc:
         db.session.rollback()
-        _record_failure(delivery, scrub(f"{type(exc).__name__}: {exc}", secrets), clock())
+        _record_failure(delivery, scrub(f"{type(exc).__name__}: {exc}", secrets))
         raise
     else:
         delivery.status, delivery.error = "sent", None
@@ -147,11 +148,13 @@ def _context(run: Run, delivery: Delivery) -> SendContext:
                        timeouts=timeouts())
 
 
-def _record_failure(delivery: Delivery, error: str, now: datetime) -> None:
+def _record_failure(delivery: Delivery, error: str) -> None:
+    """Failed; the next attempt is due its delay after this one started (or never)."""
     delays = retry_delays()
     delivery.status, delivery.error = "failed", error
-    delivery.next_attempt_at = (now + timedelta(seconds=delays[delivery.attempts - 1])
-                                if delivery.attempts <= len(delays) else None)
+    delivery.next_attempt_at = (
+        delivery.claimed_at + timedelta(seconds=delays[delivery.attempts - 1])
+        if delivery.attempts <= len(delays) else None)
     log.warning("delivery %s (%s) attempt %s failed: %s%s", delivery.id, delivery.kind,
                 delivery.attempts, error,
                 f"; next attempt at {delivery.next_attempt_at.isoformat()}"
@@ -174,9 +177,9 @@ def job_id(delivery: Delivery) -> str:
     return f"herald-delivery-{delivery.id}-{delivery.attempts + 1}"
 
 
-def deliver(delivery_id: int) -> str | None:
+def deliver(delivery_id: int, number: int) -> str | None:
     """The RQ job of a retry. Raises when the attempt failed, so RQ shows the failure too."""
-    delivery = attempt(delivery_id)
+    delivery = attempt(delivery_id, number)
     if delivery is None:
         return None
     if delivery.status == "failed":
@@ -194,12 +197,14 @@ def recover_stale(now: datetime) -> list[int]:
                  "(outcome unknown)")
         delivery.status, delivery.error = "failed", error
         delivery.next_attempt_at = now if delivery.attempts < max_attempts() else None
+        log.warning("delivery %s: %s", delivery.id, error)
         _commit_with_run(delivery)
     return [d.id for d in stale]
 
 
 def enqueue_due(now: datetime, conn=None) -> list[int]:
-    """Enqueue one job for each failed delivery whose retry time has come."""
+    """Enqueue one job for each failed delivery whose retry time has come. A job names the
+    attempt it makes, so a second job for the same attempt finds nothing to claim."""
     conn = conn or connection()
     due = db.session.scalars(sa.select(Delivery).where(
         Delivery.status == "failed", Delivery.next_attempt_at.is_not(None),
@@ -210,7 +215,7 @@ def enqueue_due(now: datetime, conn=None) -> list[int]:
         jid = job_id(delivery)
         if Job.exists(jid, connection=conn):
             continue
-        queue.enqueue(deliver, delivery.id, job_id=jid, job_timeout=3600, result_ttl=3600,
+        queue.enqueue(deliver, delivery.id, delivery.attempts + 1, job_id=jid, job_timeout=3600, result_ttl=3600,
                       failure_ttl=7 * 24 * 3600)
         enqueued.append(delivery.id)
     return enqueued

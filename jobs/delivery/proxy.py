@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import socket
 
-from python_socks import ProxyError, ProxyTimeoutError, ProxyType
+from python_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError, ProxyType
 from python_socks.sync import Proxy
 
 from .base import DeliveryFailed, ProxySettings
@@ -39,6 +39,9 @@ def open_connection(host: str, port: int, proxy: ProxySettings | None,
     except ProxyTimeoutError:
         raise DeliveryFailed(f"{proxy.label}: timed out after {timeout:g} s connecting to "
                              f"{host}:{port}") from None
+    except ProxyConnectionError as exc:
+        reason = exc.__cause__.strerror if isinstance(exc.__cause__, OSError) else None
+        raise DeliveryFailed(f"Could not connect to {proxy.label}: {reason or exc}") from None
     except ProxyError as exc:  # the proxy answered, and refused
         raise DeliveryFailed(f"{proxy.label} refused the connection to {host}:{port}: "
                              f"{exc}") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import time
 
 import paramiko
@@ -24,6 +25,8 @@ from .base import (
     Timeouts,
 )
 from .proxy import open_connection
+
+log = logging.getLogger(__name__)
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -77,10 +80,14 @@ class _Session:
                                  f"{_describe(exc)}") from None
 
     def close(self) -> None:
-        if self.sftp is not None:
-            self.sftp.close()
-        if self.transport is not None:
-            self.transport.close()
+        """Hang up. A connection that is already gone cannot fail this: the outcome of the
+        attempt was decided (and is recorded) before."""
+        for closeable in (self.sftp, self.transport):
+            if closeable is not None:
+                try:
+                    closeable.close()
+                except (paramiko.SSHException, OSError, EOFError) as exc:
+                    log.info("closing the SFTP session: %s", _describe(exc))
 
 
 class SftpDestination(Destination):
