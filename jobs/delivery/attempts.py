@@ -31,7 +31,8 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
-from rq.job import Job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from webapp.extensions import db
 from webapp.models import Delivery, Run
@@ -202,6 +203,17 @@ def recover_stale(now: datetime) -> list[int]:
     return [d.id for d in stale]
 
 
+def _waiting(jid: str, conn) -> bool:
+    """The job of that attempt is queued or running (a finished one that claimed nothing,
+    e.g. it died before its claim, does not hold the retry back)."""
+    try:
+        job = Job.fetch(jid, connection=conn)
+    except NoSuchJobError:
+        return False
+    return job.get_status(refresh=False) in (JobStatus.QUEUED, JobStatus.STARTED,
+                                              JobStatus.SCHEDULED, JobStatus.DEFERRED)
+
+
 def enqueue_due(now: datetime, conn=None) -> list[int]:
     """Enqueue one job for each failed delivery whose retry time has come. A job names the
     attempt it makes, so a second job for the same attempt finds nothing to claim."""
@@ -213,9 +225,9 @@ def enqueue_due(now: datetime, conn=None) -> list[int]:
     enqueued = []
     for delivery in due:
         jid = job_id(delivery)
-        if Job.exists(jid, connection=conn):
+        if _waiting(jid, conn):
             continue
-        queue.enqueue(deliver, delivery.id, delivery.attempts + 1, job_id=jid, job_timeout=3600, result_ttl=3600,
-                      failure_ttl=7 * 24 * 3600)
+        queue.enqueue(deliver, delivery.id, delivery.attempts + 1, job_id=jid,
+                      job_timeout=3600, result_ttl=3600, failure_ttl=7 * 24 * 3600)
         enqueued.append(delivery.id)
     return enqueued

@@ -15,17 +15,7 @@ from webapp.extensions import db
 from webapp.models import Delivery, Run
 from webapp.services import tasks as task_service
 
-from ..delivery_servers import (  # noqa: F401 - fixtures
-    HOST,
-    SECRET,
-    USER,
-    ftp_server,
-    ftps_server,
-    server_report_type,
-    sftp_server,
-    start_proxy,
-    start_sftp,
-)
+from ..delivery_servers import HOST, SECRET, USER, start_proxy, start_sftp
 
 
 def server_payload(server, transport: str, **override) -> dict:
