@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 
-from jobs.delivery.base import ProxySettings, ServerSettings
+from jobs.delivery.base import ProxySettings, ServerSettings, TestResult, scrub
 from jobs.delivery.registry import TRANSPORTS
+from jobs.delivery.registry import for_transport as registry_for
 
 from .. import crypto
 from .people import InputError
@@ -200,3 +201,14 @@ def rotate(stored: dict | None) -> dict | None:
         rotated["proxy"] = {**rotated["proxy"],
                             "password": crypto.rotate(rotated["proxy"]["password"])}
     return rotated
+
+
+def test_connection(raw, stored: dict | None, timeouts) -> TestResult:
+    """Check settings before saving: connect (through the proxy), log in, open the directory;
+    for SFTP, report the server's key fingerprint. Raise InputError for invalid settings."""
+    server = validate(raw, stored, prefix="server", require_fingerprint=False)
+    if server is None:
+        raise InputError({"server": "Give the server's settings to test."})
+    plain = settings(server)
+    result = registry_for(plain.transport).test(plain, timeouts)
+    return TestResult(result.ok, scrub(result.message, plain.secrets), result.fingerprint)

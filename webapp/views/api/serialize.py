@@ -39,7 +39,9 @@ def run_json(run: Run, with_deliveries: bool = True) -> dict:
     }
     if with_deliveries:
         data["deliveries"] = [
-            {"kind": d.kind, "target": d.target, "status": d.status, "attempts": d.attempts,
+            {"kind": d.kind, "target": d.target,
+             "status": "pending" if d.status == "sending" else d.status,  # SPEC's three states
+             "attempts": d.attempts,
              "error": d.error, "delivered_at": iso(d.delivered_at, tz),
              "next_attempt_at": iso(d.next_attempt_at, tz)} for d in run.deliveries]
     return data
