@@ -6,8 +6,8 @@ import secrets
 from datetime import UTC, datetime
 
 import click
-from cryptography.fernet import InvalidToken
 import sqlalchemy as sa
+from cryptography.fernet import InvalidToken
 from flask import Flask, current_app
 from flask.cli import AppGroup
 

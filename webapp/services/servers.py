@@ -96,7 +96,7 @@ def validate(raw, stored: dict | None, prefix: str = "recipients.server",
     errors.update({f"{prefix}.{k}": "Unknown field." for k in sorted(set(raw) - known)})
     transport = raw.get("transport")
     if transport not in TRANSPORTS:
-        errors[f"{prefix}.transport"] = f"Transport must be one of {', '.join(TRANSPORTS)}."
+        errors[f"{prefix}.transport"] = "Transport must be one of sftp, ftp, ftps."
         transport = None
     # A password is only carried over to the same server and user.
     same_place = stored is not None and all(

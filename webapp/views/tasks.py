@@ -248,7 +248,7 @@ def _edit(task: Task | None):
         return _test_connection(task, values)
     company = current_company()
     try:
-        data = task_service.validate(company, form_payload(request.form))
+        data = task_service.validate(company, form_payload(request.form), task)
     except InputError as exc:
         errors = exc.fields
         step1 = {k: v for k, v in errors.items() if k.split(".")[0] in STEP1_FIELDS}

@@ -137,9 +137,11 @@ class IngestResultSchema(Schema):
     errors = fields.List(fields.Dict(), metadata={"description": "[{line, id, reason}]"})
 
 
+# Nested schemas first: the marshmallow plugin names a nested schema when it meets it, so a
+# schema registered after a schema that nests it would be registered twice.
 SCHEMAS = {
-    "Error": ErrorSchema, "ReportType": ReportTypeSchema, "TaskInput": TaskInputSchema,
-    "Task": TaskSchema, "Run": RunSchema, "Preview": PreviewSchema,
-    "IngestResult": IngestResultSchema, "Server": ServerSchema,
-    "ConnectionTest": ConnectionTestSchema,
+    "Error": ErrorSchema, "ReportType": ReportTypeSchema, "Run": RunSchema,
+    "Server": ServerSchema, "ConnectionTest": ConnectionTestSchema,
+    "TaskInput": TaskInputSchema, "Task": TaskSchema, "Preview": PreviewSchema,
+    "IngestResult": IngestResultSchema,
 }
