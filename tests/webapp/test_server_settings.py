@@ -38,7 +38,7 @@ def sftp_settings(sftp_server, **override) -> dict:
 
 def stored_column(task_id: int) -> str:
     """The raw text of the tasks.server column, as the database holds it."""
-    return db.session.execute(sa.text("SELECT server FROM tasks WHERE id = :id"),
+    return db.session.execute(sa.text("SELECT CAST(server AS TEXT) FROM tasks WHERE id = :id"),
                               {"id": task_id}).scalar_one()
 
 
@@ -65,6 +65,7 @@ def test_create_with_sftp_server_secrets_write_only_and_encrypted(client, admin,
         text = client.get(path, headers=headers).get_data(as_text=True)
         assert SECRET not in text and PROXY_SECRET not in text and "fernet:" not in text
     column = stored_column(body["id"])
+    assert isinstance(column, str) and USER in column
     assert SECRET not in column and PROXY_SECRET not in column
     assert column.count('"fernet:') == 2
 
