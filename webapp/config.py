@@ -32,8 +32,8 @@ SETTINGS = (
     ("DELIVERY_RETRY_DELAYS", "seconds to wait before each retry of a failed delivery, "
      "comma-separated (its length + 1 is the number of attempts)", "`300,1500` (3 attempts "
      "over ~30 min)"),
-    ("DELIVERY_CONNECT_TIMEOUT", "seconds to connect to an upload server (and its proxy)",
-     "`30`"),
+    ("DELIVERY_CONNECT_TIMEOUT", "seconds to connect to an upload server (and its proxy), "
+     "and the longest wait for any one answer", "`30`"),
     ("DELIVERY_TRANSFER_TIMEOUT", "seconds an upload may take, in all", "`300`"),
     ("FTPS_CA_FILE", "PEM file of extra certificate authorities trusted for FTPS servers",
      "the system's"),

@@ -28,8 +28,8 @@ class Setting:
 
 @dataclass(frozen=True)
 class Timeouts:
-    connect: float = 30.0
-    transfer: float = 300.0  # the whole upload, not one socket operation
+    connect: float = 30.0  # to connect, and the longest wait of any one operation
+    transfer: float = 300.0  # the whole upload
 
 
 @dataclass(frozen=True)

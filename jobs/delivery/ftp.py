@@ -120,7 +120,6 @@ class FtpDestination(Destination):
         try:
             if server.transport == "ftps":
                 client.prot_p()
-            client.sock.settimeout(timeouts.transfer)
             client.cwd(server.directory)
         except (OSError, EOFError, ftplib.Error) as exc:
             client.close()

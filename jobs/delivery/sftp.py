@@ -72,7 +72,7 @@ class _Session:
                                  f"{_describe(exc)}") from None
         try:
             self.sftp = paramiko.SFTPClient.from_transport(self.transport)
-            self.sftp.get_channel().settimeout(timeouts.transfer)
+            self.sftp.get_channel().settimeout(timeouts.connect)
             self.sftp.chdir(server.directory)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self.close()

@@ -4,6 +4,7 @@ retry planned, and no second copy once a retry succeeds."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -115,7 +116,8 @@ def test_server_down(app, make_company, server_report_type, transport, sftp_serv
 
 
 @pytest.mark.parametrize("transport", ["ftp", "ftps", "sftp"])
-def test_wrong_password(request, app, make_company, server_report_type, transport):
+def test_wrong_password(request, app, make_company, server_report_type, transport, caplog):
+    caplog.set_level(logging.DEBUG)
     server = request.getfixturevalue(SERVERS[transport])
     task = make_task(make_company(), server_payload(server, transport, password="Not-The-Pa55"))
     run = run_once(task, expect_failure=True)
@@ -128,6 +130,22 @@ def test_wrong_password(request, app, make_company, server_report_type, transpor
     }[transport]
     assert delivery.error == expected
     assert server.files() == {}
+    # Neither password reaches a log line, ours or a library's (paramiko's, RQ's, …).
+    assert not any("Not-The-Pa55" in r.getMessage() for r in caplog.records
+                   if not r.name.startswith("pyftpdlib"))
+
+
+@pytest.mark.parametrize("transport", ["ftp", "sftp"])
+def test_transfer_timeout(request, app, make_company, server_report_type, transport):
+    server = request.getfixturevalue(SERVERS[transport])
+    server_report_type.rows_per_channel = 20_000
+    app.config["DELIVERY_TRANSFER_TIMEOUT"] = 0.001
+    run = run_once(make_task(make_company(), server_payload(server, transport)),
+                   expect_failure=True)
+    assert server_delivery(run).error == (
+        f"Upload of {run.file_name} to {HOST}:{server.port}/in failed: the upload took "
+        "longer than 0.001 s")
+    assert run.file_name not in server.files()
 
 
 def test_host_key_changed_uploads_nothing(app, make_company, server_report_type, sftp_server,
@@ -260,12 +278,14 @@ def test_interrupted_attempt_is_recovered_and_retried(app, make_company, server_
     assert attempts.claim(delivery.id, 1, datetime.now(UTC) - timedelta(hours=2))
     assert not attempts.claim(delivery.id, 1, datetime.now(UTC))  # taken: nobody else sends
     now = datetime.now(UTC)
-    assert attempts.recover_stale(now) == [delivery.id]
+    # The periodic tick (jobs/dispatch.run_tick) recovers it and enqueues its next attempt.
+    from jobs.dispatch import retry_deliveries
+
+    assert retry_deliveries(now, redis_conn) == [delivery.id]
     db.session.expire_all()
     delivery = db.session.get(Delivery, delivery.id)
     assert (delivery.status, delivery.attempts) == ("failed", 1)
     assert delivery.error == "Interrupted: the worker stopped during attempt 1 (outcome unknown)"
-    assert attempts.enqueue_due(now, redis_conn) == [delivery.id]
     work()
     db.session.expire_all()
     delivery = db.session.get(Delivery, delivery.id)

@@ -274,8 +274,11 @@ def test_secrets_rotate_re_encrypts_under_the_new_key(app, client, admin, sftp_s
     from webapp import crypto
 
     company, headers = admin
+    server = sftp_settings(sftp_server, proxy={"type": "http", "host": HOST, "port": 3128,
+                                               "username": "px", "password": PROXY_SECRET})
     task_id = client.post("/api/v1/tasks", headers=headers,
-                          json=task_body(sftp_settings(sftp_server))).get_json()["id"]
+                          json=task_body(server)).get_json()["id"]
+    before = stored_column(task_id)
     old_key = app.config["HERALD_ENCRYPTION_KEY"]
     new_key = Fernet.generate_key().decode()
     app.config["HERALD_ENCRYPTION_KEY"] = f"{new_key},{old_key}"
@@ -284,7 +287,10 @@ def test_secrets_rotate_re_encrypts_under_the_new_key(app, client, admin, sftp_s
     assert "1 task(s)" in result.output
     app.config["HERALD_ENCRYPTION_KEY"] = new_key  # the old key is gone
     db.session.expire_all()
-    assert crypto.decrypt(db.session.get(Task, task_id).server["password"]) == SECRET
+    assert stored_column(task_id) != before
+    stored = db.session.get(Task, task_id).server
+    assert crypto.decrypt(stored["password"]) == SECRET
+    assert crypto.decrypt(stored["proxy"]["password"]) == PROXY_SECRET
     app.config["HERALD_ENCRYPTION_KEY"] = Fernet.generate_key().decode()
     result = runner.invoke(args=["secrets", "rotate"])
     assert result.exit_code == 1
@@ -295,3 +301,34 @@ def test_openapi_documents_the_connection_test(client):
     spec = client.get("/api/v1/openapi.json").get_json()
     assert "/api/v1/servers/test" in spec["paths"]
     assert "password" not in spec["components"]["schemas"]["ConnectionTest"]["properties"]
+
+
+def test_failed_upload_is_visible_and_the_csv_still_downloads(app, client, auth, admin,
+                                                              work, caplog):
+    from jobs.embedded_redis import free_port
+
+    company, headers = admin
+    admin_email = f"admin@{company.slug}.example"
+    caplog.set_level(logging.DEBUG)
+    port = free_port()  # no server there
+    task = client.post("/api/v1/tasks", headers=headers, json=task_body({
+        "transport": "ftp", "host": HOST, "port": port, "username": USER, "password": SECRET,
+        "directory": "/in"})).get_json()
+    run = client.post(f"/api/v1/tasks/{task['id']}/runs", headers=headers).get_json()
+    work()
+    run = client.get(f"/api/v1/runs/{run['id']}", headers=headers).get_json()
+    assert run["status"] == "failed"
+    [delivery] = run["deliveries"]
+    assert delivery["kind"] == "server" and delivery["status"] == "failed"
+    assert delivery["target"] == f"ftp://{USER}@{HOST}:{port}/in"
+    assert delivery["attempts"] == 1 and delivery["next_attempt_at"]
+    assert delivery["error"] == f"Could not connect to {HOST}:{port}: Connection refused"
+    task = client.get(f"/api/v1/tasks/{task['id']}", headers=headers).get_json()
+    assert task["last_run"]["status"] == "failed" and task["status"] == "scheduled"
+    csv = client.get(f"/api/v1/runs/{run['id']}/csv", headers=headers)
+    assert csv.status_code == 200 and csv.get_data().startswith(b"company,")
+    csv.close()
+    auth.login(admin_email)
+    page = client.get(f"/runs/{run['id']}").get_data(as_text=True)
+    assert "Connection refused" in page and "Next attempt" in page and SECRET not in page
+    assert not any(SECRET in r.getMessage() for r in caplog.records)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from jobs.delivery.base import ProxySettings, ServerSettings, TestResult, scrub
-from jobs.delivery.registry import TRANSPORTS
+from jobs.delivery.registry import DESTINATIONS, TRANSPORTS
 from jobs.delivery.registry import for_transport as registry_for
 
 from .. import crypto
@@ -21,7 +21,8 @@ PROXY_TYPES = ("socks5", "http")
 DEFAULT_PROXY_PORTS = {"socks5": 1080, "http": 8080}
 HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.\-:]*[A-Za-z0-9])?$")
 FINGERPRINT_RE = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")
-SECRET_KEYS = ("password",)  # in the server object and in its proxy object
+# What the destinations declare secret: "password", "proxy.password".
+SECRETS = frozenset(s.name for d in DESTINATIONS.values() for s in d.settings if s.secret)
 
 
 def _text(raw: dict, key: str, field: str, label: str, errors: dict, required: bool = True,
@@ -165,9 +166,10 @@ def present(stored: dict | None) -> dict | None:
     """The API's view: everything but the secrets (write-only)."""
     if not stored:
         return None
-    data = {k: v for k, v in stored.items() if k not in SECRET_KEYS and k != "proxy"}
+    data = {k: v for k, v in stored.items() if k not in SECRETS and k != "proxy"}
     proxy = stored.get("proxy")
-    data["proxy"] = {k: v for k, v in proxy.items() if k not in SECRET_KEYS} if proxy else None
+    data["proxy"] = {k: v for k, v in proxy.items() if f"proxy.{k}" not in SECRETS} \
+        if proxy else None
     return data
 
 
@@ -194,12 +196,14 @@ def rotate(stored: dict | None) -> dict | None:
     """The same server with its secrets re-encrypted under the newest key."""
     if not stored:
         return stored
-    rotated = dict(stored)
-    if rotated.get("password"):
-        rotated["password"] = crypto.rotate(rotated["password"])
-    if rotated.get("proxy") and rotated["proxy"].get("password"):
-        rotated["proxy"] = {**rotated["proxy"],
-                            "password": crypto.rotate(rotated["proxy"]["password"])}
+    rotated = {k: dict(v) if isinstance(v, dict) else v for k, v in stored.items()}
+    for name in SECRETS:
+        *path, key = name.split(".")
+        container = rotated
+        for part in path:
+            container = container.get(part) or {}
+        if container.get(key):
+            container[key] = crypto.rotate(container[key])
     return rotated
 
 
