@@ -70,11 +70,13 @@ def stale_after() -> timedelta:
 
 
 def outcome(deliveries) -> str:
-    """A finished run's status from its deliveries (SPEC §8: succeeded, partial, failed)."""
-    failed = [d for d in deliveries if d.status == "failed"]
-    if failed and len(failed) == len(deliveries):
-        return "failed"
-    return "partial" if failed else "succeeded"
+    """A finished run's status from its deliveries (SPEC §8: succeeded, partial, failed).
+    Once the first attempts are made, a delivery not sent is one that failed (a "sending"
+    one is being retried), so only "sent" counts."""
+    sent = sum(d.status == "sent" for d in deliveries)
+    if sent == len(deliveries):
+        return "succeeded"
+    return "partial" if sent else "failed"
 
 
 def claim(delivery_id: int, number: int, now: datetime) -> bool:

@@ -233,3 +233,14 @@ def test_sent_is_never_sent_again(app, smtp_app, make_company, mailbox, redis_co
         assert attempts.deliver(delivery_id, 2) is None
     assert attempts.enqueue_due(datetime.now(UTC) + timedelta(days=1), redis_conn) == []
     assert len(mailbox.messages) == 2
+
+
+@pytest.mark.parametrize("statuses, expected", [
+    ((), "succeeded"), (("sent", "sent"), "succeeded"), (("sent", "failed"), "partial"),
+    (("sent", "sending"), "partial"),  # a retry in flight is not a success yet
+    (("failed", "sending"), "failed"), (("failed",), "failed"),
+])
+def test_run_outcome_follows_its_deliveries(statuses, expected):
+    from types import SimpleNamespace
+
+    assert attempts.outcome([SimpleNamespace(status=s) for s in statuses]) == expected
