@@ -9,6 +9,7 @@ A delivery row's states::
                                        attempts are used up)
     failed, next_attempt_at ≤ now ──claim──▶ sending
     sending for longer than stale_after() (its worker died) ──recover──▶ failed, retry now
+    pending in a run that ended without attempting it (reaped) ──recover──▶ failed, retry now
 
 The claim of attempt n is one conditional UPDATE (status pending or failed-with-a-retry-left,
 and attempts = n - 1), committed before anything is sent: of two workers (a retry, a
@@ -190,19 +191,28 @@ def deliver(delivery_id: int, number: int) -> str | None:
     return delivery.status
 
 
-def recover_stale(now: datetime) -> list[int]:
-    """Attempts whose worker died ("sending" for too long) become failed, retried at once."""
+def recover_stale(now: datetime, grace: timedelta = timedelta(minutes=1)) -> list[int]:
+    """Deliveries left behind by a worker that died become failed, with a retry due now:
+    an attempt "sending" for longer than stale_after(), and a delivery still pending in a run
+    that ended (was reaped) before its first attempt was made."""
     stale = db.session.scalars(sa.select(Delivery).where(
         Delivery.status == "sending",
         Delivery.claimed_at <= now - stale_after())).all()
-    for delivery in stale:
-        error = (f"Interrupted: the worker stopped during attempt {delivery.attempts} "
-                 "(outcome unknown)")
+    ended = sa.func.coalesce(Run.finished_at, Run.started_at, Run.created_at)
+    orphans = db.session.scalars(sa.select(Delivery).join(Run).where(
+        Delivery.status == "pending", Run.status.in_(("succeeded", "partial", "failed")),
+        ended <= now - grace)).all()
+    for delivery in stale + orphans:
+        if delivery.status == "sending":
+            error = (f"Interrupted: the worker stopped during attempt {delivery.attempts} "
+                     "(outcome unknown)")
+        else:
+            error = "Not attempted: the run stopped before this delivery"
         delivery.status, delivery.error = "failed", error
         delivery.next_attempt_at = now if delivery.attempts < max_attempts() else None
         log.warning("delivery %s: %s", delivery.id, error)
         _commit_with_run(delivery)
-    return [d.id for d in stale]
+    return [d.id for d in stale + orphans]
 
 
 def _waiting(jid: str, conn) -> bool:

@@ -291,3 +291,27 @@ def test_interrupted_attempt_is_recovered_and_retried(app, make_company, server_
     delivery = db.session.get(Delivery, delivery.id)
     assert (delivery.status, delivery.attempts) == ("sent", 2)
     assert list(sftp_server.files()) == [run.file_name]
+
+
+def test_pending_delivery_of_a_reaped_run_is_delivered(app, make_company, server_report_type,
+                                                       sftp_server, redis_conn, work):
+    from jobs.dispatch import retry_deliveries
+    from jobs.runner import _build
+
+    task = make_task(make_company(), server_payload(sftp_server, "sftp"))
+    run = task_service.run_now(task, datetime.now(UTC))
+    db.session.commit()
+    _build(run, datetime.now(UTC))  # the CSV and the delivery rows, then the worker died
+    run.status, run.error = "failed", "the worker stopped (reaped)"
+    run.finished_at = datetime.now(UTC) - timedelta(minutes=5)
+    db.session.commit()
+    delivery_id = server_delivery(run).id
+
+    assert retry_deliveries(datetime.now(UTC), redis_conn) == [delivery_id]
+    work()
+    db.session.expire_all()
+    delivery = db.session.get(Delivery, delivery_id)
+    assert (delivery.status, delivery.attempts, delivery.error) == ("sent", 1, None)
+    assert delivery.run.status == "succeeded"
+    assert list(sftp_server.files()) == [run.file_name]
+    assert retry_deliveries(datetime.now(UTC) + timedelta(days=1), redis_conn) == []
