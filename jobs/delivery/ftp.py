@@ -104,15 +104,22 @@ class FtpDestination(Destination):
             client.close()
             raise DeliveryFailed(f"Connecting to {server.host}:{server.port} failed: "
                                  f"{_describe(exc)}") from None
+        if server.transport == "ftps":
+            try:
+                client.auth()
+            except ftplib.Error as exc:
+                client.close()
+                raise DeliveryFailed(f"{server.host}:{server.port} refused TLS (AUTH TLS): "
+                                     f"{exc}") from None
+            except (OSError, EOFError) as exc:
+                client.close()
+                raise DeliveryFailed(f"TLS with {server.host}:{server.port} failed: "
+                                     f"{_describe(exc)}") from None
         try:
             client.login(server.username, server.password)
         except ftplib.error_perm as exc:
             client.close()
             raise DeliveryFailed(f"Login as {server.username!r} refused: {exc}") from None
-        except ssl.SSLError as exc:
-            client.close()
-            raise DeliveryFailed(f"TLS with {server.host}:{server.port} failed: "
-                                 f"{exc.reason or exc}") from None
         except (OSError, EOFError, ftplib.Error) as exc:
             client.close()
             raise DeliveryFailed(f"Login as {server.username!r} failed: "
@@ -177,6 +184,8 @@ def _describe(exc: BaseException) -> str:
         return "the server closed the connection"
     if isinstance(exc, TimeoutError):
         return str(exc) or "timed out"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {exc.verify_message}"
     if isinstance(exc, ssl.SSLError):
         return f"TLS error: {exc.reason or exc}"
     if isinstance(exc, OSError) and exc.strerror:

@@ -315,3 +315,21 @@ def test_pending_delivery_of_a_reaped_run_is_delivered(app, make_company, server
     assert delivery.run.status == "succeeded"
     assert list(sftp_server.files()) == [run.file_name]
     assert retry_deliveries(datetime.now(UTC) + timedelta(days=1), redis_conn) == []
+
+
+def test_ftps_certificate_not_trusted(app, make_company, server_report_type, ftps_server):
+    app.config["FTPS_CA_FILE"] = None  # the test CA is not trusted
+    run = run_once(make_task(make_company(), server_payload(ftps_server, "ftps")),
+                   expect_failure=True)
+    assert server_delivery(run).error == (
+        f"TLS with {HOST}:{ftps_server.port} failed: certificate verify failed: unable to get "
+        "local issuer certificate")
+    assert ftps_server.files() == {}
+
+
+def test_ftps_to_a_server_without_tls(app, make_company, server_report_type, ftp_server):
+    run = run_once(make_task(make_company(), server_payload(ftp_server, "ftps")),
+                   expect_failure=True)
+    assert server_delivery(run).error == (
+        f"{HOST}:{ftp_server.port} refused TLS (AUTH TLS): 500 Command \"AUTH\" not "
+        "understood.")

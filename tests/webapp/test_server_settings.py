@@ -332,3 +332,21 @@ def test_failed_upload_is_visible_and_the_csv_still_downloads(app, client, auth,
     page = client.get(f"/runs/{run['id']}").get_data(as_text=True)
     assert "Connection refused" in page and "Next attempt" in page and SECRET not in page
     assert not any(SECRET in r.getMessage() for r in caplog.records)
+
+
+def test_form_offers_the_server_only_for_uploadable_types(client, auth, admin):
+    company, _ = admin
+    auth.login(f"admin@{company.slug}.example")
+    token = csrf_token(client, "/tasks/new")
+    form = {"csrf_token": token, "step": "1", "action": "next", "name": "Rooms",
+            "channels": "whatsapp", "schedule_kind": "daily", "schedule_time": "06:30",
+            "timezone": "Europe/London", "inactivity_days": "14", "active": "1",
+            "emails": ""}
+    rooms = client.post("/tasks/new", data={**form, "report_type": "usage_by_rooms"})
+    health = client.post("/tasks/new", data={**form,
+                                             "report_type": "native_connection_status"})
+    assert rooms.status_code == health.status_code == 200
+    assert 'name="server_transport"' not in rooms.get_data(as_text=True)
+    page = health.get_data(as_text=True)
+    assert 'name="server_transport"' in page and "Test connection" in page
+    assert 'name="proxy_type"' in page and 'type="password" name="server_password"' in page
