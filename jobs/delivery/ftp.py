@@ -124,9 +124,14 @@ class FtpDestination(Destination):
             client.close()
             raise DeliveryFailed(f"Login as {server.username!r} failed: "
                                  f"{_describe(exc)}") from None
+        if server.transport == "ftps":
+            try:
+                client.prot_p()  # the data connections are encrypted too
+            except (OSError, EOFError, ftplib.Error) as exc:
+                client.close()
+                raise DeliveryFailed(f"{server.host}:{server.port} refused to protect the data "
+                                     f"connection (PROT P): {_describe(exc)}") from None
         try:
-            if server.transport == "ftps":
-                client.prot_p()
             client.cwd(server.directory)
         except (OSError, EOFError, ftplib.Error) as exc:
             client.close()
@@ -139,8 +144,8 @@ class FtpDestination(Destination):
             client = self._open(server, timeouts)
         except DeliveryFailed as exc:
             return TestResult(False, str(exc))
-        with client:
-            welcome = client.getwelcome()
+        welcome = client.getwelcome()
+        _hang_up(client)
         secure = " over TLS" if server.transport == "ftps" else ""
         return TestResult(True, f"Connected{secure} to {server.host}:{server.port} as "
                                 f"{server.username!r}; {server.directory!r} is reachable. "
@@ -164,11 +169,15 @@ class FtpDestination(Destination):
             client.close()
             raise DeliveryFailed(f"Upload of {name} to {server.host}:{server.port}"
                                  f"{server.directory} failed: {_describe(exc)}") from None
-        try:
-            client.quit()
-        except (OSError, EOFError, ftplib.Error):
-            client.close()  # the file is complete and renamed: delivered
+        _hang_up(client)  # the file is complete and renamed: delivered, whatever QUIT says
         return f"{server.directory.rstrip('/')}/{name}"
+
+
+def _hang_up(client: ftplib.FTP) -> None:
+    try:
+        client.quit()
+    except (OSError, EOFError, ftplib.Error):
+        client.close()
 
 
 def _rename(client: ftplib.FTP, temp: str, name: str) -> None:
