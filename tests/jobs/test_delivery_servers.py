@@ -55,6 +55,12 @@ def server_delivery(run: Run) -> Delivery:
     return delivery
 
 
+def assert_first_retry_planned(delivery: Delivery) -> None:
+    """Attempt 1 failed: the next is due DELIVERY_RETRY_DELAYS[0] (300 s) after it started."""
+    assert (delivery.status, delivery.attempts) == ("failed", 1)
+    assert delivery.next_attempt_at == delivery.claimed_at + timedelta(seconds=300)
+
+
 def csv_bytes(run: Run) -> bytes:
     with open(report_path(run), "rb") as fh:
         return fh.read()
@@ -129,6 +135,7 @@ def test_wrong_password(request, app, make_company, server_report_type, transpor
                 "or password",
     }[transport]
     assert delivery.error == expected
+    assert_first_retry_planned(delivery)
     assert server.files() == {}
     # Neither password reaches a log line, ours or a library's (paramiko's, RQ's, …).
     assert not any("Not-The-Pa55" in r.getMessage() for r in caplog.records
@@ -164,6 +171,7 @@ def test_host_key_changed_uploads_nothing(app, make_company, server_report_type,
         f"Host key changed: {HOST}:{sftp_server.port} presented {impostor.fingerprint}, but "
         f"the task trusts {trusted}. Nothing was sent. If the change is expected, test the "
         "connection and save the task to trust the new key.")
+    assert_first_retry_planned(delivery)
     assert impostor.files() == {}
 
 
@@ -223,6 +231,7 @@ def test_proxy_refusing(app, make_company, server_report_type, sftp_server, kind
               "http": "407 Proxy Authentication Required"}[kind]
     assert delivery.error == (f"{label} {HOST}:{proxy_server.port} refused the connection to "
                               f"{HOST}:{sftp_server.port}: {reason}")
+    assert_first_retry_planned(delivery)
     assert sftp_server.files() == {}
 
 
@@ -235,6 +244,7 @@ def test_proxy_down(app, make_company, server_report_type, sftp_server, kind):
     label = {"socks5": "SOCKS5 proxy", "http": "HTTP CONNECT proxy"}[kind]
     assert server_delivery(run).error == \
         f"Could not connect to {label} {HOST}:{port}: Connection refused"
+    assert_first_retry_planned(server_delivery(run))
 
 
 def test_retry_schedule_until_attempts_run_out(app, make_company, server_report_type,
