@@ -91,11 +91,23 @@ def requeue_lost(now: datetime, conn=None, grace: timedelta = timedelta(seconds=
     return lost
 
 
+def retry_deliveries(now: datetime, conn=None) -> list[int]:
+    """Deliveries whose worker died are marked failed; those due for a retry are enqueued."""
+    from .delivery import attempts
+
+    attempts.recover_stale(now)
+    retried = attempts.enqueue_due(now, conn)
+    if retried:
+        log.info("enqueued %d delivery retr%s", len(retried), "y" if len(retried) == 1 else "ies")
+    return retried
+
+
 def run_tick() -> None:
     """The periodic job registered with rq-scheduler; runs inside the worker's app context."""
     now = datetime.now(UTC)
     conn = connection()
     created = dispatch(now, conn)
     requeued = requeue_lost(now, conn)
+    retry_deliveries(now, conn)
     if created or requeued:
         log.info("dispatched %d run(s), re-enqueued %d", len(created), len(requeued))

@@ -15,7 +15,7 @@ from flask import current_app
 from webapp.extensions import db
 from webapp.models import Delivery, Run
 
-from .delivery.email import send_report_email
+from .delivery import attempts
 from .reports import registry
 from .reports.base import BuildContext
 from .reports.csv import file_name, write_csv
@@ -51,8 +51,7 @@ def run_report(run_id: int) -> str:
         db.session.commit()
         raise
     failed = [d for d in run.deliveries if d.status == "failed"]
-    run.status = "failed" if failed and len(failed) == len(run.deliveries) else (
-        "partial" if failed else "succeeded")
+    run.status = attempts.outcome(run.deliveries)
     run.finished_at = datetime.now(UTC)
     task.status = "scheduled" if task.active else "inactive"
     db.session.commit()
@@ -84,23 +83,25 @@ def _build(run: Run, now: datetime) -> None:
         path, company.name, rtype.columns, rtype.rows(db.session, ctx),
         excel_bom=bool(ctx.options.get("excel_bom")))
     run.summary = rtype.summary(run.row_count, db.session, ctx)
+    emails = {d.target for d in run.deliveries if d.kind == "email"}
     for email in task.recipient_emails:
-        if not any(d.kind == "email" and d.target == email for d in run.deliveries):
+        if email not in emails:
             run.deliveries.append(Delivery(company_id=run.company_id, kind="email", target=email))
+    if task.server and rtype.server_upload and not any(
+            d.kind == "server" for d in run.deliveries):
+        from webapp.services import servers
+
+        run.deliveries.append(Delivery(company_id=run.company_id, kind="server",
+                                       target=servers.target(task.server)))
     db.session.commit()
 
 
 def _deliver(run: Run) -> None:
-    for delivery in run.deliveries:
-        if delivery.status == "sent":  # never twice
-            continue
-        delivery.attempts += 1
+    """The first attempt of every delivery, each on its own (jobs/delivery/attempts.py): a
+    failed one is recorded with its retry time and the others still go out."""
+    for delivery_id in [d.id for d in run.deliveries]:
         try:
-            delivery.message_id = send_report_email(run, delivery.target)
-        except Exception as exc:  # recorded on the delivery; the others still go out
-            delivery.status, delivery.error = "failed", f"{type(exc).__name__}: {exc}"
-            log.warning("delivery %s of run %s failed: %s", delivery.id, run.id, delivery.error)
-        else:
-            delivery.status, delivery.error = "sent", None
-            delivery.delivered_at = datetime.now(UTC)
-        db.session.commit()
+            attempts.attempt(delivery_id, 1)
+        except Exception:  # recorded on its row by attempt(); run_report raises DeliveryError
+            log.exception("delivery %s of run %s failed unexpectedly", delivery_id, run.id)
+    db.session.refresh(run)

@@ -20,6 +20,8 @@ from webapp import create_app
 from webapp.extensions import db
 
 PASSWORD = "correct horse battery"
+# FTP/FTPS/SFTP servers, proxies and an uploadable report type for the delivery tests.
+pytest_plugins = ["tests.delivery_servers"]
 
 
 @pytest.fixture(scope="session")

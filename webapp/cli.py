@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import click
 import sqlalchemy as sa
+from cryptography.fernet import InvalidToken
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
@@ -19,6 +20,7 @@ companies = AppGroup("companies", help="Manage companies (tenants).")
 users = AppGroup("users", help="Manage users and API tokens.")
 demo = AppGroup("demo", help="Demo company and data.")
 data = AppGroup("data", help="Import communications data.")
+secrets_group = AppGroup("secrets", help="Secrets at rest (HERALD_ENCRYPTION_KEY).")
 
 DEMO_ADMIN = "admin@demo.example"
 
@@ -146,8 +148,32 @@ def data_import(slug, kind, file):
         raise SystemExit(1)
 
 
+@secrets_group.command("rotate")
+def secrets_rotate():
+    """Re-encrypt every stored secret under the newest key.
+
+    Put the new key first in HERALD_ENCRYPTION_KEY (new,old), run this, then drop the old key.
+    """
+    from .models import Task
+    from .services import servers
+
+    count = 0
+    for task in db.session.scalars(sa.select(Task).where(Task.server.is_not(None))):
+        if task.server:
+            try:
+                task.server = servers.rotate(task.server)
+            except (ValueError, InvalidToken) as exc:
+                db.session.rollback()
+                raise click.ClickException(f"Task {task.id}: its secrets cannot be decrypted "
+                                           f"with HERALD_ENCRYPTION_KEY ({exc or 'wrong key'})"
+                                           ) from None
+            count += 1
+    db.session.commit()
+    click.echo(f"Re-encrypted the secrets of {count} task(s) under the newest key.")
+
+
 def register_cli(app: Flask) -> None:
-    for group in (companies, users, demo, data):
+    for group in (companies, users, demo, data, secrets_group):
         app.cli.add_command(group)
     from .serve import serve_command
 

@@ -31,6 +31,14 @@ SETTINGS = (
     ("DISPATCH_INTERVAL", "seconds between two dispatcher ticks", "`10`"),
     ("HERALD_SSO_ROLE_MAPPER", "SSO role-mapping hook, `package.module:function` (claims, "
      "context) → role names; see roles/sso.py", "`roles.sso:map_roles` (the company's mapping)"),
+    ("DELIVERY_RETRY_DELAYS", "seconds to wait before each retry of a failed delivery, "
+     "comma-separated (its length + 1 is the number of attempts)", "`300,1500` (3 attempts "
+     "over ~30 min)"),
+    ("DELIVERY_CONNECT_TIMEOUT", "seconds to connect to an upload server (and its proxy), "
+     "and the longest wait for any one answer", "`30`"),
+    ("DELIVERY_TRANSFER_TIMEOUT", "seconds an upload may take, in all", "`300`"),
+    ("FTPS_CA_FILE", "PEM file of extra certificate authorities trusted for FTPS servers",
+     "the system's"),
     ("FLASK_DEBUG", "`1` for development: allows the default secrets", "off"),
 )
 
@@ -58,9 +66,24 @@ def from_environ(instance_path: str, environ: os._Environ | dict | None = None) 
         "REPORTS_DIR": env.get("REPORTS_DIR") or str(instance / "reports"),
         "DISPATCH_INTERVAL": int(env.get("DISPATCH_INTERVAL") or 10),
         "SSO_ROLE_MAPPER": env.get("HERALD_SSO_ROLE_MAPPER") or "roles.sso:map_roles",
+        "DELIVERY_RETRY_DELAYS": _seconds_list(env.get("DELIVERY_RETRY_DELAYS") or "300,1500"),
+        "DELIVERY_CONNECT_TIMEOUT": float(env.get("DELIVERY_CONNECT_TIMEOUT") or 30),
+        "DELIVERY_TRANSFER_TIMEOUT": float(env.get("DELIVERY_TRANSFER_TIMEOUT") or 300),
+        "FTPS_CA_FILE": env.get("FTPS_CA_FILE") or None,
         "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
         "REMEMBER_COOKIE_SECURE": base_url.startswith("https://"),
     }
+
+
+def _seconds_list(value: str) -> tuple[int, ...]:
+    try:
+        delays = tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        delays = (-1,)
+    if any(d < 0 for d in delays):
+        raise ConfigError(f"DELIVERY_RETRY_DELAYS must be whole seconds, comma-separated "
+                          f"(e.g. 300,1500), not {value!r}")
+    return delays
 
 
 def _normalise_db_url(url: str) -> str:

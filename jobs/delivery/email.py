@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import smtplib
 from email.message import EmailMessage
 from email.utils import make_msgid
 from zoneinfo import ZoneInfo
@@ -12,13 +13,19 @@ from webapp.models import Run
 
 from ..reports import registry
 from . import mailer
+from .base import DeliveryFailed, Destination, SendContext, Setting
 
 
 def run_url(run: Run) -> str:
     return f"{current_app.config['BASE_URL']}/runs/{run.id}"
 
 
-def compose(run: Run, address: str) -> EmailMessage:
+def new_message_id() -> str:
+    domain = current_app.config["MAIL_FROM"].rpartition("@")[2].rstrip(">") or "herald.local"
+    return make_msgid("herald", domain=domain)
+
+
+def compose(run: Run, address: str, message_id: str | None = None) -> EmailMessage:
     task, company = run.task, run.company
     tz = ZoneInfo(task.timezone)
     rtype = registry.get(task.report_type)
@@ -32,14 +39,40 @@ def compose(run: Run, address: str) -> EmailMessage:
     message["Subject"] = f"[{company.name}] {task.name}: {rtype.name}"
     message["From"] = current_app.config["MAIL_FROM"]
     message["To"] = address
-    domain = current_app.config["MAIL_FROM"].rpartition("@")[2].rstrip(">") or "herald.local"
-    message["Message-ID"] = make_msgid("herald", domain=domain)
+    message["Message-ID"] = message_id or new_message_id()
     message.set_content(render_template("emails/report.txt", **context))
     message.add_alternative(render_template("emails/report.html", **context), subtype="html")
     return message
 
 
-def send_report_email(run: Run, address: str) -> str:
-    message = compose(run, address)
+def send_report_email(run: Run, address: str, message_id: str | None = None) -> str:
+    message = compose(run, address, message_id)
     mailer.send(message, run.company_id)
     return message["Message-ID"]
+
+
+class EmailDestination(Destination):
+    """One message per address. The Message-ID is chosen (and recorded) before the first
+    attempt, so a retry after an interrupted attempt carries the same one."""
+
+    key = "email"
+    kind = "email"
+    settings = (Setting("address", "Email address"),)
+
+    def send(self, ctx: SendContext) -> str:
+        try:
+            return send_report_email(ctx.run, ctx.delivery.target, ctx.delivery.message_id)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reason = next(iter(exc.recipients.values()))
+            raise DeliveryFailed(f"The mail server refused {ctx.delivery.target}: {code} "
+                                 f"{_text(reason)}") from None
+        except smtplib.SMTPResponseException as exc:
+            raise DeliveryFailed(f"The mail server answered {exc.smtp_code} "
+                                 f"{_text(exc.smtp_error)}") from None
+        except (smtplib.SMTPException, OSError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise DeliveryFailed(f"Sending mail failed: {type(exc).__name__}: {reason}") from None
+
+
+def _text(value) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)

@@ -91,6 +91,7 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("PATCH", "/api/v1/tasks/<int:task_id>"): API_OBJECT,
     ("DELETE", "/api/v1/tasks/<int:task_id>"): staff(401, 403, 404, 204),
     ("POST", "/api/v1/tasks/<int:task_id>/runs"): staff(401, 403, 404, 202),
+    ("POST", "/api/v1/servers/test"): staff(401, 403, 422, 422),
     ("GET", "/api/v1/tasks/<int:task_id>/runs"): API_OBJECT,
     ("GET", "/api/v1/runs/<int:run_id>"): row(401, 200, 200, 404, 200),
     ("GET", "/api/v1/runs/<int:run_id>/csv"): row(401, 200, 200, 404, 200),

@@ -10,7 +10,9 @@ from .types import UTCDateTime, utcnow
 
 RUN_STATUSES = ("queued", "running", "succeeded", "partial", "failed")
 RUN_TRIGGERS = ("scheduled", "catch_up", "manual")
-DELIVERY_STATUSES = ("pending", "sent", "failed")
+# pending → sending → sent | failed; failed → sending again while attempts remain
+# (jobs/delivery/attempts.py). "sending" is the claim of one worker; the API shows it as pending.
+DELIVERY_STATUSES = ("pending", "sending", "sent", "failed")
 
 
 class Run(db.Model):
@@ -65,6 +67,8 @@ class Delivery(db.Model):
     error: Mapped[str | None] = mapped_column(sa.Text)
     delivered_at = mapped_column(UTCDateTime)
     message_id: Mapped[str | None] = mapped_column(sa.String(300))
+    claimed_at = mapped_column(UTCDateTime)  # when the current attempt started
+    next_attempt_at = mapped_column(UTCDateTime, index=True)  # a failed delivery's retry
 
     run = relationship("Run", back_populates="deliveries")
 

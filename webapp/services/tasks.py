@@ -15,6 +15,7 @@ from roles.viewer import sync_recipient_roles
 from ..extensions import db
 from ..models import Company, Run, Task, TaskRecipient
 from ..models.users import email_key
+from . import servers
 from .people import InputError, normalise_email
 
 MAX_ACTIVE_TASKS = 100
@@ -35,6 +36,7 @@ class TaskInput:
     emails: list[str]
     options: dict
     active: bool
+    server: dict | None = None  # as stored: secrets encrypted (services/servers.py)
 
 
 def _present(task: Task | None) -> dict:
@@ -42,8 +44,7 @@ def _present(task: Task | None) -> dict:
         return {"options": dict(DEFAULT_OPTIONS), "active": True, "recipients": {"emails": []}}
     return {
         "name": task.name, "report_type": task.report_type, "channels": list(task.channels),
-        "schedule": task.schedule.as_dict(), "recipients": {"emails": task.recipient_emails,
-                                                            "server": None},
+        "schedule": task.schedule.as_dict(), "recipients": {"emails": task.recipient_emails},
         "options": dict(task.options or {}), "active": task.active,
     }
 
@@ -106,15 +107,25 @@ def validate(company: Company, payload: dict, task: Task | None = None) -> TaskI
 
     recipients = data.get("recipients")
     emails: list[str] = []
+    server = None
     if not isinstance(recipients, dict):
         errors["recipients"] = "Recipients must be an object with emails and server."
     else:
         raw_emails = recipients.get("emails") or []
-        if recipients.get("server"):
+        stored = task.server if task is not None else None
+        # Left out: the task keeps its server (and its secrets); null removes it.
+        raw_server = recipients["server"] if "server" in recipients else (
+            servers.present(stored) if stored else None)
+        if raw_server:
             if rtype is not None and not rtype.server_upload:
                 errors["recipients.server"] = (
                     "Server upload is only available for the Native channel connection "
                     "status report; use email recipients for this report type.")
+            else:
+                try:
+                    server = servers.validate(raw_server, stored)
+                except InputError as exc:
+                    errors.update(exc.fields)
         if not isinstance(raw_emails, list):
             errors["recipients.emails"] = "Emails must be a list of addresses."
         else:
@@ -129,7 +140,7 @@ def validate(company: Company, payload: dict, task: Task | None = None) -> TaskI
                 if email_key(address) not in seen:
                     seen.add(email_key(address))
                     emails.append(address)
-            if not emails and not recipients.get("server") and \
+            if not emails and not raw_server and \
                     "recipients.emails" not in errors and not any(
                         k.startswith("recipients.emails.") for k in errors):
                 errors["recipients.emails"] = "Add at least one recipient email address."
@@ -161,7 +172,8 @@ def validate(company: Company, payload: dict, task: Task | None = None) -> TaskI
     if errors:
         raise InputError(errors)
     return TaskInput(name=name.strip(), report_type=rtype.key, channels=channels,
-                     schedule=schedule, emails=emails, options=options, active=active)
+                     schedule=schedule, emails=emails, options=options, active=active,
+                     server=server)
 
 
 def save(company: Company, data: TaskInput, now: datetime, task: Task | None = None) -> Task:
@@ -194,6 +206,7 @@ def save(company: Company, data: TaskInput, now: datetime, task: Task | None = N
     task.channels = data.channels
     task.schedule = data.schedule
     task.options = data.options
+    task.server = data.server
     task.active = data.active
     with db.session.no_autoflush:
         _set_recipients(task, data.emails)

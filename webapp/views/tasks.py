@@ -17,6 +17,7 @@ from roles.viewer import download_blockers
 from ..extensions import db
 from ..htmx import render
 from ..models import Run, Task
+from ..services import servers
 from ..services import tasks as task_service
 from ..services.people import InputError
 from ..tenancy import current_company, get_for_company_or_404
@@ -88,13 +89,50 @@ def form_payload(form) -> dict:
         "channels": form.getlist("channels"),
         "schedule": schedule,
         "recipients": {"emails": [e for e in form.getlist("emails") if e.strip()],
-                       "server": None},
+                       "server": server_payload(form)},
         "options": {"inactivity_days": int(days) if days.isdigit() else days,
                     "org_unit_ids": [o.strip() for o in form.get("org_unit_ids", "").split(",")
                                      if o.strip()],
                     "excel_bom": form.get("excel_bom") == "1"},
         "active": form.get("active") == "1",
     }
+
+
+SERVER_FIELDS = ("server_transport", "server_host", "server_port", "server_username",
+                 "server_directory", "server_host_key_fingerprint", "proxy_type", "proxy_host",
+                 "proxy_port", "proxy_username")  # the passwords are never echoed back
+
+
+def server_payload(form) -> dict | None:
+    """The form's server fields in the API's shape; an empty password keeps the stored one."""
+    transport = form.get("server_transport", "")
+    if not transport:
+        return None
+    proxy = None
+    if form.get("proxy_type"):
+        proxy = {"type": form.get("proxy_type"), "host": form.get("proxy_host", ""),
+                 "port": form.get("proxy_port", ""),
+                 "username": form.get("proxy_username", "") or None,
+                 "password": form.get("proxy_password", "") or None}
+    return {"transport": transport, "host": form.get("server_host", ""),
+            "port": form.get("server_port", ""), "username": form.get("server_username", ""),
+            "password": form.get("server_password", "") or None,
+            "directory": form.get("server_directory", ""),
+            "host_key_fingerprint": form.get("server_host_key_fingerprint", "") or None,
+            "proxy": proxy}
+
+
+def _server_values(server: dict | None) -> dict:
+    server = server or {}
+    proxy = server.get("proxy") or {}
+    return {"server_transport": server.get("transport") or "",
+            "server_host": server.get("host") or "", "server_port": str(server.get("port") or ""),
+            "server_username": server.get("username") or "",
+            "server_directory": server.get("directory") or "",
+            "server_host_key_fingerprint": server.get("host_key_fingerprint") or "",
+            "proxy_type": proxy.get("type") or "", "proxy_host": proxy.get("host") or "",
+            "proxy_port": str(proxy.get("port") or ""),
+            "proxy_username": proxy.get("username") or ""}
 
 
 def _form_values(task: Task | None) -> dict:
@@ -104,7 +142,7 @@ def _form_values(task: Task | None) -> dict:
                 "schedule_kind": "daily", "schedule_time": "06:30", "schedule_every_hours": "4",
                 "schedule_every_months": "1", "schedule_day": "1", "schedule_weekday": "mon",
                 "timezone": company.timezone, "emails": [""], "inactivity_days": "14",
-                "org_unit_ids": "", "excel_bom": False, "active": True}
+                "org_unit_ids": "", "excel_bom": False, "active": True, **_server_values(None)}
     s = task.schedule
     return {"name": task.name, "report_type": task.report_type, "channels": task.channels,
             "schedule_kind": s.kind, "schedule_time": task.schedule_time,
@@ -115,14 +153,15 @@ def _form_values(task: Task | None) -> dict:
             "timezone": task.timezone, "emails": task.recipient_emails or [""],
             "inactivity_days": str(task.options.get("inactivity_days", 14)),
             "org_unit_ids": ", ".join(task.options.get("org_unit_ids", [])),
-            "excel_bom": bool(task.options.get("excel_bom")), "active": task.active}
+            "excel_bom": bool(task.options.get("excel_bom")), "active": task.active,
+            **_server_values(task.server)}
 
 
 def _values_from_form(form) -> dict:
     values = {k: form.get(k, "") for k in (
         "name", "report_type", "schedule_kind", "schedule_time", "schedule_every_hours",
         "schedule_every_months", "schedule_day", "schedule_weekday", "timezone",
-        "inactivity_days", "org_unit_ids")}
+        "inactivity_days", "org_unit_ids") + SERVER_FIELDS}
     values["channels"] = form.getlist("channels")
     values["emails"] = form.getlist("emails") or [""]
     values["excel_bom"] = form.get("excel_bom") == "1"
@@ -131,16 +170,18 @@ def _values_from_form(form) -> dict:
 
 
 def _render_form(task: Task | None, values: dict, step: int, errors: dict | None = None,
-                 status: int = 200):
+                 status: int = 200, server_test=None, block: str | None = None):
     company = current_company()
     preview, preview_error = _preview(values, company.timezone)
     blockers = download_blockers(company.id, [e for e in values["emails"] if e.strip()],
                                  values.get("report_type") or None)
-    return render("tasks/form.html", None, task=task, values=values, step=step,
+    return render("tasks/form.html", block, task=task, values=values, step=step,
                   errors=errors or {}, report_types=registry.creatable(),
                   all_types=registry.REPORT_TYPES, weekdays=sched.WEEKDAYS,
                   hourly_every=sched.HOURLY_EVERY, timezones=sched.timezone_names(),
-                  preview=preview, preview_error=preview_error, blockers=blockers), status
+                  preview=preview, preview_error=preview_error, blockers=blockers,
+                  server_test=server_test, stored_server=task.server if task else None,
+                  server_fields=SERVER_FIELDS), status
 
 
 def _preview(values: dict, default_tz: str):
@@ -205,9 +246,11 @@ def _edit(task: Task | None):
         return _render_form(task, values, 2)
     if action == "back":
         return _render_form(task, values, 1)
+    if action == "test_connection":
+        return _test_connection(task, values)
     company = current_company()
     try:
-        data = task_service.validate(company, form_payload(request.form))
+        data = task_service.validate(company, form_payload(request.form), task)
     except InputError as exc:
         errors = exc.fields
         step1 = {k: v for k, v in errors.items() if k.split(".")[0] in STEP1_FIELDS}
@@ -230,6 +273,24 @@ def _edit(task: Task | None):
     db.session.commit()
     flash(f"Task “{saved.name}” saved.")
     return redirect(url_for("tasks.show", task_id=saved.id))
+
+
+def _test_connection(task: Task | None, values: dict):
+    """"Test connection": the outcome, and for SFTP the key that saving will pin. With htmx
+    only the result block is replaced (the passwords typed stay in their fields)."""
+    from jobs.delivery.attempts import timeouts
+
+    errors = {}
+    result = None
+    try:
+        result = servers.test_connection(server_payload(request.form),
+                                         task.server if task else None, timeouts())
+    except InputError as exc:
+        errors = {f"recipients.{k}": v for k, v in exc.fields.items()}
+    if result is not None and result.fingerprint:
+        values["server_host_key_fingerprint"] = result.fingerprint
+    # 200 either way: a check, not a save (and htmx swaps only 2xx answers).
+    return _render_form(task, values, 2, errors, server_test=result, block="server_test")
 
 
 @bp.post("/tasks/<int:task_id>/delete")

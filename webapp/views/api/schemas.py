@@ -48,10 +48,18 @@ class ServerSchema(Schema):
     host = fields.String()
     port = fields.Integer()
     username = fields.String()
-    password = fields.String(load_only=True)
+    password = fields.String(load_only=True, metadata={
+        "description": "write-only; left out on an edit, the stored one is kept"})
     directory = fields.String()
     host_key_fingerprint = fields.String(allow_none=True)
     proxy = fields.Nested(ProxySchema, allow_none=True)
+
+
+class ConnectionTestSchema(Schema):
+    ok = fields.Boolean()
+    message = fields.String(metadata={"description": "what worked, or exactly what failed"})
+    host_key_fingerprint = fields.String(allow_none=True, metadata={
+        "description": "SFTP: the key the server presented, SHA256:… as OpenSSH prints it"})
 
 
 class RecipientsSchema(Schema):
@@ -82,6 +90,8 @@ class DeliverySchema(Schema):
     attempts = fields.Integer()
     error = fields.String(allow_none=True)
     delivered_at = fields.DateTime(allow_none=True)
+    next_attempt_at = fields.DateTime(allow_none=True, metadata={
+        "description": "when a failed delivery is retried; null when sent or out of attempts"})
 
 
 class RunSchema(Schema):
@@ -127,9 +137,11 @@ class IngestResultSchema(Schema):
     errors = fields.List(fields.Dict(), metadata={"description": "[{line, id, reason}]"})
 
 
-# Nested schemas first: apispec registers a nested schema under its own name when it meets it.
+# Nested schemas first: the marshmallow plugin names a nested schema when it meets it, so a
+# schema registered after a schema that nests it would be registered twice.
 SCHEMAS = {
     "Error": ErrorSchema, "ReportType": ReportTypeSchema, "Run": RunSchema,
+    "Server": ServerSchema, "ConnectionTest": ConnectionTestSchema,
     "TaskInput": TaskInputSchema, "Task": TaskSchema, "Preview": PreviewSchema,
     "IngestResult": IngestResultSchema,
 }

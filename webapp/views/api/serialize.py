@@ -6,6 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from ...models import Run, Task
+from ...services import servers
 
 
 def iso(value: datetime | None, tz: str | None = None) -> str | None:
@@ -18,7 +19,8 @@ def task_json(task: Task, last_run: Run | None) -> dict:
     return {
         "id": task.id, "name": task.name, "report_type": task.report_type,
         "channels": list(task.channels), "schedule": task.schedule.as_dict(),
-        "recipients": {"emails": task.recipient_emails, "server": None},
+        "recipients": {"emails": task.recipient_emails,
+                       "server": servers.present(task.server)},
         "options": dict(task.options or {}), "active": task.active, "status": task.status,
         "next_run_at": iso(task.next_run_at, task.timezone),
         "last_run": run_json(last_run, with_deliveries=False) if last_run else None,
@@ -37,6 +39,9 @@ def run_json(run: Run, with_deliveries: bool = True) -> dict:
     }
     if with_deliveries:
         data["deliveries"] = [
-            {"kind": d.kind, "target": d.target, "status": d.status, "attempts": d.attempts,
-             "error": d.error, "delivered_at": iso(d.delivered_at, tz)} for d in run.deliveries]
+            {"kind": d.kind, "target": d.target,
+             "status": "pending" if d.status == "sending" else d.status,  # SPEC's three states
+             "attempts": d.attempts,
+             "error": d.error, "delivered_at": iso(d.delivered_at, tz),
+             "next_attempt_at": iso(d.next_attempt_at, tz)} for d in run.deliveries]
     return data

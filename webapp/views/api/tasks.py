@@ -16,6 +16,7 @@ from roles.viewer import download_blockers
 
 from ...extensions import db
 from ...models import Run, Task
+from ...services import servers
 from ...services import tasks as task_service
 from ...services.people import InputError
 from ...tenancy import current_company, get_for_company_or_404
@@ -316,3 +317,35 @@ def get_run_csv(run_id: int):
         404: {description: No such run or no file, content: {application/json: {schema: Error}}}
     """
     return send_run_csv(get_for_company_or_404(Run, run_id))
+
+
+@bp.post("/servers/test")
+def test_server():
+    """Test an upload server's settings before saving them ("Test connection").
+    ---
+    post:
+      summary: Test connection to an FTP/FTPS/SFTP server
+      description: Connects (through the proxy, if any), logs in and opens the remote directory; nothing is uploaded. For SFTP the answer gives the server's host key fingerprint, which the task pins when it is saved with it. With `task_id`, passwords left out are the task's stored ones.
+      parameters:
+        - {name: task_id, in: query, required: false, schema: {type: integer}}
+      requestBody: {required: true, content: {application/json: {schema: Server}}}
+      responses:
+        200: {description: The outcome (ok false with the exact failure), content: {application/json: {schema: ConnectionTest}}}
+        422: {description: Invalid settings, content: {application/json: {schema: Error}}}
+    """
+    from jobs.delivery.attempts import timeouts
+
+    if not (can(P.CREATE_TASKS) or can(P.EDIT_TASKS)):
+        return _forbidden(P.EDIT_TASKS)
+    stored = None
+    task_id = request.args.get("task_id")
+    if task_id:
+        if not task_id.isdigit():
+            return _invalid(InputError({"task_id": "Task id must be a whole number."}))
+        stored = get_for_company_or_404(Task, int(task_id)).server
+    try:
+        result = servers.test_connection(request.get_json(silent=True), stored, timeouts())
+    except InputError as exc:
+        return _invalid(exc)
+    return jsonify({"ok": result.ok, "message": result.message,
+                    "host_key_fingerprint": result.fingerprint})

@@ -1,0 +1,218 @@
+"""A task's upload server (SPEC §5): validation, secrets at rest, the API's view of it.
+
+Stored in ``Task.server`` as JSON whose secret settings (declared by the destinations) are
+Fernet tokens (webapp/crypto.py). Secrets are write-only: ``present`` never returns them, and
+an edit that leaves a password out (or empty) keeps the stored one.
+"""
+
+from __future__ import annotations
+
+import re
+
+from jobs.delivery.base import ProxySettings, ServerSettings, TestResult, scrub
+from jobs.delivery.registry import DESTINATIONS, TRANSPORTS
+from jobs.delivery.registry import for_transport as registry_for
+
+from .. import crypto
+from .people import InputError
+
+DEFAULT_PORTS = {"sftp": 22, "ftp": 21, "ftps": 21}
+PROXY_TYPES = ("socks5", "http")
+DEFAULT_PROXY_PORTS = {"socks5": 1080, "http": 8080}
+HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.\-:]*[A-Za-z0-9])?$")
+FINGERPRINT_RE = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")
+# What the destinations declare secret: "password", "proxy.password".
+SECRETS = frozenset(s.name for d in DESTINATIONS.values() for s in d.settings if s.secret)
+
+
+def _text(raw: dict, key: str, field: str, label: str, errors: dict, required: bool = True,
+          limit: int = 255) -> str | None:
+    value = raw.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            errors[field] = f"{label} is required."
+        return None
+    if not isinstance(value, str):
+        errors[field] = f"{label} must be a string."
+        return None
+    value = value.strip()
+    if len(value) > limit or any(ord(c) < 32 for c in value):
+        errors[field] = f"{label} must be at most {limit} printable characters."
+        return None
+    return value
+
+
+def _host(raw: dict, field: str, label: str, errors: dict) -> str | None:
+    host = _text(raw, "host", field, label, errors)
+    if host is not None and not HOST_RE.match(host):
+        errors[field] = f"{label} must be a host name or an IP address (no scheme, no path)."
+        return None
+    return host
+
+
+def _port(raw: dict, field: str, default: int, errors: dict) -> int:
+    value = raw.get("port")
+    if value is None or value == "":
+        return default
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        errors[field] = "Port must be a whole number from 1 to 65535."
+        return default
+    return value
+
+
+def _secret(raw: dict, stored: dict | None, field: str, label: str, errors: dict,
+            required: bool) -> str | None:
+    """The new secret, encrypted; the stored one when left out; None when there is none."""
+    value = raw.get("password")
+    if value is not None and not isinstance(value, str):
+        errors[field] = f"{label} must be a string."
+        return None
+    if value:
+        if len(value) > 1024:
+            errors[field] = f"{label} must be at most 1024 characters."
+            return None
+        return crypto.encrypt(value)
+    if stored and stored.get("password"):
+        return stored["password"]
+    if required:
+        errors[field] = f"{label} is required."
+    return None
+
+
+def validate(raw, stored: dict | None, prefix: str = "recipients.server",
+             require_fingerprint: bool = True) -> dict | None:
+    """The server object to store (secrets encrypted), or None for "no server".
+
+    Raise InputError with a message per field, named ``{prefix}.{field}``.
+    """
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise InputError({prefix: "Server must be an object (or null for no upload)."})
+    errors: dict[str, str] = {}
+    known = {"transport", "host", "port", "username", "password", "directory",
+             "host_key_fingerprint", "proxy"}
+    errors.update({f"{prefix}.{k}": "Unknown field." for k in sorted(set(raw) - known)})
+    transport = raw.get("transport")
+    if transport not in TRANSPORTS:
+        errors[f"{prefix}.transport"] = "Transport must be one of sftp, ftp, ftps."
+        transport = None
+    # A password is only carried over to the same server and user.
+    same_place = stored is not None and all(
+        stored.get(k) == raw.get(k) for k in ("transport", "host", "username"))
+    server = {
+        "transport": transport,
+        "host": _host(raw, f"{prefix}.host", "Host", errors),
+        "port": _port(raw, f"{prefix}.port", DEFAULT_PORTS.get(transport, 22), errors),
+        "username": _text(raw, "username", f"{prefix}.username", "Username", errors,
+                          limit=128),
+        "password": _secret(raw, stored if same_place else None, f"{prefix}.password",
+                            "Password", errors, required=True),
+        "directory": _text(raw, "directory", f"{prefix}.directory", "Remote directory",
+                           errors, limit=500),
+        "host_key_fingerprint": None,
+        "proxy": None,
+    }
+    if server["directory"] is not None and not server["directory"].startswith("/"):
+        server["directory"] = "/" + server["directory"]
+    if transport == "sftp":
+        fingerprint = raw.get("host_key_fingerprint")
+        if fingerprint in (None, ""):
+            if require_fingerprint:
+                errors[f"{prefix}.host_key_fingerprint"] = (
+                    "Test the connection and confirm the server's host key (SHA256:…) before "
+                    "saving: SFTP deliveries only go to the key you trust.")
+        elif not isinstance(fingerprint, str) or not FINGERPRINT_RE.match(fingerprint.strip()):
+            errors[f"{prefix}.host_key_fingerprint"] = (
+                "Host key fingerprint must look like SHA256: followed by 43 characters, as "
+                "Test connection shows it.")
+        else:
+            server["host_key_fingerprint"] = fingerprint.strip()
+    server["proxy"] = _proxy(raw.get("proxy"), (stored or {}).get("proxy") if same_place
+                             else None, f"{prefix}.proxy", errors)
+    if errors:
+        raise InputError(errors)
+    return server
+
+
+def _proxy(raw, stored: dict | None, prefix: str, errors: dict) -> dict | None:
+    if raw is None or raw == {}:
+        return None
+    if not isinstance(raw, dict):
+        errors[prefix] = "Proxy must be an object (or null for a direct connection)."
+        return None
+    unknown = sorted(set(raw) - {"type", "host", "port", "username", "password"})
+    errors.update({f"{prefix}.{k}": "Unknown field." for k in unknown})
+    kind = raw.get("type")
+    if kind not in PROXY_TYPES:
+        errors[f"{prefix}.type"] = "Proxy type must be socks5 or http (HTTP CONNECT)."
+        kind = None
+    username = _text(raw, "username", f"{prefix}.username", "Proxy username", errors,
+                     required=False, limit=128)
+    same = stored is not None and stored.get("host") == raw.get("host") and \
+        stored.get("username") == username
+    password = _secret(raw, stored if same else None, f"{prefix}.password",
+                       "Proxy password", errors, required=False) if username else None
+    if raw.get("password") and not username:
+        errors[f"{prefix}.username"] = "A proxy password needs a proxy username."
+    return {"type": kind, "host": _host(raw, f"{prefix}.host", "Proxy host", errors),
+            "port": _port(raw, f"{prefix}.port", DEFAULT_PROXY_PORTS.get(kind, 1080), errors),
+            "username": username, "password": password}
+
+
+def present(stored: dict | None) -> dict | None:
+    """The API's view: everything but the secrets (write-only)."""
+    if not stored:
+        return None
+    data = {k: v for k, v in stored.items() if k not in SECRETS and k != "proxy"}
+    proxy = stored.get("proxy")
+    data["proxy"] = {k: v for k, v in proxy.items() if f"proxy.{k}" not in SECRETS} \
+        if proxy else None
+    return data
+
+
+def target(stored: dict) -> str:
+    return settings(stored, decrypt=False).target
+
+
+def settings(stored: dict, decrypt: bool = True) -> ServerSettings:
+    """The stored server with its secrets decrypted, for a delivery or a connection test."""
+    def reveal(value: str | None) -> str | None:
+        return crypto.decrypt(value) if value and decrypt else None
+
+    proxy = stored.get("proxy")
+    return ServerSettings(
+        transport=stored["transport"], host=stored["host"], port=stored["port"],
+        username=stored["username"], password=reveal(stored.get("password")) or "",
+        directory=stored["directory"], host_key_fingerprint=stored.get("host_key_fingerprint"),
+        proxy=ProxySettings(type=proxy["type"], host=proxy["host"], port=proxy["port"],
+                            username=proxy.get("username"),
+                            password=reveal(proxy.get("password"))) if proxy else None)
+
+
+def rotate(stored: dict | None) -> dict | None:
+    """The same server with its secrets re-encrypted under the newest key."""
+    if not stored:
+        return stored
+    rotated = {k: dict(v) if isinstance(v, dict) else v for k, v in stored.items()}
+    for name in SECRETS:
+        *path, key = name.split(".")
+        container = rotated
+        for part in path:
+            container = container.get(part) or {}
+        if container.get(key):
+            container[key] = crypto.rotate(container[key])
+    return rotated
+
+
+def test_connection(raw, stored: dict | None, timeouts) -> TestResult:
+    """Check settings before saving: connect (through the proxy), log in, open the directory;
+    for SFTP, report the server's key fingerprint. Raise InputError for invalid settings."""
+    server = validate(raw, stored, prefix="server", require_fingerprint=False)
+    if server is None:
+        raise InputError({"server": "Give the server's settings to test."})
+    plain = settings(server)
+    result = registry_for(plain.transport).test(plain, timeouts)
+    return TestResult(result.ok, scrub(result.message, plain.secrets), result.fingerprint)
