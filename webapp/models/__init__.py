@@ -2,11 +2,12 @@
 
 from .audit import AuditEvent
 from .comms import Account, Message, OrgUnit, Room
+from .compliance import ExportEmail, Irregularity, Violation
 from .runs import Delivery, OutboxMessage, Run
 from .tasks import Task, TaskRecipient
 from .tenancy import Company
 from .users import ApiToken, Role, RoleAssignment, User
 
-__all__ = ["Account", "ApiToken", "AuditEvent", "Company", "Delivery", "Message", "OrgUnit",
-           "OutboxMessage", "Role", "RoleAssignment", "Room", "Run", "Task", "TaskRecipient",
-           "User"]
+__all__ = ["Account", "ApiToken", "AuditEvent", "Company", "Delivery", "ExportEmail",
+           "Irregularity", "Message", "OrgUnit", "OutboxMessage", "Role", "RoleAssignment",
+           "Room", "Run", "Task", "TaskRecipient", "User", "Violation"]
