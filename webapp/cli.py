@@ -133,7 +133,8 @@ def demo_quickstart():
 @click.argument("kind")
 @click.argument("file", type=click.File("rb"))
 def data_import(slug, kind, file):
-    """Import an NDJSON file of KIND records (org-units, users, accounts, rooms, messages)."""
+    """Import an NDJSON file of KIND records (org-units, users, accounts, rooms, messages,
+    violations, irregularities, export-emails)."""
     from .services.ingest import KINDS, ingest
 
     if kind not in KINDS:

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from webapp.models import Message, OrgUnit, Room
 
-from .base import BuildContext, ReportType
+from .base import BuildContext, ReportType, in_window
 
 
 class UsageByRooms(ReportType):
@@ -22,9 +22,7 @@ class UsageByRooms(ReportType):
         counts = (
             sa.select(Message.room_id.label("room_id"), sent.label("sent"),
                       received.label("received"), sa.func.count().label("total"))
-            .where(Message.company_id == ctx.company_id,
-                   Message.sent_at > ctx.window_start,
-                   Message.sent_at <= ctx.window_end)
+            .where(Message.company_id == ctx.company_id, in_window(Message.sent_at, ctx))
             .group_by(Message.room_id)
             .subquery()
         )
