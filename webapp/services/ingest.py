@@ -175,6 +175,7 @@ def ingest(company_id: int, kind: str, lines: Iterable[bytes | str]) -> IngestRe
             batch = []
     if batch:
         _apply(company_id, spec, batch, result)
+    result.errors.sort(key=lambda e: e["line"])  # reference errors are found batch-wise
     return result
 
 
