@@ -428,3 +428,13 @@ def test_registry_lists_every_type_of_the_spec():
         "native_connection_status"]
     assert {t.key for t in registry.REPORT_TYPES.values() if t.snapshot} == {
         "native_connection_status", "whatsapp_inactivity", "room_metadata"}
+
+
+def test_cells_that_look_like_formulas_are_escaped_but_numbers_are_not():
+    from jobs.reports.csv import escape_cell
+
+    cases = [("=1+1", "'=1+1"), ("+44 7700 900001", "'+44 7700 900001"), ("-x", "'-x"),
+             ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("\rx", "'\rx"), ("-5", "-5"),
+             ("+1.5e3", "+1.5e3"), ("+447700900001", "+447700900001"), ("a=b", "a=b"),
+             ("", ""), (None, ""), (True, "true"), (False, "false"), (0, 0), (12, 12)]
+    assert [(value, escape_cell(value)) for value, _ in cases] == cases
