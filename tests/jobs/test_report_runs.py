@@ -81,3 +81,20 @@ def test_archive_export_summary_line_counts_sent_and_failed(app, make_company, a
     run = client.get(f"/api/v1/runs/{run['id']}", headers=headers).get_json()
     assert run["status"] == "succeeded", run
     assert run["summary"] == "7 export emails: 4 sent, 3 failed"
+
+
+def test_the_org_unit_filter_names_unknown_ids(app, make_company, api_token):
+    company = make_company()
+    headers = api_token(company)
+    load(company.id, "org-units", {"id": "ou-apac", "name": "APAC"})
+    client = app.test_client()
+    task = {**TASK, "name": "WeCom", "report_type": "wecom_irregularities",
+            "channels": ["wecom"], "options": {"org_unit_ids": ["ou-apac", "ou-emea"]}}
+    response = client.post("/api/v1/tasks", headers=headers, json=task)
+    assert response.status_code == 422
+    assert response.get_json()["error"]["fields"]["options.org_unit_ids"].startswith(
+        "Unknown org unit id: ou-emea.")
+    response = client.post("/api/v1/tasks", headers=headers,
+                           json={**task, "options": {"org_unit_ids": ["ou-apac"]}})
+    assert response.status_code == 201
+    assert response.get_json()["options"]["org_unit_ids"] == ["ou-apac"]
