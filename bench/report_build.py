@@ -95,21 +95,57 @@ def load_usage_data(company_id: int, rooms: int, messages: int) -> None:
     db.session.commit()
 
 
-def client_sql(company_id: int, company_name: str) -> str:
-    """The usage_by_rooms aggregation as the database's client runs it."""
-    channels = ", ".join(f"'{c}'" for c in CHANNELS)
-    return (
-        f"SELECT '{company_name}' AS company, r.channel, r.external_id AS room_id, "
-        "r.name AS room_name, r.type AS room_type, COALESCE(o.name, '') AS org_unit, "
-        "c.sent AS messages_sent, c.total - c.sent AS messages_received, "
-        "c.total AS messages_total FROM (SELECT room_id, "
-        "SUM(CASE WHEN direction = 'sent' THEN 1 ELSE 0 END) AS sent, COUNT(*) AS total "
-        f"FROM messages WHERE company_id = {company_id} "
-        f"AND sent_at > '{ts(WINDOW_START)}' AND sent_at <= '{ts(WINDOW_END)}' "
-        "GROUP BY room_id) c JOIN rooms r ON r.id = c.room_id "
-        "LEFT JOIN org_units o ON o.id = r.org_unit_id "
-        f"WHERE r.company_id = {company_id} AND r.channel IN ({channels}) "
-        "ORDER BY r.channel, r.external_id")
+def usage_context(company_id: int):
+    from jobs.reports.base import BuildContext
+
+    return BuildContext(company_id=company_id, company_name="Bench Co", channels=CHANNELS,
+                        window_start=WINDOW_START, window_end=WINDOW_END,
+                        timezone=ZoneInfo("Europe/London"))
+
+
+def sqlite_client_script(app, company_id: int, out: Path) -> str:
+    """Herald's own usage_by_rooms statement, exactly as it reaches the driver (SQL and
+    bound values), as a script for the sqlite3 shell."""
+    import sqlalchemy as sa
+
+    from jobs.reports import registry
+    from webapp.extensions import db
+
+    captured = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        captured.append((statement, parameters))
+
+    with app.app_context():
+        sa.event.listen(db.engine, "before_cursor_execute", capture)
+        try:
+            db.session.execute(registry.get("usage_by_rooms").statement(
+                usage_context(company_id))).fetchall()
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", capture)
+            db.session.remove()
+    sql, params = captured[-1]
+    parts = sql.split("?")
+    sql = "".join(part + (f"?{i}" if i < len(parts) else "")
+                  for i, part in enumerate(parts, start=1))
+    lines = []
+    for i, value in enumerate(params, start=1):
+        literal = str(value) if isinstance(value, int) else "'" + str(value).replace(
+            "'", "''") + "'"
+        lines.append(f'.parameter set ?{i} "{literal}"')
+    return "\n".join([*lines, ".mode csv", ".headers on", f".output {out}",
+                      sql.replace("\n", " ") + ";", ""])
+
+
+def postgres_client_sql(app, company_id: int) -> str:
+    """Herald's own usage_by_rooms statement with its values inlined, for psql."""
+    from jobs.reports import registry
+    from webapp.extensions import db
+
+    stmt = registry.get("usage_by_rooms").statement(usage_context(company_id))
+    with app.app_context():
+        return str(stmt.compile(dialect=db.engine.dialect,
+                                compile_kwargs={"literal_binds": True})).replace("\n", " ")
 
 
 def best_of(repeat: int, *fns) -> list[float]:
@@ -179,6 +215,8 @@ def main() -> None:
     parser.add_argument("--metadata-rooms", type=int, default=1_000_000)
     parser.add_argument("--demo-messages", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the SQLite database (its path is printed)")
     parser.add_argument("--rss-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
@@ -230,23 +268,21 @@ def main() -> None:
         # 1. usage_by_rooms against the database's client
         herald_csv, client_csv = workdir / "herald.csv", workdir / "client.csv"
         rows = herald_build(app, "usage_by_rooms", usage_id, "Bench Co", herald_csv)
-        sql = client_sql(usage_id, "Bench Co")
         if args.pg:
+            sql = postgres_client_sql(app, usage_id)
             command = ["psql", args.pg, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
                        f"\\copy ({sql}) TO '{client_csv}' WITH (FORMAT csv, HEADER)"]
             client_name = "psql \\copy"
+            script = None
         else:
             if not shutil.which("sqlite3"):
                 sys.exit("The sqlite3 command-line tool is needed: apt-get install sqlite3")
-            command = ["sqlite3", "-csv", "-header", str(workdir / "bench.db"), sql]
-            client_name = "sqlite3 -csv"
+            command = ["sqlite3", str(workdir / "bench.db")]
+            client_name = "sqlite3 shell, .mode csv"
+            script = sqlite_client_script(app, usage_id, client_csv)
 
         def run_client():
-            if args.pg:
-                subprocess.run(command, check=True)
-            else:
-                with open(client_csv, "wb") as fh:
-                    subprocess.run(command, check=True, stdout=fh)
+            subprocess.run(command, check=True, input=script, text=True)
 
         run_client()
         herald, client = best_of(args.repeat, lambda: herald_build(
@@ -281,7 +317,10 @@ def main() -> None:
                 db.drop_all()
             db.engine.dispose()
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if args.keep:
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

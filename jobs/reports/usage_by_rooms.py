@@ -16,7 +16,7 @@ class UsageByRooms(ReportType):
     columns = ("channel", "room_id", "room_name", "room_type", "org_unit", "messages_sent",
                "messages_received", "messages_total")
 
-    def rows(self, session, ctx: BuildContext):
+    def statement(self, ctx: BuildContext):
         sent = sa.func.sum(sa.case((Message.direction == "sent", 1), else_=0))
         received = sa.func.sum(sa.case((Message.direction == "sent", 0), else_=1))
         counts = (
@@ -26,7 +26,7 @@ class UsageByRooms(ReportType):
             .group_by(Message.room_id)
             .subquery()
         )
-        stmt = (
+        return (
             sa.select(Room.channel, Room.external_id, Room.name, Room.type, OrgUnit.name,
                       counts.c.sent, counts.c.received, counts.c.total)
             .join(counts, counts.c.room_id == Room.id)
@@ -35,6 +35,8 @@ class UsageByRooms(ReportType):
             .order_by(Room.channel, Room.external_id)
             .execution_options(yield_per=2000)
         )
-        for row in session.execute(stmt):
+
+    def rows(self, session, ctx: BuildContext):
+        for row in session.execute(self.statement(ctx)):
             yield (row[0], row[1], row[2], row[3], row[4] or "", int(row[5]), int(row[6]),
                    int(row[7]))
