@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from webapp.models import ExportEmail, Room
 
-from .base import ALL_CHANNELS, BuildContext, ReportType, in_window
+from .base import ALL_CHANNELS, BuildContext, ReportType, in_window, stream
 
 
 class ArchiveExportEmailSummary(ReportType):
@@ -30,9 +30,8 @@ class ArchiveExportEmailSummary(ReportType):
             .join(Room, Room.id == ExportEmail.room_id)
             .where(*self._where(ctx))
             .order_by(ExportEmail.exported_at, ExportEmail.external_id)
-            .execution_options(yield_per=2000)
         )
-        for exported, channel, room, room_name, messages, *rest in session.execute(stmt):
+        for exported, channel, room, room_name, messages, *rest in stream(session, stmt):
             address, message_id, size, status, response = rest
             yield (ctx.local(exported), channel, room, room_name, int(messages), address,
                    message_id, int(size), status, response)

@@ -34,6 +34,18 @@ class BuildContext:
         return self.window_end
 
 
+def stream(session, stmt, batch: int = 2000):
+    """Rows of a report's statement, fetched in batches (a server-side cursor on
+    PostgreSQL), so memory does not grow with the number of rows.
+
+    A PostgreSQL cursor is planned for its first rows (``cursor_tuple_fraction`` 0.1),
+    which can pick a slower plan for an aggregation that is read to the end anyway: the
+    transaction is told that every row will be read."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SET LOCAL cursor_tuple_fraction = 1.0"))
+    return session.execute(stmt.execution_options(yield_per=batch))
+
+
 def in_window(column, ctx: BuildContext):
     """The run's window, start excluded and end included, so that consecutive windows
     count every instant exactly once."""

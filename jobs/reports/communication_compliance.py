@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from webapp.models import Room, User, Violation
 
-from .base import ALL_CHANNELS, BuildContext, ReportType, in_window, local_day
+from .base import ALL_CHANNELS, BuildContext, ReportType, in_window, local_day, stream
 
 
 class CommunicationCompliance(ReportType):
@@ -41,7 +41,6 @@ class CommunicationCompliance(ReportType):
                       sa.func.sum(sa.case((events.c.action == "flagged", 1), else_=0)))
             .group_by(*keys)
             .order_by(*keys)
-            .execution_options(yield_per=2000)
         )
-        for row in session.execute(stmt):
+        for row in stream(session, stmt):
             yield (*row[:7], int(row[7]), int(row[8] or 0), int(row[9] or 0))

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from webapp.models import Account, OrgUnit, User
 
-from .base import BuildContext, ReportType
+from .base import BuildContext, ReportType, stream
 
 
 class NativeConnectionStatus(ReportType):
@@ -27,9 +27,8 @@ class NativeConnectionStatus(ReportType):
             .outerjoin(OrgUnit, OrgUnit.id == User.org_unit_id)
             .where(Account.company_id == ctx.company_id, Account.channel.in_(ctx.channels))
             .order_by(Account.channel, Account.identifier, Account.id)
-            .execution_options(yield_per=2000)
         )
         for (channel, number, email, user_name, unit, status, since,
-             last) in session.execute(stmt):
+             last) in stream(session, stmt):
             yield (channel, number, email, user_name, unit, status, ctx.local(since),
                    ctx.local(last))

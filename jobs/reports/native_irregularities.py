@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from webapp.models import Account, Irregularity, User
 
-from .base import BuildContext, ReportType, in_window
+from .base import BuildContext, ReportType, in_window, stream
 
 
 class NativeIrregularities(ReportType):
@@ -28,7 +28,6 @@ class NativeIrregularities(ReportType):
                    Irregularity.channel.in_(ctx.channels),
                    in_window(Irregularity.occurred_at, ctx))
             .order_by(Irregularity.occurred_at, Irregularity.external_id)
-            .execution_options(yield_per=2000)
         )
-        for occurred, *rest, stopped in session.execute(stmt):
+        for occurred, *rest, stopped in stream(session, stmt):
             yield ctx.local(occurred), *rest, bool(stopped)

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from webapp.models import Message, OrgUnit, Room, User
 from webapp.models.types import UTCDateTime
 
-from .base import ALL_CHANNELS, BuildContext, ReportType
+from .base import ALL_CHANNELS, BuildContext, ReportType, stream
 
 
 class RoomMetadata(ReportType):
@@ -34,9 +34,8 @@ class RoomMetadata(ReportType):
             .where(Room.company_id == ctx.company_id, Room.channel.in_(ctx.channels),
                    Room.governed.is_(True))
             .order_by(Room.channel, Room.external_id)
-            .execution_options(yield_per=2000)
         )
         for (channel, room, room_name, kind, unit, created, owner, total, internal, external,
-             last) in session.execute(stmt):
+             last) in stream(session, stmt):
             yield (channel, room, room_name, kind, unit, ctx.local(created), owner, int(total),
                    int(internal), int(external), ctx.local(last))

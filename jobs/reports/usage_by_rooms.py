@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from webapp.models import Message, OrgUnit, Room
 
-from .base import BuildContext, ReportType, in_window
+from .base import BuildContext, ReportType, in_window, stream
 
 
 class UsageByRooms(ReportType):
@@ -33,10 +33,9 @@ class UsageByRooms(ReportType):
             .outerjoin(OrgUnit, OrgUnit.id == Room.org_unit_id)
             .where(Room.company_id == ctx.company_id, Room.channel.in_(ctx.channels))
             .order_by(Room.channel, Room.external_id)
-            .execution_options(yield_per=2000)
         )
 
     def rows(self, session, ctx: BuildContext):
-        for row in session.execute(self.statement(ctx)):
+        for row in stream(session, self.statement(ctx)):
             yield (row[0], row[1], row[2], row[3], row[4] or "", int(row[5]), int(row[6]),
                    int(row[7]))

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from webapp.models import Account, Message, OrgUnit, User
 
-from .base import BuildContext, ReportType, in_window
+from .base import BuildContext, ReportType, in_window, stream
 
 
 class UsageByUsers(ReportType):
@@ -36,8 +36,7 @@ class UsageByUsers(ReportType):
             .where(Account.company_id == ctx.company_id, Account.channel.in_(ctx.channels))
             .order_by(Account.channel, sa.func.coalesce(User.email, ""), Account.identifier,
                       Account.id)
-            .execution_options(yield_per=2000)
         )
-        for channel, email, user_name, unit, number, sent_n, total in session.execute(stmt):
+        for channel, email, user_name, unit, number, sent_n, total in stream(session, stmt):
             sent_n, total = int(sent_n or 0), int(total or 0)
             yield channel, email, user_name, unit, number, sent_n, total - sent_n, total

@@ -8,7 +8,7 @@ from sqlalchemy.orm import aliased
 
 from webapp.models import Irregularity, OrgUnit, Room
 
-from .base import BuildContext, ReportType, in_window
+from .base import BuildContext, ReportType, in_window, stream
 
 
 def units_under(company_id: int, external_ids: list[str]):
@@ -40,11 +40,10 @@ class WeComIrregularities(ReportType):
                    Irregularity.channel.in_(ctx.channels),
                    in_window(Irregularity.occurred_at, ctx))
             .order_by(Irregularity.occurred_at, Irregularity.external_id)
-            .execution_options(yield_per=2000)
         )
         selected = [str(u) for u in ctx.options.get("org_unit_ids") or ()]
         if selected:
             units = units_under(ctx.company_id, selected)
             stmt = stmt.where(unit_id.in_(sa.select(units.c.id)))
-        for occurred, *rest in session.execute(stmt):
+        for occurred, *rest in stream(session, stmt):
             yield ctx.local(occurred), *rest

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from webapp.models import Account, Message, OrgUnit, User
 from webapp.models.types import UTCDateTime
 
-from .base import BuildContext, ReportType
+from .base import BuildContext, ReportType, stream
 
 DEFAULT_DAYS = 14
 
@@ -55,9 +55,8 @@ class WhatsAppInactivity(ReportType):
                       inner.c.status, inner.c.last)
             .where(sa.or_(inner.c.last.is_(None), inner.c.last <= now - timedelta(days=days)))
             .order_by(inner.c.identifier, inner.c.id)
-            .execution_options(yield_per=2000)
         )
-        for number, email, user_name, unit, status, seen in session.execute(stmt):
+        for number, email, user_name, unit, status, seen in stream(session, stmt):
             # never active: no date to count from, so the days are left empty
             inactive = (now - seen).days if seen is not None else None
             yield number, email, user_name, unit, status, ctx.local(seen), inactive
