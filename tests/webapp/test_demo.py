@@ -86,3 +86,15 @@ def test_demo_seed_twice_and_every_report_has_rows(make_company, runner):
         rows = list(rtype.rows(db.session, ctx))
         assert rows, rtype.key
         assert all(len(row) == len(rtype.columns) for row in rows)
+
+
+def test_a_big_seed_rebuilds_the_message_indexes_and_keys(make_company):
+    company = make_company("Demo Bank")
+    seed(company, now=NOW, days=3, messages=2000, rebuild_indexes_from=1000)
+    db.session.commit()
+    inspector = sa.inspect(db.engine)
+    assert {i["name"] for i in inspector.get_indexes("messages")} >= {
+        "ix_messages_company_sent_at", "ix_messages_room_sent_at", "ix_messages_account_sent_at"}
+    assert {tuple(fk["constrained_columns"]) for fk in inspector.get_foreign_keys("messages")} \
+        == {("company_id",), ("room_id",), ("account_id",)}
+    assert db.session.scalar(sa.select(sa.func.count(Message.id))) == 2000
