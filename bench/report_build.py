@@ -149,11 +149,12 @@ def postgres_client_sql(app, company_id: int) -> str:
 
 
 def best_of(repeat: int, *fns) -> list[float]:
-    """The best time of each function over ``repeat`` rounds, the functions taking turns so
-    that a busy machine slows them alike."""
+    """The best time of each function over ``repeat`` rounds, the functions taking turns (in
+    an order reversed every other round) so that a busy machine slows them alike."""
     best = [float("inf")] * len(fns)
-    for _ in range(repeat):
-        for i, fn in enumerate(fns):
+    for round_ in range(repeat):
+        order = list(enumerate(fns))
+        for i, fn in (order if round_ % 2 == 0 else reversed(order)):
             started = time.perf_counter()
             fn()
             best[i] = min(best[i], time.perf_counter() - started)
@@ -214,7 +215,7 @@ def main() -> None:
     parser.add_argument("--rooms", type=int, default=10_000)
     parser.add_argument("--metadata-rooms", type=int, default=1_000_000)
     parser.add_argument("--demo-messages", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=6)
     parser.add_argument("--keep", action="store_true",
                         help="keep the SQLite database (its path is printed)")
     parser.add_argument("--rss-child", nargs=2, help=argparse.SUPPRESS)
