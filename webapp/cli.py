@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import UTC, datetime
 
 import click
@@ -95,9 +96,13 @@ def demo_seed(slug, days, messages):
     """Generate realistic communications data for a company."""
     from .services.demo import seed
 
+    started = time.monotonic()
     counts = seed(_company(slug), now=datetime.now(UTC), days=days, messages=messages)
     db.session.commit()
+    elapsed = time.monotonic() - started
     click.echo(", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
+    click.echo(f"{sum(counts.values())} rows in {elapsed:.1f} s "
+               f"({sum(counts.values()) / max(elapsed, 1e-9):,.0f} rows/s)")
 
 
 @demo.command("quickstart")
@@ -135,7 +140,8 @@ def demo_quickstart():
 @click.argument("kind")
 @click.argument("file", type=click.File("rb"))
 def data_import(slug, kind, file):
-    """Import an NDJSON file of KIND records (org-units, users, accounts, rooms, messages)."""
+    """Import an NDJSON file of KIND records (org-units, users, accounts, rooms, messages,
+    violations, irregularities, export-emails)."""
     from .services.ingest import KINDS, ingest
 
     if kind not in KINDS:

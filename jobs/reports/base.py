@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
 
 ALL_CHANNELS = ("whatsapp", "imessage", "sms", "wecom", "wechat", "telegram", "line", "signal")
 
@@ -24,6 +26,47 @@ class BuildContext:
 
     def local(self, value: datetime | None) -> str:
         return value.astimezone(self.timezone).isoformat() if value else ""
+
+    @property
+    def now(self) -> datetime:
+        """The instant a snapshot is taken at (the runner gives a snapshot both window ends
+        at the run time)."""
+        return self.window_end
+
+
+def stream(session, stmt, batch: int = 2000):
+    """Rows of a report's statement, fetched in batches (a server-side cursor on
+    PostgreSQL), so memory does not grow with the number of rows.
+
+    A PostgreSQL cursor is planned for its first rows (``cursor_tuple_fraction`` 0.1),
+    which can pick a slower plan for an aggregation that is read to the end anyway: the
+    transaction is told that every row will be read."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SET LOCAL cursor_tuple_fraction = 1.0"))
+    return session.execute(stmt.execution_options(yield_per=batch))
+
+
+def in_window(column, ctx: BuildContext):
+    """The run's window, start excluded and end included, so that consecutive windows
+    count every instant exactly once."""
+    return sa.and_(column > ctx.window_start, column <= ctx.window_end)
+
+
+def local_day(column, ctx: BuildContext):
+    """SQL for the task's local date (``YYYY-MM-DD``) of a UTC time column inside the
+    window: a CASE over the local midnights the window crosses, so both databases compute
+    it the same way, with no time-zone support needed in SQLite."""
+    tz = ctx.timezone
+    day = ctx.window_start.astimezone(tz).date()
+    last = ctx.window_end.astimezone(tz).date()
+    whens = []
+    while day < last:
+        midnight = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+        whens.append((column < midnight, day.isoformat()))
+        day += timedelta(days=1)
+    if not whens:
+        return sa.literal(last.isoformat(), sa.String)
+    return sa.case(*whens, else_=last.isoformat())
 
 
 class ReportType:

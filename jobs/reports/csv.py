@@ -9,21 +9,24 @@ from collections.abc import Iterable
 from datetime import datetime
 
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+_DANGEROUS = frozenset("=+-@\t\r")
 
 
-def escape_cell(value) -> str:
-    """Render a cell; a text starting like a formula gets a leading ``'``."""
+def escape_cell(value):
+    """Render a cell; a text starting like a formula gets a leading ``'``. Called once per
+    cell of every report, so the common cases (text, numbers) come first."""
+    kind = value.__class__
+    if kind is str:
+        if value and value[0] in _DANGEROUS and not _NUMBER.match(value):
+            return "'" + value
+        return value
     if value is None:
         return ""
-    if isinstance(value, bool):
+    if kind is bool:
         return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    text = str(value)
-    if text.startswith(_DANGEROUS) and not _NUMBER.match(text):
-        return "'" + text
-    return text
+    if kind is int or kind is float:
+        return value  # the csv writer renders numbers itself
+    return escape_cell(str(value))
 
 
 def file_name(company_slug: str, report_key: str, start: datetime, end: datetime) -> str:
@@ -41,7 +44,7 @@ def write_csv(path: str, company_name: str, columns: Iterable[str], rows: Iterab
         writer = csv.writer(fh, lineterminator="\r\n")
         writer.writerow(["company", *columns])
         for row in rows:
-            writer.writerow([company, *(escape_cell(v) for v in row)])
+            writer.writerow([company, *map(escape_cell, row)])
             count += 1
     os.replace(tmp, path)
     return count, os.path.getsize(path)

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from .archive_export_email_summary import ArchiveExportEmailSummary
 from .base import ReportType
+from .communication_compliance import CommunicationCompliance
+from .native_connection_status import NativeConnectionStatus
+from .native_irregularities import NativeIrregularities
+from .room_metadata import RoomMetadata
 from .usage_by_rooms import UsageByRooms
+from .usage_by_users import UsageByUsers
+from .wecom_irregularities import WeComIrregularities
+from .whatsapp_inactivity import WhatsAppInactivity
 
 
 class UsageByCompany(ReportType):
@@ -16,8 +24,16 @@ class UsageByCompany(ReportType):
 
 REPORT_TYPES: dict[str, ReportType] = {
     t.key: t for t in (
+        NativeConnectionStatus(),
+        WhatsAppInactivity(),
         UsageByCompany(),
         UsageByRooms(),
+        UsageByUsers(),
+        CommunicationCompliance(),
+        NativeIrregularities(),
+        WeComIrregularities(),
+        ArchiveExportEmailSummary(),
+        RoomMetadata(),
     )
 }
 

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from webapp.models import Message, OrgUnit, Room
 
-from .base import BuildContext, ReportType
+from .base import BuildContext, ReportType, in_window, stream
 
 
 class UsageByRooms(ReportType):
@@ -16,27 +16,26 @@ class UsageByRooms(ReportType):
     columns = ("channel", "room_id", "room_name", "room_type", "org_unit", "messages_sent",
                "messages_received", "messages_total")
 
-    def rows(self, session, ctx: BuildContext):
+    def statement(self, ctx: BuildContext):
         sent = sa.func.sum(sa.case((Message.direction == "sent", 1), else_=0))
         received = sa.func.sum(sa.case((Message.direction == "sent", 0), else_=1))
         counts = (
             sa.select(Message.room_id.label("room_id"), sent.label("sent"),
                       received.label("received"), sa.func.count().label("total"))
-            .where(Message.company_id == ctx.company_id,
-                   Message.sent_at > ctx.window_start,
-                   Message.sent_at <= ctx.window_end)
+            .where(Message.company_id == ctx.company_id, in_window(Message.sent_at, ctx))
             .group_by(Message.room_id)
             .subquery()
         )
-        stmt = (
+        return (
             sa.select(Room.channel, Room.external_id, Room.name, Room.type, OrgUnit.name,
                       counts.c.sent, counts.c.received, counts.c.total)
             .join(counts, counts.c.room_id == Room.id)
             .outerjoin(OrgUnit, OrgUnit.id == Room.org_unit_id)
             .where(Room.company_id == ctx.company_id, Room.channel.in_(ctx.channels))
             .order_by(Room.channel, Room.external_id)
-            .execution_options(yield_per=2000)
         )
-        for row in session.execute(stmt):
+
+    def rows(self, session, ctx: BuildContext):
+        for row in stream(session, self.statement(ctx)):
             yield (row[0], row[1], row[2], row[3], row[4] or "", int(row[5]), int(row[6]),
                    int(row[7]))

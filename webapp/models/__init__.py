@@ -2,12 +2,14 @@
 
 from .audit import AuditEvent
 from .comms import Account, Message, OrgUnit, Room
+from .compliance import ExportEmail, Irregularity, Violation
 from .runs import Delivery, OutboxMessage, Run
 from .sso import SsoIdentity, SsoSettings
 from .tasks import Task, TaskRecipient
 from .tenancy import Company
 from .users import ApiToken, Role, RoleAssignment, User
 
-__all__ = ["Account", "ApiToken", "AuditEvent", "Company", "Delivery", "Message", "OrgUnit",
-           "OutboxMessage", "Role", "RoleAssignment", "Room", "Run", "SsoIdentity", "SsoSettings",
-           "Task", "TaskRecipient", "User"]
+__all__ = ["Account", "ApiToken", "AuditEvent", "Company", "Delivery", "ExportEmail",
+           "Irregularity", "Message", "OrgUnit", "OutboxMessage", "Role", "RoleAssignment",
+           "Room", "Run", "SsoIdentity", "SsoSettings", "Task", "TaskRecipient", "User",
+           "Violation"]

@@ -1,7 +1,11 @@
 """NDJSON ingestion of communications data (SPEC §7): validate each line, resolve the
 source ids it refers to, upsert by the record's own ``id``. A bad line is rejected alone,
 with its line number and reason; the good ones are kept. Input is read line by line in
-batches, so a large body is never held in memory."""
+batches, so a large body is never held in memory.
+
+Records that may refer to each other within a batch (org units) or that meet portal users
+(users) are applied row by row; every other kind is applied set-based, one multi-row
+INSERT for the new ids and one bulk UPDATE by primary key for the known ones."""
 
 from __future__ import annotations
 
@@ -13,8 +17,9 @@ import sqlalchemy as sa
 from marshmallow import Schema, ValidationError, fields, validate
 
 from ..extensions import db
-from ..models import Account, Message, OrgUnit, Room, User
+from ..models import Account, ExportEmail, Irregularity, Message, OrgUnit, Room, User, Violation
 from ..models.comms import ACCOUNT_STATUSES, CHANNELS, DIRECTIONS, ROOM_TYPES
+from ..models.compliance import EXPORT_STATUSES, VIOLATION_ACTIONS, VIOLATION_TYPES
 from ..models.users import email_key
 from .people import InputError, normalise_email
 
@@ -67,21 +72,63 @@ class MessageRecord(_Record):
     sent_at = fields.AwareDateTime(required=True)
 
 
+class ViolationRecord(_Record):
+    room_id = fields.String(required=True)
+    user_id = fields.String(allow_none=True, load_default=None)
+    type = fields.String(required=True, validate=validate.OneOf(VIOLATION_TYPES))
+    policy = fields.String(required=True, validate=validate.Length(1, 200))
+    action = fields.String(required=True, validate=validate.OneOf(VIOLATION_ACTIONS))
+    occurred_at = fields.AwareDateTime(required=True)
+
+
+class IrregularityRecord(_Record):
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    account_id = fields.String(allow_none=True, load_default=None)
+    room_id = fields.String(allow_none=True, load_default=None)
+    org_unit_id = fields.String(allow_none=True, load_default=None)
+    event_type = fields.String(required=True, validate=validate.Length(1, 64))
+    description = fields.String(load_default="", validate=validate.Length(max=10_000))
+    contact = fields.String(allow_none=True, load_default=None,
+                            validate=validate.Length(max=200))
+    archiving_stopped = fields.Boolean(load_default=False)
+    occurred_at = fields.AwareDateTime(required=True)
+
+
+class ExportEmailRecord(_Record):
+    room_id = fields.String(required=True)
+    messages = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    archive_address = fields.String(required=True, validate=validate.Length(1, 254))
+    email_message_id = fields.String(load_default="", validate=validate.Length(max=500))
+    size_bytes = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    status = fields.String(required=True, validate=validate.OneOf(EXPORT_STATUSES))
+    smtp_response = fields.String(load_default="", validate=validate.Length(max=10_000))
+    exported_at = fields.AwareDateTime(required=True)
+
+
 @dataclass(frozen=True)
 class Kind:
     model: type
     schema: Schema
     refs: dict  # record field → (model, column to set)
+    set_based: bool = True  # False: row by row (in-batch references, portal users)
 
 
 KINDS: dict[str, Kind] = {
-    "org-units": Kind(OrgUnit, OrgUnitRecord(), {"parent_id": (OrgUnit, "parent_id")}),
-    "users": Kind(User, UserRecord(), {"org_unit_id": (OrgUnit, "org_unit_id")}),
+    "org-units": Kind(OrgUnit, OrgUnitRecord(), {"parent_id": (OrgUnit, "parent_id")},
+                      set_based=False),
+    "users": Kind(User, UserRecord(), {"org_unit_id": (OrgUnit, "org_unit_id")},
+                  set_based=False),
     "accounts": Kind(Account, AccountRecord(), {"user_id": (User, "user_id")}),
     "rooms": Kind(Room, RoomRecord(), {"org_unit_id": (OrgUnit, "org_unit_id"),
                                        "owner_user_id": (User, "owner_user_id")}),
     "messages": Kind(Message, MessageRecord(), {"room_id": (Room, "room_id"),
                                                 "account_id": (Account, "account_id")}),
+    "violations": Kind(Violation, ViolationRecord(), {"room_id": (Room, "room_id"),
+                                                      "user_id": (User, "user_id")}),
+    "irregularities": Kind(Irregularity, IrregularityRecord(), {
+        "account_id": (Account, "account_id"), "room_id": (Room, "room_id"),
+        "org_unit_id": (OrgUnit, "org_unit_id")}),
+    "export-emails": Kind(ExportEmail, ExportEmailRecord(), {"room_id": (Room, "room_id")}),
 }
 
 
@@ -128,6 +175,7 @@ def ingest(company_id: int, kind: str, lines: Iterable[bytes | str]) -> IngestRe
             batch = []
     if batch:
         _apply(company_id, spec, batch, result)
+    result.errors.sort(key=lambda e: e["line"])  # reference errors are found batch-wise
     return result
 
 
@@ -160,14 +208,63 @@ def _resolve(company_id: int, model, external_ids: set[str]) -> dict[str, int]:
 
 def _apply(company_id: int, spec: Kind, batch: list[tuple[int, dict]],
            result: IngestResult) -> None:
-    model = spec.model
-    existing = _resolve(company_id, model, {r["id"] for _, r in batch})
+    existing = _resolve(company_id, spec.model, {r["id"] for _, r in batch})
     # Every id the batch refers to, resolved once; records of this batch may refer to each
-    # other (an org unit's parent), so rows created below are added as they come.
+    # other (an org unit's parent), so rows created row by row are added as they come.
     known: dict[type, dict[str, int]] = {}
     for ref_field, (ref_model, _column) in spec.refs.items():
         refs = {r[ref_field] for _, r in batch if r.get(ref_field) is not None}
         known.setdefault(ref_model, {}).update(_resolve(company_id, ref_model, refs))
+    if spec.set_based and _apply_set(company_id, spec, batch, result, existing, known):
+        return
+    _apply_rows(company_id, spec, batch, result, existing, known)
+
+
+def _apply_set(company_id: int, spec: Kind, batch: list[tuple[int, dict]],
+               result: IngestResult, existing: dict[str, int],
+               known: dict[type, dict[str, int]]) -> bool:
+    """One INSERT of the new ids and one UPDATE of the known ones. False (nothing written,
+    nothing counted) when the database refuses the set, so the caller goes row by row and
+    finds the offending lines."""
+    new: dict[str, dict] = {}
+    changed: dict[int, dict] = {}
+    created = updated = 0
+    rejected: list[tuple[int, str, str]] = []
+    for number, record in batch:
+        try:
+            values = _values(spec, record, known)
+        except InputError as exc:
+            rejected.append((number, record["id"], _reason(exc.fields)))
+            continue
+        row_id = existing.get(record["id"])
+        if row_id is not None:
+            changed[row_id] = {"id": row_id, **values}
+            updated += 1
+        else:  # an id twice in one batch: the later line wins, as it would row by row
+            updated += record["id"] in new
+            created += record["id"] not in new
+            new[record["id"]] = {"company_id": company_id, "external_id": record["id"],
+                                 **values}
+    try:
+        with db.session.begin_nested():
+            if new:
+                db.session.execute(sa.insert(spec.model), list(new.values()))
+            if changed:
+                db.session.execute(sa.update(spec.model), list(changed.values()))
+    except sa.exc.IntegrityError:  # e.g. a concurrent import created the same id
+        return False
+    db.session.commit()
+    for number, record_id, reason in rejected:
+        result.reject(number, record_id, reason)
+    result.created += created
+    result.updated += updated
+    return True
+
+
+def _apply_rows(company_id: int, spec: Kind, batch: list[tuple[int, dict]],
+                result: IngestResult, existing: dict[str, int],
+                known: dict[type, dict[str, int]]) -> None:
+    model = spec.model
     for number, record in batch:
         try:
             values = _values(spec, record, known)

@@ -13,7 +13,7 @@ from jobs.reports.base import ALL_CHANNELS
 from roles.viewer import sync_recipient_roles
 
 from ..extensions import db
-from ..models import Company, Run, Task, TaskRecipient
+from ..models import Company, OrgUnit, Run, Task, TaskRecipient
 from ..models.users import email_key
 from . import servers
 from .people import InputError, normalise_email
@@ -161,6 +161,14 @@ def validate(company: Company, payload: dict, task: Task | None = None) -> TaskI
         ous = raw_options.get("org_unit_ids", [])
         if not isinstance(ous, list) or not all(isinstance(o, str) for o in ous):
             errors["options.org_unit_ids"] = "Org unit ids must be a list of strings."
+        elif ous:
+            known = set(db.session.scalars(sa.select(OrgUnit.external_id).where(
+                OrgUnit.company_id == company.id, OrgUnit.external_id.in_(ous))))
+            unknown = [o for o in ous if o not in known]
+            if unknown:
+                errors["options.org_unit_ids"] = (
+                    f"Unknown org unit id{'s' if len(unknown) > 1 else ''}: "
+                    f"{', '.join(unknown)}. Use the ids your org units were ingested with.")
         bom = raw_options.get("excel_bom", False)
         if not isinstance(bom, bool):
             errors["options.excel_bom"] = "Excel BOM must be true or false."

@@ -22,7 +22,7 @@ def ingest_records(kind: str):
     post:
       summary: Ingest NDJSON records
       parameters:
-        - {name: kind, in: path, required: true, schema: {type: string, enum: [org-units, users, accounts, rooms, messages]}}
+        - {name: kind, in: path, required: true, schema: {type: string, enum: [org-units, users, accounts, rooms, messages, violations, irregularities, export-emails]}}
       requestBody:
         required: true
         content: {application/x-ndjson: {schema: {type: string}}}
