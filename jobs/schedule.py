@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, available_timezones
 
 KINDS = ("daily", "hourly", "weekly", "monthly")
@@ -132,6 +132,7 @@ def _int_in(value, allowed: tuple[int, ...]) -> int | None:
 
 # -- the sequence of instants -------------------------------------------------------------
 
+@lru_cache(maxsize=1 << 16)
 def _instant(day: date, at: time, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)  # fold=0
 
@@ -152,10 +153,11 @@ def monthly_anchor(schedule: Schedule, series_start: datetime) -> tuple[int, int
         year, month = _month_add(year, month, 1)
 
 
-# Every UTC offset lies within ±_REACH of the wall clock (real zones: -12 h … +14 h; old local
-# mean times a little more), so a wall-clock time on local day d is an instant within
+# Every UTC offset ever used lies within ±_REACH (today -12 h … +14 h; old local mean times
+# reached ±15:56), so a wall-clock time on local day d is an instant within
 # [d 00:00 - _REACH, d 24:00 + _REACH] read as UTC. That bound makes the searches exact.
-_REACH = timedelta(hours=26)
+_REACH = timedelta(hours=16)
+_DAY = timedelta(days=1)
 
 
 def _times_of_day(schedule: Schedule) -> list[time]:
@@ -214,10 +216,10 @@ def next_after(schedule: Schedule, after: datetime,
         return candidate
     times = _times_of_day(schedule)
     bound = _naive_utc(after)
-    day = (bound - _REACH).date() - timedelta(days=1)
+    day = (bound - _DAY - _REACH).date()  # the first day whose instants can be after it
     best: datetime | None = None
-    # Stop once a day's earliest possible instant is past the best found (or, without one,
-    # after two weeks: every kind has an instant at least weekly).
+    # Stop once a day's earliest possible instant is past the best found (every kind has an
+    # instant at least weekly, so one is found).
     while best is None or datetime.combine(day, time()) - _REACH <= _naive_utc(best):
         for candidate in _day_instants(schedule, day, times):
             if candidate > after and (best is None or candidate < best):
@@ -239,10 +241,9 @@ def previous_before(schedule: Schedule, before: datetime,
         return candidate
     times = _times_of_day(schedule)
     bound = _naive_utc(before)
-    day = (bound + _REACH).date() + timedelta(days=1)
+    day = (bound + _REACH).date()  # the last day whose instants can be before it
     best: datetime | None = None
-    while best is None or datetime.combine(day + timedelta(days=1), time()) + _REACH \
-            >= _naive_utc(best):
+    while best is None or datetime.combine(day, time()) + _DAY + _REACH >= _naive_utc(best):
         for candidate in _day_instants(schedule, day, times):
             if candidate < before and (best is None or candidate > best):
                 best = candidate
