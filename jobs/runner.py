@@ -42,8 +42,11 @@ def run_report(run_id: int) -> str:
     task = run.task
     with Heartbeat(run.id, heartbeat_every(current_app.config["RUN_HEARTBEAT_TIMEOUT"])):
         try:
-            _build(run, now)
-            _deliver(run)
+            # No write may stay open while rows stream or mail goes out: it would hold the
+            # run's row (PostgreSQL) or the whole database (SQLite) and stop the heartbeat.
+            with db.session.no_autoflush:
+                _build(run, now)
+                _deliver(run)
         except Exception as exc:
             db.session.rollback()
             run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
