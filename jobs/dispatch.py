@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 from rq.job import Job, JobStatus
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
@@ -70,39 +71,50 @@ def dispatch(now: datetime, conn=None) -> list[int]:
         if not due:
             break
         planned = [(task, *plan(task, now)) for task in due]
-        runs = _insert(planned)
-        for task, run, following in planned:
-            task.watermark, task.next_run_at = run.window_end, following
+        ids = _insert([run for _, run, _ in planned])
+        db.session.execute(sa.update(Task), [
+            {"id": task.id, "watermark": run.window_end, "next_run_at": following}
+            for task, run, following in planned])
         db.session.commit()
-        ids = [run.id for run in runs]
         enqueue_many(ids, conn)
         created.extend(ids)
     return created
 
 
-def _insert(planned: list[tuple[Task, Run, datetime]]) -> list[Run]:
-    """Insert the batch's runs at once; if one exists already (another dispatcher made that
-    occurrence), insert them one by one and keep the others."""
-    runs = [run for _, run, _ in planned]
-    try:
-        with db.session.begin_nested():
-            db.session.add_all(runs)
-        return runs
-    except IntegrityError:
-        pass
-    kept = []
-    for run in runs:
-        fresh = Run(**{c: getattr(run, c) for c in (
-            "company_id", "task_id", "trigger", "scheduled_for", "window_start", "window_end",
-            "status")})
+_RUN_COLUMNS = ("company_id", "task_id", "trigger", "scheduled_for", "window_start",
+                "window_end", "status")
+
+
+def _insert(runs: list[Run]) -> list[int]:
+    """Insert the batch's runs in one statement; one that exists already (another dispatcher
+    made that occurrence) is skipped by the unique (task, scheduled instant) constraint.
+    Returns the ids of the runs inserted."""
+    rows = [{c: getattr(run, c) for c in _RUN_COLUMNS} for run in runs]
+    dialect = db.session.get_bind().dialect.name
+    upsert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
+    if upsert is None:  # another database: one savepoint per run
+        return _insert_one_by_one(rows)
+    statement = upsert(Run).on_conflict_do_nothing(
+        index_elements=["task_id", "scheduled_for"]).returning(Run.id)
+    ids = list(db.session.scalars(statement, rows))
+    if len(ids) < len(rows):
+        log.info("%d run(s) of this batch existed already", len(rows) - len(ids))
+    return sorted(ids)
+
+
+def _insert_one_by_one(rows: list[dict]) -> list[int]:
+    ids = []
+    for row in rows:
+        run = Run(**row)
         try:
             with db.session.begin_nested():
-                db.session.add(fresh)
+                db.session.add(run)
         except IntegrityError:
-            log.info("run of task %s at %s exists already", run.task_id, run.scheduled_for)
+            log.info("run of task %s at %s exists already", row["task_id"],
+                     row["scheduled_for"])
         else:
-            kept.append(fresh)
-    return kept
+            ids.append(run.id)
+    return ids
 
 
 def enqueue(run_id: int, conn=None) -> None:

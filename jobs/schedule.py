@@ -198,6 +198,7 @@ def _anchor(schedule: Schedule, series_start: datetime | None) -> tuple[int, int
     return monthly_anchor(schedule, series_start)
 
 
+@lru_cache(maxsize=1 << 14)  # pure: many tasks share a schedule and are due together
 def next_after(schedule: Schedule, after: datetime,
                series_start: datetime | None = None) -> datetime:
     """The first instant of the sequence strictly after ``after`` (always exists).
@@ -228,6 +229,7 @@ def next_after(schedule: Schedule, after: datetime,
     return best
 
 
+@lru_cache(maxsize=1 << 14)
 def previous_before(schedule: Schedule, before: datetime,
                     series_start: datetime | None = None) -> datetime:
     """The last instant of the sequence strictly before ``before`` (always exists)."""
