@@ -82,10 +82,17 @@ def populate(companies: int, series_start: datetime, first: datetime) -> None:
     db.session.commit()
 
 
-def enqueue_lag(app, conn) -> list[float]:
-    """All 10,000 tasks due at one instant a few seconds ahead; ticks as in production."""
+def enqueue_lag(app, conn, due_count: int) -> list[float]:
+    """``due_count`` of the 10,000 tasks due at one instant a few seconds ahead (the others
+    later); the dispatcher ticks as in production."""
     due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=4)
     populate(COMPANIES, datetime(2026, 1, 1, tzinfo=UTC), due)
+    if due_count < COMPANIES * PER_COMPANY:
+        ids = db.session.scalars(sa.select(Task.id).order_by(Task.id)).all()
+        spread = ids[::len(ids) // due_count][:due_count]
+        db.session.execute(sa.update(Task).where(Task.id.not_in(spread)).values(
+            next_run_at=datetime(2030, 1, 1, tzinfo=UTC)))
+        db.session.commit()
     stop = threading.Event()
 
     def scheduler():  # like rq-scheduler: a tick every interval, started after the last
@@ -99,7 +106,7 @@ def enqueue_lag(app, conn) -> list[float]:
 
     thread = threading.Thread(target=scheduler)
     thread.start()
-    total = COMPANIES * PER_COMPANY
+    total = due_count
     deadline = time.monotonic() + 120
     while db.session.scalar(sa.select(sa.func.count(Run.id))) < total:
         db.session.rollback()
@@ -163,12 +170,14 @@ def main() -> int:
             app = make_app(url, redis_server.url, os.path.join(tmp, "reports"))
             with app.app_context():
                 backend = db.engine.dialect.name
-                lags = enqueue_lag(app, conn)
-                print(f"[{backend}] {len(lags)} tasks due at one instant, ticks every "
-                      f"{app.config['DISPATCH_INTERVAL']} s: enqueue lag p50 "
-                      f"{percentile(lags, 50):.3f} s, p99 {percentile(lags, 99):.3f} s, "
-                      f"max {max(lags):.3f} s")
-                conn.flushdb()
+                for due_count in (100, 1000, COMPANIES * PER_COMPANY):
+                    lags = enqueue_lag(app, conn, due_count)
+                    print(f"[{backend}] {len(lags)} of {COMPANIES * PER_COMPANY} tasks due at "
+                          f"one instant, ticks every {app.config['DISPATCH_INTERVAL']} s: "
+                          f"enqueue lag p50 {percentile(lags, 50):.3f} s, "
+                          f"p99 {percentile(lags, 99):.3f} s, max {max(lags):.3f} s",
+                          flush=True)
+                    conn.flushdb()
                 small = tick_cost(10, conn)
                 large = tick_cost(COMPANIES, conn)
                 print(f"[{backend}] dispatcher tick with {DUE} due: {small[0]:.1f} ms among "

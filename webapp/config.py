@@ -28,7 +28,8 @@ SETTINGS = (
     ("MAIL_FROM", "sender address of report emails", "`Herald <herald@localhost>`"),
     ("BASE_URL", "public URL of the portal, for links in emails", "`http://127.0.0.1:5000`"),
     ("REPORTS_DIR", "where report CSVs are kept", "`instance/reports`"),
-    ("DISPATCH_INTERVAL", "seconds between two dispatcher ticks", "`10`"),
+    ("DISPATCH_INTERVAL", "seconds between two dispatcher ticks (each dispatches the tasks "
+     "due within its interval at their instant)", "`1`"),
     ("RUN_HEARTBEAT_TIMEOUT", "seconds without a heartbeat after which a run's worker is taken "
      "for dead: the run is marked failed and retried once", "`300`"),
     ("FLASK_DEBUG", "`1` for development: allows the default secrets", "off"),
@@ -56,7 +57,7 @@ def from_environ(instance_path: str, environ: os._Environ | dict | None = None) 
         "MAIL_FROM": env.get("MAIL_FROM") or "Herald <herald@localhost>",
         "BASE_URL": base_url,
         "REPORTS_DIR": env.get("REPORTS_DIR") or str(instance / "reports"),
-        "DISPATCH_INTERVAL": int(env.get("DISPATCH_INTERVAL") or 10),
+        "DISPATCH_INTERVAL": int(env.get("DISPATCH_INTERVAL") or 1),
         "RUN_HEARTBEAT_TIMEOUT": float(env.get("RUN_HEARTBEAT_TIMEOUT") or 300),
         "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
         "REMEMBER_COOKIE_SECURE": base_url.startswith("https://"),

@@ -135,6 +135,8 @@ def test_worker_killed_mid_run_fails_the_run_retries_once_and_frees_the_task(
     assert (retry.window_start, retry.window_end, retry.trigger) == (
         dead.window_start, dead.window_end, dead.trigger)
     assert (retry.attempt, retry.retry_of_id, retry.status) == (2, run_id, "queued")
+    body = client.get(f"/api/v1/runs/{retry_id}", headers=headers).get_json()
+    assert (body["attempt"], body["retry_of"]) == (2, run_id)
     assert fresh(Task, task.id).status == "scheduled"  # released: editable again
     response = client.patch(f"/api/v1/tasks/{task.id}", headers=headers,
                             json={"name": "Renamed"})
