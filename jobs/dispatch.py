@@ -163,12 +163,13 @@ def reap(now: datetime, timeout: timedelta, conn=None) -> list[int]:
     from .runner import release
 
     cutoff = now - timeout
+    last_sign = sa.func.coalesce(Run.heartbeat_at, Run.started_at, Run.created_at)
     stale = list(db.session.scalars(sa.select(Run.id).where(
-        Run.status == "running", Run.heartbeat_at < cutoff)))
+        Run.status == "running", last_sign < cutoff)))
     retries: list[int] = []
     for run_id in stale:
         run = db.session.get(Run, run_id)
-        last_beat = run.heartbeat_at
+        last_beat = run.heartbeat_at or run.started_at or run.created_at
         error = (f"The worker running this report stopped responding: no heartbeat since "
                  f"{last_beat:%Y-%m-%d %H:%M:%S} UTC (more than {timeout.total_seconds():g} s)."
                  " It was killed or its machine was lost.")
@@ -176,8 +177,7 @@ def reap(now: datetime, timeout: timedelta, conn=None) -> list[int]:
         error += (" Retried once with the same window." if retry else
                   f" Not retried again: this was attempt {run.attempt} of {MAX_ATTEMPTS}.")
         failed = db.session.execute(
-            sa.update(Run).where(Run.id == run_id, Run.status == "running",
-                                 Run.heartbeat_at < cutoff)
+            sa.update(Run).where(Run.id == run_id, Run.status == "running", last_sign < cutoff)
             .values(status="failed", finished_at=now, error=error)
             .execution_options(synchronize_session=False)).rowcount == 1
         if not failed:  # finished or beat meanwhile, or another reaper took it
