@@ -59,6 +59,7 @@ def make_app(url: str, redis_url: str, reports: str):
 
 def populate(companies: int, series_start: datetime, first: datetime) -> None:
     """``companies`` × 100 activated tasks whose next run is ``first``."""
+    db.session.remove()  # no transaction of ours may hold a table DROP waits for
     db.drop_all()
     db.create_all()
     db.session.execute(sa.insert(Company), [
@@ -80,19 +81,21 @@ def populate(companies: int, series_start: datetime, first: datetime) -> None:
     for i in range(0, len(rows), 2000):
         db.session.execute(sa.insert(Task), rows[i:i + 2000])
     db.session.commit()
+    if db.engine.dialect.name == "postgresql":  # planner statistics, as a live database has
+        with db.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+                sa.text("ANALYZE tasks"))
 
 
 def enqueue_lag(app, conn, due_count: int) -> list[float]:
     """``due_count`` of the 10,000 tasks due at one instant a few seconds ahead (the others
     later); the dispatcher ticks as in production."""
-    due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=4)
-    populate(COMPANIES, datetime(2026, 1, 1, tzinfo=UTC), due)
-    if due_count < COMPANIES * PER_COMPANY:
-        ids = db.session.scalars(sa.select(Task.id).order_by(Task.id)).all()
-        spread = ids[::len(ids) // due_count][:due_count]
-        db.session.execute(sa.update(Task).where(Task.id.not_in(spread)).values(
-            next_run_at=datetime(2030, 1, 1, tzinfo=UTC)))
-        db.session.commit()
+    populate(COMPANIES, datetime(2026, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC))
+    ids = db.session.scalars(sa.select(Task.id).order_by(Task.id)).all()
+    spread = ids[::len(ids) // due_count][:due_count]
+    due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+    db.session.execute(sa.update(Task).where(Task.id.in_(spread)).values(next_run_at=due))
+    db.session.commit()
     stop = threading.Event()
 
     def scheduler():  # like rq-scheduler: a tick every interval, started after the last

@@ -29,6 +29,7 @@ from .queue import REPORTS_QUEUE, connection, get_queue
 
 log = logging.getLogger(__name__)
 BATCH = 500
+SCHEDULER_POLL = 1  # seconds: jobs.scheduler.MAX_POLL_INTERVAL
 REQUEUE_GRACE = timedelta(seconds=5)  # a run just committed is being enqueued by its creator
 DEAD_JOB = {JobStatus.FAILED.value, JobStatus.STOPPED.value, JobStatus.CANCELED.value,
             JobStatus.FINISHED.value}
@@ -224,7 +225,9 @@ def run_tick(now: Callable[[], datetime] | None = None,
     created = dispatch(started, conn)
     retried = reap(started, timedelta(seconds=config["RUN_HEARTBEAT_TIMEOUT"]), conn)
     requeued = requeue_lost(started, conn)
-    horizon = started + timedelta(seconds=config["DISPATCH_INTERVAL"])
+    # Until the next tick can have started: its interval plus the scheduler's poll, so that
+    # consecutive ticks leave no gap (an overlap is harmless: runs are made once).
+    horizon = started + timedelta(seconds=config["DISPATCH_INTERVAL"] + SCHEDULER_POLL)
     while (upcoming := next_due(now())) is not None and upcoming <= horizon:
         db.session.commit()  # end the read transaction before waiting
         sleep(max(0.0, (upcoming - now()).total_seconds()))

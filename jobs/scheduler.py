@@ -23,7 +23,7 @@ from .queue import SYSTEM_QUEUE, connect
 log = logging.getLogger(__name__)
 
 JOB_ID_PREFIX = "herald-periodic-"
-MAX_POLL_INTERVAL = 1  # seconds between two looks at the schedule (bounds the dispatch lag)
+MAX_POLL_INTERVAL = 1  # seconds between two looks at the schedule (jobs.dispatch.SCHEDULER_POLL)
 
 
 @dataclass(frozen=True)
