@@ -197,6 +197,14 @@ def reap(now: datetime, timeout: timedelta, conn=None) -> list[int]:
                          message_id=d.message_id)
                 for d in run.deliveries if d.status == "sent"]
             db.session.add(again)
+            db.session.flush()
+            # The others are the retry's to deliver: closed here, so that nothing else
+            # (a delivery recovery) sends them a second time from this run.
+            for delivery in run.deliveries:
+                if delivery.status != "sent":
+                    delivery.status = "failed"
+                    delivery.error = (f"Not delivered by this run: its worker stopped; run "
+                                      f"#{again.id}, its retry, delivers it.")
         db.session.commit()
         log.warning("run %s of task %s: %s", run.id, run.task_id, error)
         if retry:

@@ -204,6 +204,10 @@ def test_a_retry_does_not_send_again_what_the_dead_run_sent(app, make_company, r
         ("a@acme.example", "sent"), ("b@acme.example", "sent")]
     assert [m[0] for m in mailbox.messages] == [["a@acme.example"], ["b@acme.example"],
                                                ["b@acme.example"]]
+    dead = db.session.get(Run, run.id)
+    assert [(d.target, d.status) for d in dead.deliveries] == [
+        ("a@acme.example", "sent"), ("b@acme.example", "failed")]
+    assert f"run #{retry_id}, its retry, delivers it" in dead.deliveries[1].error
 
 
 def test_a_job_enqueued_twice_runs_its_run_once(app, make_company, redis_conn, work):
