@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.exc import OperationalError
 
 from webapp.extensions import db
-from webapp.models import Delivery, Run
+from webapp.models import Delivery, Run, Task
 
 from .delivery import attempts
 from .reports import registry
@@ -32,34 +35,93 @@ def run_report(run_id: int) -> str:
     run = db.session.get(Run, run_id)
     if run is None:
         raise LookupError(f"run {run_id} does not exist")
-    if run.done:
-        log.info("run %s is already %s; nothing to do", run_id, run.status)
-        return run.status
     now = datetime.now(UTC)
+    if not claim(run, now):  # done, running elsewhere, or reaped: never twice
+        log.info("run %s is %s; nothing to do", run_id, run.status)
+        return run.status
     task = run.task
-    run.status, run.started_at, run.heartbeat_at, run.error = "running", now, now, None
-    task.status = "running"
-    db.session.commit()
-    try:
-        _build(run, now)
-        _deliver(run)
-    except Exception as exc:
-        db.session.rollback()
-        run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
-        run.finished_at = datetime.now(UTC)
-        task.status = "scheduled" if task.active else "inactive"
-        db.session.commit()
-        raise
+    with Heartbeat(run.id, heartbeat_every(current_app.config["RUN_HEARTBEAT_TIMEOUT"])):
+        try:
+            # No write may stay open while rows stream or mail goes out: it would hold the
+            # run's row (PostgreSQL) or the whole database (SQLite) and stop the heartbeat.
+            with db.session.no_autoflush:
+                _build(run, now)
+                _deliver(run)
+        except Exception as exc:
+            db.session.rollback()
+            run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
+            run.finished_at = datetime.now(UTC)
+            release(task, run)
+            db.session.commit()
+            raise
     failed = [d for d in run.deliveries if d.status == "failed"]
     run.status = attempts.outcome(run.deliveries)
     run.finished_at = datetime.now(UTC)
-    task.status = "scheduled" if task.active else "inactive"
+    release(task, run)
     db.session.commit()
     if failed:  # recorded above; raised so that RQ (and its retry policy) see the failure
         raise DeliveryError(f"{len(failed)} of {len(run.deliveries)} deliveries of run "
                             f"{run.id} failed: " + "; ".join(
                                 f"{d.target}: {d.error}" for d in failed))
     return run.status
+
+
+def claim(run: Run, now: datetime) -> bool:
+    """Move a queued run to running, atomically: a job enqueued twice (a re-enqueue racing
+    the dispatcher, a retry) starts the run only once. Marks its task running."""
+    claimed = db.session.execute(
+        sa.update(Run).where(Run.id == run.id, Run.status == "queued")
+        .values(status="running", started_at=now, heartbeat_at=now, error=None)
+        .execution_options(synchronize_session=False)).rowcount == 1
+    if claimed:
+        run.task.status = "running"
+    db.session.commit()
+    db.session.refresh(run)
+    return claimed
+
+
+def release(task: Task, run: Run) -> None:
+    """The task's status once ``run`` is over: running while another of its runs still is."""
+    others = db.session.scalar(sa.select(sa.func.count(Run.id)).where(
+        Run.task_id == task.id, Run.status == "running", Run.id != run.id))
+    task.status = "running" if others else ("scheduled" if task.active else "inactive")
+
+
+def heartbeat_every(timeout: float) -> float:
+    """Beat often enough that a few missed beats (a busy database) never look like death."""
+    return max(0.05, timeout / 6)
+
+
+class Heartbeat:
+    """Updates ``heartbeat_at`` of a running run every ``every`` seconds from a thread, on
+    its own database connection, until the block ends. A process that dies stops beating:
+    the reaper (jobs.dispatch.reap) sees the silence and fails the run."""
+
+    def __init__(self, run_id: int, every: float):
+        self.run_id, self.every = run_id, every
+        self.engine = db.engine
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-run-{run_id}",
+                                        daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        table = Run.__table__
+        while not self._stop.wait(self.every):
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(table.update().where(table.c.id == self.run_id,
+                                                      table.c.status == "running")
+                                 .values(heartbeat_at=datetime.now(UTC)))
+            except OperationalError as exc:  # database busy or away: the next beat retries
+                log.warning("heartbeat of run %s missed: %s", self.run_id, exc)
 
 
 class DeliveryError(RuntimeError):

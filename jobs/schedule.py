@@ -11,7 +11,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from functools import cache, lru_cache
+from zoneinfo import ZoneInfo, available_timezones
 
 KINDS = ("daily", "hourly", "weekly", "monthly")
 HOURLY_EVERY = (1, 2, 3, 4, 6, 12)
@@ -61,18 +62,21 @@ class Window:
     end: datetime
 
 
+_NOT_ZONES = {"localtime", "Factory", "posixrules"}  # system files, not IANA zone names
+
+
+@cache
+def _known_zones() -> frozenset[str]:
+    return frozenset(available_timezones() - _NOT_ZONES)
+
+
 def is_timezone(name: str) -> bool:
-    if not name or name != name.strip():
-        return False
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
+    """An IANA time zone name known to ``zoneinfo`` (the ``tzdata`` package on any OS)."""
+    return isinstance(name, str) and name in _known_zones()
 
 
 def timezone_names() -> list[str]:
-    return sorted(n for n in available_timezones() if "/" in n or n == "UTC")
+    return sorted(n for n in _known_zones() if "/" in n or n == "UTC")
 
 
 def parse(data: dict, default_timezone: str) -> Schedule:
@@ -128,6 +132,7 @@ def _int_in(value, allowed: tuple[int, ...]) -> int | None:
 
 # -- the sequence of instants -------------------------------------------------------------
 
+@lru_cache(maxsize=1 << 16)
 def _instant(day: date, at: time, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)  # fold=0
 
@@ -148,87 +153,118 @@ def monthly_anchor(schedule: Schedule, series_start: datetime) -> tuple[int, int
         year, month = _month_add(year, month, 1)
 
 
-def _local_days(schedule: Schedule, first: date, last: date) -> Iterator[datetime]:
-    """Candidate instants of the daily/hourly/weekly kinds on local days first..last."""
-    tz = schedule.tz
-    if schedule.kind == "hourly":
-        minutes = schedule.time.hour * 60 + schedule.time.minute
-        times = sorted(
-            time(((minutes + k * schedule.every * 60) // 60) % 24, minutes % 60)
-            for k in range(24 // schedule.every)
-        )
-    else:
-        times = [schedule.time]
-    day = first
-    while day <= last:
-        if schedule.kind != "weekly" or day.weekday() == schedule.weekday:
-            for at in times:
-                yield _instant(day, at, tz)
-        day += timedelta(days=1)
+# Every UTC offset ever used lies within ±_REACH (today -12 h … +14 h; old local mean times
+# reached ±15:56), so a wall-clock time on local day d is an instant within
+# [d 00:00 - _REACH, d 24:00 + _REACH] read as UTC. That bound makes the searches exact.
+_REACH = timedelta(hours=16)
+_DAY = timedelta(days=1)
 
 
-def _candidates(schedule: Schedule, around: datetime, series_start: datetime | None,
-                forward: bool) -> Iterator[datetime]:
-    """Candidate instants in chronological order (forward) or reverse, near ``around``."""
-    if schedule.kind == "monthly":
-        if series_start is None:
-            raise ValueError("a monthly schedule needs the start of its series")
-        y0, m0 = monthly_anchor(schedule, series_start)
-        local = around.astimezone(schedule.tz)
-        offset = (local.year * 12 + local.month - 1) - (y0 * 12 + m0 - 1)
-        k = offset // schedule.every + (-1 if forward else 1)
-        step = 1 if forward else -1
-        while True:
-            year, month = _month_add(y0, m0, k * schedule.every)
-            yield _instant(date(year, month, schedule.day), schedule.time, schedule.tz)
-            k += step
-    span = 8 if schedule.kind == "weekly" else 2
-    local_day = around.astimezone(schedule.tz).date()
-    if forward:
-        first = local_day - timedelta(days=1)
-        while True:
-            yield from _local_days(schedule, first, first + timedelta(days=span - 1))
-            first += timedelta(days=span)
-    else:
-        last = local_day + timedelta(days=1)
-        while True:
-            chunk = list(_local_days(schedule, last - timedelta(days=span - 1), last))
-            yield from reversed(chunk)
-            last -= timedelta(days=span)
+def _times_of_day(schedule: Schedule) -> list[time]:
+    if schedule.kind != "hourly":
+        return [schedule.time]
+    minutes = schedule.time.hour * 60 + schedule.time.minute
+    return sorted(time((minutes // 60 + k * schedule.every) % 24, minutes % 60)
+                  for k in range(24 // schedule.every))
 
 
+def _day_instants(schedule: Schedule, day: date, times: list[time]) -> list[datetime]:
+    if schedule.kind == "weekly" and day.weekday() != schedule.weekday:
+        return []
+    return [_instant(day, at, schedule.tz) for at in times]
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("schedule instants must be timezone-aware")
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _monthly_index(schedule: Schedule, moment: datetime, anchor: tuple[int, int]) -> int:
+    """The k of a month m0 + k·X at or before ``moment``'s month (in the schedule's zone)."""
+    local = moment.astimezone(schedule.tz)
+    offset = (local.year * 12 + local.month - 1) - (anchor[0] * 12 + anchor[1] - 1)
+    return offset // schedule.every
+
+
+def _monthly_instant(schedule: Schedule, anchor: tuple[int, int], k: int) -> datetime:
+    year, month = _month_add(anchor[0], anchor[1], k * schedule.every)
+    return _instant(date(year, month, schedule.day), schedule.time, schedule.tz)
+
+
+def _anchor(schedule: Schedule, series_start: datetime | None) -> tuple[int, int]:
+    if series_start is None:
+        raise ValueError("a monthly schedule needs the start of its series")
+    return monthly_anchor(schedule, series_start)
+
+
+@lru_cache(maxsize=1 << 14)  # pure: many tasks share a schedule and are due together
 def next_after(schedule: Schedule, after: datetime,
                series_start: datetime | None = None) -> datetime:
-    """The first instant of the sequence strictly after ``after``."""
-    best = None
-    for candidate in _candidates(schedule, after, series_start, forward=True):
-        if candidate > after:
-            if best is None or candidate < best:
+    """The first instant of the sequence strictly after ``after`` (always exists).
+
+    Wall-clock candidates are not always in time order (a time inside a DST gap moves
+    forward, possibly past a later candidate), so every local day that could still hold an
+    earlier instant is looked at before answering.
+    """
+    if schedule.kind == "monthly":  # whole months apart: candidates are in time order
+        anchor = _anchor(schedule, series_start)
+        k = _monthly_index(schedule, after, anchor)
+        while _monthly_instant(schedule, anchor, k) > after:
+            k -= 1
+        while (candidate := _monthly_instant(schedule, anchor, k)) <= after:
+            k += 1
+        return candidate
+    times = _times_of_day(schedule)
+    bound = _naive_utc(after)
+    day = (bound - _DAY - _REACH).date()  # the first day whose instants can be after it
+    best: datetime | None = None
+    # Stop once a day's earliest possible instant is past the best found (every kind has an
+    # instant at least weekly, so one is found).
+    while best is None or datetime.combine(day, time()) - _REACH <= _naive_utc(best):
+        for candidate in _day_instants(schedule, day, times):
+            if candidate > after and (best is None or candidate < best):
                 best = candidate
-            # fold=0 keeps the sequence non-decreasing except inside a DST gap: look one more.
-            elif candidate > best + timedelta(hours=3):
-                break
-        if best is not None and candidate > best + timedelta(hours=3):
-            break
+        day += timedelta(days=1)
     return best
 
 
+@lru_cache(maxsize=1 << 14)
 def previous_before(schedule: Schedule, before: datetime,
                     series_start: datetime | None = None) -> datetime:
-    """The last instant of the sequence strictly before ``before``."""
-    best = None
-    for candidate in _candidates(schedule, before, series_start, forward=False):
-        if candidate < before:
-            if best is None or candidate > best:
+    """The last instant of the sequence strictly before ``before`` (always exists)."""
+    if schedule.kind == "monthly":
+        anchor = _anchor(schedule, series_start)
+        k = _monthly_index(schedule, before, anchor)
+        while _monthly_instant(schedule, anchor, k) < before:
+            k += 1
+        while (candidate := _monthly_instant(schedule, anchor, k)) >= before:
+            k -= 1
+        return candidate
+    times = _times_of_day(schedule)
+    bound = _naive_utc(before)
+    day = (bound + _REACH).date()  # the last day whose instants can be before it
+    best: datetime | None = None
+    while best is None or datetime.combine(day, time()) + _DAY + _REACH >= _naive_utc(best):
+        for candidate in _day_instants(schedule, day, times):
+            if candidate < before and (best is None or candidate > best):
                 best = candidate
-        if best is not None and candidate < best - timedelta(hours=3):
-            break
+        day -= timedelta(days=1)
     return best
 
 
 def first_run(schedule: Schedule, series_start: datetime) -> datetime:
     """The first instant of a series (re)activated at ``series_start``."""
     return next_after(schedule, series_start, series_start)
+
+
+def instants(schedule: Schedule, after: datetime, until: datetime,
+             series_start: datetime | None = None) -> Iterator[datetime]:
+    """Every instant of the sequence in (after, until], in order."""
+    at = next_after(schedule, after, series_start)
+    while at <= until:
+        yield at
+        at = next_after(schedule, at, series_start)
 
 
 def upcoming(schedule: Schedule, after: datetime, count: int = 5,

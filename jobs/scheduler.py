@@ -23,7 +23,7 @@ from .queue import SYSTEM_QUEUE, connect
 log = logging.getLogger(__name__)
 
 JOB_ID_PREFIX = "herald-periodic-"
-MAX_POLL_INTERVAL = 5  # seconds between two looks at the schedule
+MAX_POLL_INTERVAL = 1  # seconds between two looks at the schedule (jobs.dispatch.SCHEDULER_POLL)
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,19 @@ def poll_interval(dispatch_interval: int) -> int:
     return max(1, min(MAX_POLL_INTERVAL, dispatch_interval))
 
 
+class HeraldScheduler(Scheduler):
+    """rq-scheduler that makes sure Herald's periodic jobs are registered on every loop, so
+    a Redis that was flushed or restarted without its data gets them back within one poll."""
+
+    def __init__(self, *args, dispatch_interval: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.dispatch_interval = dispatch_interval
+
+    def enqueue_jobs(self):
+        register_periodic_jobs(self.connection, self.dispatch_interval)
+        return super().enqueue_jobs()
+
+
 def main() -> int:
     from webapp import create_app
 
@@ -114,7 +127,8 @@ def main() -> int:
     conn = connect(redis_url(app, role="scheduler"))
     interval = int(app.config["DISPATCH_INTERVAL"])
     register_periodic_jobs(conn, interval)
-    Scheduler(queue_name=SYSTEM_QUEUE, connection=conn, interval=poll_interval(interval)).run()
+    HeraldScheduler(queue_name=SYSTEM_QUEUE, connection=conn, interval=poll_interval(interval),
+                    dispatch_interval=interval).run()
     return 0
 
 

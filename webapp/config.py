@@ -28,7 +28,10 @@ SETTINGS = (
     ("MAIL_FROM", "sender address of report emails", "`Herald <herald@localhost>`"),
     ("BASE_URL", "public URL of the portal, for links in emails", "`http://127.0.0.1:5000`"),
     ("REPORTS_DIR", "where report CSVs are kept", "`instance/reports`"),
-    ("DISPATCH_INTERVAL", "seconds between two dispatcher ticks", "`10`"),
+    ("DISPATCH_INTERVAL", "seconds between two dispatcher ticks (each dispatches the tasks "
+     "due within its interval at their instant)", "`1`"),
+    ("RUN_HEARTBEAT_TIMEOUT", "seconds without a heartbeat after which a run's worker is taken "
+     "for dead: the run is marked failed and retried once", "`300`"),
     ("HERALD_SSO_ROLE_MAPPER", "SSO role-mapping hook, `package.module:function` (claims, "
      "context) → role names; see roles/sso.py", "`roles.sso:map_roles` (the company's mapping)"),
     ("DELIVERY_RETRY_DELAYS", "seconds to wait before each retry of a failed delivery, "
@@ -64,7 +67,8 @@ def from_environ(instance_path: str, environ: os._Environ | dict | None = None) 
         "MAIL_FROM": env.get("MAIL_FROM") or "Herald <herald@localhost>",
         "BASE_URL": base_url,
         "REPORTS_DIR": env.get("REPORTS_DIR") or str(instance / "reports"),
-        "DISPATCH_INTERVAL": int(env.get("DISPATCH_INTERVAL") or 10),
+        "DISPATCH_INTERVAL": int(env.get("DISPATCH_INTERVAL") or 1),
+        "RUN_HEARTBEAT_TIMEOUT": float(env.get("RUN_HEARTBEAT_TIMEOUT") or 300),
         "SSO_ROLE_MAPPER": env.get("HERALD_SSO_ROLE_MAPPER") or "roles.sso:map_roles",
         "DELIVERY_RETRY_DELAYS": _seconds_list(env.get("DELIVERY_RETRY_DELAYS") or "300,1500"),
         "DELIVERY_CONNECT_TIMEOUT": float(env.get("DELIVERY_CONNECT_TIMEOUT") or 30),

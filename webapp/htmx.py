@@ -30,3 +30,8 @@ def render(template: str, block: str | None = None, **context) -> str:
     if block and is_htmx():
         return render_block(template, block, **context)
     return render_template(template, **context)
+
+
+def render_fragment(template: str, block: str, **context) -> str:
+    """Only ``block``, whoever asks (an endpoint that exists to serve a fragment)."""
+    return render_block(template, block, **context)

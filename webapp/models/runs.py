@@ -10,13 +10,18 @@ from .types import UTCDateTime, utcnow
 
 RUN_STATUSES = ("queued", "running", "succeeded", "partial", "failed")
 RUN_TRIGGERS = ("scheduled", "catch_up", "manual")
+MAX_ATTEMPTS = 2  # a run whose worker died is run once more, with the same window
 # pending → sending → sent | failed; failed → sending again while attempts remain
 # (jobs/delivery/attempts.py). "sending" is the claim of one worker; the API shows it as pending.
 DELIVERY_STATUSES = ("pending", "sending", "sent", "failed")
 
 
 class Run(db.Model):
-    """One occurrence of a task. Unique on (task, scheduled instant): never created twice."""
+    """One occurrence of a task. Unique on (task, scheduled instant): never created twice.
+
+    A run whose worker died is marked failed and retried once as a new run (``attempt`` 2,
+    ``retry_of_id`` pointing at it, unique) with the same window and trigger.
+    """
 
     __tablename__ = "runs"
     __table_args__ = (sa.UniqueConstraint("task_id", "scheduled_for"),
@@ -40,8 +45,12 @@ class Run(db.Model):
     size_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
     summary: Mapped[str | None] = mapped_column(sa.String(500))  # the email's summary line
     error: Mapped[str | None] = mapped_column(sa.Text)
+    attempt: Mapped[int] = mapped_column(default=1, server_default="1")
+    retry_of_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("runs.id", ondelete="SET NULL"), unique=True)
 
     task = relationship("Task")
+    retry_of = relationship("Run", remote_side=[id])
     company = relationship("Company")
     deliveries = relationship("Delivery", back_populates="run", order_by="Delivery.id",
                               cascade="all, delete-orphan")

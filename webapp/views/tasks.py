@@ -15,7 +15,7 @@ from roles.access import require_permission
 from roles.viewer import download_blockers
 
 from ..extensions import db
-from ..htmx import render
+from ..htmx import render, render_fragment
 from ..models import Run, Task
 from ..services import servers
 from ..services import tasks as task_service
@@ -210,8 +210,8 @@ def preview():
     """The next five runs of the schedule being edited (an htmx fragment)."""
     values = _values_from_form(request.args)
     runs, error = _preview(values, current_company().timezone)
-    return render("tasks/form.html", "preview", preview=runs, preview_error=error,
-                  values=values)
+    return render_fragment("tasks/form.html", "preview", preview=runs, preview_error=error,
+                           values=values)
 
 
 @bp.route("/tasks/new", methods=["GET", "POST"])
@@ -244,7 +244,7 @@ def _edit(task: Task | None):
         if 0 <= index < len(values["emails"]):
             values["emails"].pop(index)
         return _render_form(task, values, 2)
-    if action == "back":
+    if action in ("back", "preview"):  # "preview": the no-JavaScript way to refresh it
         return _render_form(task, values, 1)
     if action == "test_connection":
         return _test_connection(task, values)

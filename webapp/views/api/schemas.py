@@ -110,6 +110,10 @@ class RunSchema(Schema):
     size_bytes = fields.Integer(allow_none=True)
     summary = fields.String(allow_none=True)
     error = fields.String(allow_none=True)
+    attempt = fields.Integer(metadata={"description": "1, or 2 for the retry of a run whose "
+                                                      "worker died"})
+    retry_of = fields.Integer(allow_none=True,
+                              metadata={"description": "the run this one retries"})
     deliveries = fields.List(fields.Nested(DeliverySchema))
 
 

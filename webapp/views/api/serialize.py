@@ -36,6 +36,7 @@ def run_json(run: Run, with_deliveries: bool = True) -> dict:
         "started_at": iso(run.started_at, tz), "finished_at": iso(run.finished_at, tz),
         "row_count": run.row_count, "file_name": run.file_name, "size_bytes": run.size_bytes,
         "summary": run.summary, "error": run.error,
+        "attempt": run.attempt, "retry_of": run.retry_of_id,
     }
     if with_deliveries:
         data["deliveries"] = [

@@ -97,7 +97,10 @@ def schedule_preview():
     after = datetime.now(UTC)
     if args.get("after"):
         try:
-            after = datetime.fromisoformat(args["after"])
+            raw = args["after"]
+            if " " in raw and "+" not in raw:  # an unencoded "+hh:mm" arrives as " hh:mm"
+                raw = "+".join(raw.rsplit(" ", 1))
+            after = datetime.fromisoformat(raw)
             if after.tzinfo is None:
                 raise ValueError
         except ValueError:
