@@ -16,9 +16,13 @@ from rq import Queue, SimpleWorker, Worker
 from .queue import QUEUE_NAMES, connect
 
 
-def queues(conn: redis.Redis) -> list[Queue]:
-    """Herald's queues in priority order, bound to ``conn``."""
-    return [Queue(name, connection=conn) for name in QUEUE_NAMES]
+def queues(conn: redis.Redis, names: tuple[str, ...] | list[str] = QUEUE_NAMES) -> list[Queue]:
+    """Herald's queues (all of them, in priority order, unless named), bound to ``conn``."""
+    unknown = [n for n in names if n not in QUEUE_NAMES]
+    if unknown:
+        raise SystemExit(f"Unknown queue {', '.join(unknown)}: Herald's queues are "
+                         f"{', '.join(QUEUE_NAMES)}.")
+    return [Queue(name, connection=conn) for name in names]
 
 
 def redis_url(app: Flask, role: str = "worker") -> str:
@@ -40,9 +44,11 @@ def work_burst(app: Flask, conn: redis.Redis) -> bool:
         return worker.work(burst=True, logging_level="WARNING")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """``python -m jobs.worker [QUEUE ...]``: a worker on the named queues (default: all)."""
     from webapp import create_app
 
+    names = (sys.argv[1:] if argv is None else argv) or list(QUEUE_NAMES)
     app = create_app()
     conn = connect(redis_url(app))
     with app.app_context():
@@ -52,7 +58,7 @@ def main() -> int:
         # database connections (PostgreSQL would see two processes on one socket).
         engine = db.engine
         os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
-        worker = Worker(queues(conn), connection=conn)
+        worker = Worker(queues(conn, names), connection=conn)
         # with_scheduler: RQ's own scheduler moves jobs waiting for a retry back to their queue.
         worker.work(with_scheduler=True)
     return 0

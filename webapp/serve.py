@@ -23,6 +23,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from jobs.embedded_redis import EmbeddedRedis, die_with_parent
+from jobs.queue import SYSTEM_QUEUE
 
 log = logging.getLogger("herald.serve")
 
@@ -207,6 +208,9 @@ def build_children(host: str, port: int, workers: int) -> list[Child]:
     children = [Child("web", web_argv(host, port))]
     children += [Child(f"worker-{n}", [sys.executable, "-m", "jobs.worker"])
                  for n in range(1, workers + 1)]
+    # Herald's own periodic jobs get a worker of their own: a long report never delays the
+    # dispatcher tick (and so the enqueue lag of every other task).
+    children.append(Child("dispatcher", [sys.executable, "-m", "jobs.worker", SYSTEM_QUEUE]))
     children.append(Child("scheduler", [sys.executable, "-m", "jobs.scheduler"]))
     return children
 
