@@ -133,3 +133,13 @@ def test_forms_need_csrf(make_company, auth):
                                                     "emails": ["a@acme.example"]})
     assert response.status_code == 400
     assert "CSRF" in response.get_data(as_text=True)
+
+
+def test_preview_without_a_time_zone_uses_the_companys(make_company, auth):
+    make_company("Acme", timezone="Asia/Kolkata")
+    auth.login("admin@acme.example")
+    response = auth.client.get("/tasks/preview?schedule_kind=daily&schedule_time=06:30"
+                               "&timezone=", headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "06:30 IST" in page and "error" not in page

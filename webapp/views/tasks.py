@@ -166,6 +166,8 @@ def _values_from_form(form) -> dict:
     values["emails"] = form.getlist("emails") or [""]
     values["excel_bom"] = form.get("excel_bom") == "1"
     values["active"] = form.get("active") == "1"
+    # An empty time zone means the company's, as in the API: show the preview in it.
+    values["timezone"] = values["timezone"] or current_company().timezone
     return values
 
 
