@@ -10,3 +10,15 @@ def error_response(status: int, code: str, message: str, fields: dict | None = N
     if fields:
         body["error"]["fields"] = fields
     return jsonify(body), status
+
+
+def forbidden(permission: str):
+    """403 naming the permission that is missing."""
+    from roles.permissions import BY_KEY
+
+    return error_response(403, "forbidden", f"You need the permission “{BY_KEY[permission].label}”.")
+
+
+def invalid(exc, status: int = 422):
+    """422 with a message per field of an InputError."""
+    return error_response(status, "invalid", "Some fields are not valid.", exc.fields)

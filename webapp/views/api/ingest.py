@@ -12,7 +12,7 @@ from roles.access import can
 
 from ...services.ingest import KINDS, ingest
 from . import bp
-from .errors import error_response
+from .errors import error_response, forbidden
 
 
 @bp.post("/ingest/<kind>")
@@ -31,8 +31,7 @@ def ingest_records(kind: str):
         404: {description: Unknown kind, content: {application/json: {schema: Error}}}
     """
     if not can(P.INGEST_DATA):
-        return error_response(403, "forbidden",
-                              f"You need the permission “{P.BY_KEY[P.INGEST_DATA].label}”.")
+        return forbidden(P.INGEST_DATA)
     if kind not in KINDS:
         return error_response(404, "unknown_kind",
                               f"Kind must be one of {', '.join(KINDS)}.")

@@ -15,12 +15,7 @@ from ...services import roles as role_service
 from ...services.people import InputError
 from ...tenancy import get_for_company_or_404
 from . import bp
-from .errors import error_response
-
-
-def _forbidden():
-    return error_response(403, "forbidden", "You need the permission "
-                                            f"“{P.BY_KEY[P.MANAGE_USERS].label}”.")
+from .errors import error_response, forbidden, invalid
 
 
 def role_json(role: Role) -> dict:
@@ -37,10 +32,6 @@ def user_json(user: User, blocker: str | None = None) -> dict:
             "download_blocker": blocker}
 
 
-def _invalid(exc: InputError):
-    return error_response(422, "invalid", "Some fields are not valid.", exc.fields)
-
-
 @bp.get("/permissions")
 def list_permissions():
     """The permission catalog.
@@ -51,7 +42,7 @@ def list_permissions():
         200: {description: Every permission, content: {application/json: {schema: {type: array, items: Permission}}}}
     """
     if not can(P.MANAGE_USERS):
-        return _forbidden()
+        return forbidden(P.MANAGE_USERS)
     return jsonify([{"key": p.key, "label": p.label, "group": p.group, "type": p.type}
                     for p in P.CATALOG])
 
@@ -66,7 +57,7 @@ def list_roles():
         200: {description: The roles, content: {application/json: {schema: {type: array, items: Role}}}}
     """
     if not can(P.MANAGE_USERS):
-        return _forbidden()
+        return forbidden(P.MANAGE_USERS)
     return jsonify([role_json(r) for r in role_service.roles_of(current_user.company_id)])
 
 
@@ -82,14 +73,14 @@ def create_role():
         422: {description: Invalid fields, content: {application/json: {schema: Error}}}
     """
     if not can(P.MANAGE_USERS):
-        return _forbidden()
+        return forbidden(P.MANAGE_USERS)
     try:
         data = role_service.validate(current_user.company_id, request.get_json(silent=True),
                                      permissions_of(current_user))
         role = role_service.save(current_user.company_id, data)
     except InputError as exc:
         db.session.rollback()
-        return _invalid(exc)
+        return invalid(exc)
     db.session.commit()
     return jsonify(role_json(role)), 201
 
@@ -106,7 +97,7 @@ def get_role(role_id: int):
         404: {description: No such role in your company, content: {application/json: {schema: Error}}}
     """
     if not can(P.MANAGE_USERS):
-        return _forbidden()
+        return forbidden(P.MANAGE_USERS)
     return jsonify(role_json(get_for_company_or_404(Role, role_id)))
 
 
@@ -124,7 +115,7 @@ def edit_role(role_id: int):
         422: {description: Invalid fields, content: {application/json: {schema: Error}}}
     """
     if not can(P.MANAGE_USERS):
-        return _forbidden()
+        return forbidden(P.MANAGE_USERS)
     role = get_for_company_or_404(Role, role_id)
     if role.builtin:
         return error_response(409, "builtin_role", f"“{role.name}” is a built-in role; it "
@@ -135,7 +126,7 @@ def edit_role(role_id: int):
         role = role_service.save(current_user.company_id, data, role)
     except InputError as exc:
         db.session.rollback()
-        return _invalid(exc)
+        return invalid(exc)
     except role_service.RoleConflict as exc:
         db.session.rollback()
         return error_response(409, exc.code, str(exc))
@@ -155,7 +146,7 @@ def delete_role(role_id: int):
         409: {description: A built-in role, content: {application/json: {schema: Error}}}
     """
     if not can(P.MANAGE_USERS):
-        return _forbidden()
+        return forbidden(P.MANAGE_USERS)
     role = get_for_company_or_404(Role, role_id)
     try:
         role_service.delete(role)
@@ -176,7 +167,7 @@ def list_users():
         200: {description: The users, content: {application/json: {schema: {type: array, items: User}}}}
     """
     if not can(P.MANAGE_USERS):
-        return _forbidden()
+        return forbidden(P.MANAGE_USERS)
     users = role_service.users_of(current_user.company_id)
     blockers = download_blockers(current_user.company_id, [u.email for u in users])
     return jsonify([user_json(u, blockers.get(u.email)) for u in users])
@@ -194,7 +185,7 @@ def get_user(user_id: int):
         404: {description: No such user in your company, content: {application/json: {schema: Error}}}
     """
     if not can(P.MANAGE_USERS):
-        return _forbidden()
+        return forbidden(P.MANAGE_USERS)
     user = get_for_company_or_404(User, user_id)
     return jsonify(user_json(user, download_blockers(user.company_id, [user.email])
                              .get(user.email)))
@@ -213,18 +204,18 @@ def assign_role(user_id: int):
         422: {description: Unknown role, or a group email, content: {application/json: {schema: Error}}}
     """
     if not can(P.MANAGE_USERS):
-        return _forbidden()
+        return forbidden(P.MANAGE_USERS)
     user = get_for_company_or_404(User, user_id)
     payload = request.get_json(silent=True)
     role = _role_from(payload)
     if role is None:
-        return _invalid(InputError({"role": "Give role_id (an id) or role (a name) of a role "
+        return invalid(InputError({"role": "Give role_id (an id) or role (a name) of a role "
                                             "of your company."}))
     try:
         role_service.assign(user, role, permissions_of(current_user))
     except InputError as exc:
         db.session.rollback()
-        return _invalid(exc)
+        return invalid(exc)
     db.session.commit()
     return jsonify(user_json(user))
 
@@ -257,14 +248,14 @@ def unassign_role(user_id: int, role_id: int):
         422: {description: No manual assignment, content: {application/json: {schema: Error}}}
     """
     if not can(P.MANAGE_USERS):
-        return _forbidden()
+        return forbidden(P.MANAGE_USERS)
     user = get_for_company_or_404(User, user_id)
     role = get_for_company_or_404(Role, role_id)
     try:
         role_service.unassign(user, role)
     except InputError as exc:
         db.session.rollback()
-        return _invalid(exc)
+        return invalid(exc)
     except role_service.RoleConflict as exc:
         db.session.rollback()
         return error_response(409, exc.code, str(exc))

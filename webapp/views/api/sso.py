@@ -13,7 +13,7 @@ from ...extensions import db
 from ...services import sso as sso_service
 from ...services.people import InputError
 from . import bp
-from .errors import error_response
+from .errors import error_response, forbidden
 
 
 def sso_json(settings) -> dict:
@@ -36,11 +36,6 @@ def sso_json(settings) -> dict:
     return data
 
 
-def _forbidden():
-    return error_response(403, "forbidden", "You need the permission "
-                                            f"“{P.BY_KEY[P.MANAGE_USERS].label}”.")
-
-
 @bp.get("/sso")
 def get_sso():
     """The company's single sign-on settings (the client secret is never returned).
@@ -51,7 +46,7 @@ def get_sso():
         200: {description: The settings and the recipients at risk, content: {application/json: {schema: SsoSettings}}}
     """
     if not can(P.MANAGE_USERS):
-        return _forbidden()
+        return forbidden(P.MANAGE_USERS)
     return jsonify(sso_json(sso_service.settings_of(current_user.company_id)))
 
 
@@ -68,7 +63,7 @@ def put_sso():
         422: {description: Invalid fields, content: {application/json: {schema: Error}}}
     """
     if not can(P.MANAGE_USERS):
-        return _forbidden()
+        return forbidden(P.MANAGE_USERS)
     current = sso_service.settings_of(current_user.company_id)
     try:
         data = sso_service.validate(current_user.company_id, request.get_json(silent=True),

@@ -22,17 +22,8 @@ from ...services.people import InputError
 from ...tenancy import current_company, get_for_company_or_404
 from ..runs import load_visible_run, send_run_csv
 from . import bp
-from .errors import error_response
+from .errors import error_response, forbidden, invalid
 from .serialize import run_json, task_json
-
-
-def _forbidden(permission: str):
-    label = P.BY_KEY[permission].label
-    return error_response(403, "forbidden", f"You need the permission “{label}”.")
-
-
-def _invalid(exc: InputError, status: int = 422):
-    return error_response(status, "invalid", "Some fields are not valid.", exc.fields)
 
 
 def _task_with_notes(task: Task) -> dict:
@@ -112,7 +103,7 @@ def schedule_preview():
     except sched.ScheduleError as exc:
         errors.update(exc.fields)
     if errors:
-        return _invalid(InputError(errors))
+        return invalid(InputError(errors))
     runs = sched.upcoming(schedule, after, int(count))
     tz = schedule.tz
     return jsonify({"runs": [{"run_at": w.run_at.astimezone(tz).isoformat(),
@@ -134,7 +125,7 @@ def list_tasks():
               schema: {type: array, items: Task}
     """
     if not can(P.VIEW_TASKS):
-        return _forbidden(P.VIEW_TASKS)
+        return forbidden(P.VIEW_TASKS)
     tasks = db.session.scalars(sa.select(Task).where(Task.company_id == current_user.company_id)
                                .order_by(Task.id)).all()
     return jsonify([task_json(t, task_service.last_run(t)) for t in tasks])
@@ -164,7 +155,7 @@ def create_task():
               schema: Error
     """
     if not can(P.CREATE_TASKS):
-        return _forbidden(P.CREATE_TASKS)
+        return forbidden(P.CREATE_TASKS)
     payload = request.get_json(silent=True)
     company = current_company()
     try:
@@ -172,7 +163,7 @@ def create_task():
         task = task_service.save(company, data, datetime.now(UTC))
     except InputError as exc:
         db.session.rollback()
-        return _invalid(exc)
+        return invalid(exc)
     db.session.commit()
     return jsonify(_task_with_notes(task)), 201
 
@@ -189,7 +180,7 @@ def get_task(task_id: int):
         404: {description: No such task in your company, content: {application/json: {schema: Error}}}
     """
     if not can(P.VIEW_TASKS):
-        return _forbidden(P.VIEW_TASKS)
+        return forbidden(P.VIEW_TASKS)
     return jsonify(_task_with_notes(get_for_company_or_404(Task, task_id)))
 
 
@@ -207,7 +198,7 @@ def edit_task(task_id: int):
         422: {description: Invalid fields, content: {application/json: {schema: Error}}}
     """
     if not can(P.EDIT_TASKS):
-        return _forbidden(P.EDIT_TASKS)
+        return forbidden(P.EDIT_TASKS)
     task = get_for_company_or_404(Task, task_id)
     if task.status == "running":
         return error_response(409, "task_running", "This task is running; edit it when the "
@@ -218,7 +209,7 @@ def edit_task(task_id: int):
         task = task_service.save(company, data, datetime.now(UTC), task)
     except InputError as exc:
         db.session.rollback()
-        return _invalid(exc)
+        return invalid(exc)
     except task_service.TaskBusy as exc:
         db.session.rollback()
         return error_response(409, "task_running", str(exc))
@@ -238,7 +229,7 @@ def delete_task(task_id: int):
         409: {description: The task is running, content: {application/json: {schema: Error}}}
     """
     if not can(P.DELETE_TASKS):
-        return _forbidden(P.DELETE_TASKS)
+        return forbidden(P.DELETE_TASKS)
     task = get_for_company_or_404(Task, task_id)
     try:
         task_service.delete(task)
@@ -263,7 +254,7 @@ def run_task_now(task_id: int):
     from jobs.dispatch import enqueue
 
     if not can(P.EDIT_TASKS):
-        return _forbidden(P.EDIT_TASKS)
+        return forbidden(P.EDIT_TASKS)
     task = get_for_company_or_404(Task, task_id)
     try:
         run = task_service.run_now(task, datetime.now(UTC))
@@ -286,7 +277,7 @@ def task_runs(task_id: int):
         200: {description: The runs, content: {application/json: {schema: {type: array, items: Run}}}}
     """
     if not can(P.VIEW_TASKS):
-        return _forbidden(P.VIEW_TASKS)
+        return forbidden(P.VIEW_TASKS)
     task = get_for_company_or_404(Task, task_id)
     runs = db.session.scalars(sa.select(Run).where(Run.task_id == task.id)
                               .order_by(Run.id.desc()).limit(500))
@@ -339,16 +330,16 @@ def test_server():
     from jobs.delivery.attempts import timeouts
 
     if not (can(P.CREATE_TASKS) or can(P.EDIT_TASKS)):
-        return _forbidden(P.EDIT_TASKS)
+        return forbidden(P.EDIT_TASKS)
     stored = None
     task_id = request.args.get("task_id")
     if task_id:
         if not task_id.isdigit():
-            return _invalid(InputError({"task_id": "Task id must be a whole number."}))
+            return invalid(InputError({"task_id": "Task id must be a whole number."}))
         stored = get_for_company_or_404(Task, int(task_id)).server
     try:
         result = servers.test_connection(request.get_json(silent=True), stored, timeouts())
     except InputError as exc:
-        return _invalid(exc)
+        return invalid(exc)
     return jsonify({"ok": result.ok, "message": result.message,
                     "host_key_fingerprint": result.fingerprint})
