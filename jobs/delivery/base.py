@@ -7,6 +7,7 @@ message fit for the delivery row: what failed, never a secret.
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -126,3 +127,18 @@ SERVER_SETTINGS = (
     Setting("proxy.username", "Proxy username", required=False),
     Setting("proxy.password", "Proxy password", secret=True, required=False),
 )
+
+
+def describe_error(exc: BaseException) -> str:
+    """A transport error in words for the delivery row (no secret is ever in one)."""
+    if isinstance(exc, EOFError):
+        return "the server closed the connection"
+    if isinstance(exc, TimeoutError):
+        return str(exc) or "timed out"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error: {exc.reason or exc}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

@@ -22,6 +22,7 @@ from .base import (
     ServerSettings,
     TestResult,
     Timeouts,
+    describe_error,
 )
 from .proxy import open_connection
 
@@ -103,7 +104,7 @@ class FtpDestination(Destination):
         except (OSError, EOFError, ftplib.Error) as exc:
             client.close()
             raise DeliveryFailed(f"Connecting to {server.host}:{server.port} failed: "
-                                 f"{_describe(exc)}") from None
+                                 f"{describe_error(exc)}") from None
         if server.transport == "ftps":
             try:
                 client.auth()
@@ -114,7 +115,7 @@ class FtpDestination(Destination):
             except (OSError, EOFError) as exc:
                 client.close()
                 raise DeliveryFailed(f"TLS with {server.host}:{server.port} failed: "
-                                     f"{_describe(exc)}") from None
+                                     f"{describe_error(exc)}") from None
         try:
             client.login(server.username, server.password)
         except ftplib.error_perm as exc:
@@ -123,20 +124,20 @@ class FtpDestination(Destination):
         except (OSError, EOFError, ftplib.Error) as exc:
             client.close()
             raise DeliveryFailed(f"Login as {server.username!r} failed: "
-                                 f"{_describe(exc)}") from None
+                                 f"{describe_error(exc)}") from None
         if server.transport == "ftps":
             try:
                 client.prot_p()  # the data connections are encrypted too
             except (OSError, EOFError, ftplib.Error) as exc:
                 client.close()
                 raise DeliveryFailed(f"{server.host}:{server.port} refused to protect the data "
-                                     f"connection (PROT P): {_describe(exc)}") from None
+                                     f"connection (PROT P): {describe_error(exc)}") from None
         try:
             client.cwd(server.directory)
         except (OSError, EOFError, ftplib.Error) as exc:
             client.close()
             raise DeliveryFailed(f"Remote directory {server.directory!r}: "
-                                 f"{_describe(exc)}") from None
+                                 f"{describe_error(exc)}") from None
         return client
 
     def test(self, server: ServerSettings, timeouts: Timeouts) -> TestResult:
@@ -168,7 +169,7 @@ class FtpDestination(Destination):
         except (OSError, EOFError, ftplib.Error) as exc:
             client.close()
             raise DeliveryFailed(f"Upload of {name} to {server.host}:{server.port}"
-                                 f"{server.directory} failed: {_describe(exc)}") from None
+                                 f"{server.directory} failed: {describe_error(exc)}") from None
         _hang_up(client)  # the file is complete and renamed: delivered, whatever QUIT says
         return f"{server.directory.rstrip('/')}/{name}"
 
@@ -186,17 +187,3 @@ def _rename(client: ftplib.FTP, temp: str, name: str) -> None:
     except ftplib.error_perm:  # some servers refuse to rename over an existing file
         client.delete(name)
         client.rename(temp, name)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, EOFError):
-        return "the server closed the connection"
-    if isinstance(exc, TimeoutError):
-        return str(exc) or "timed out"
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"certificate verify failed: {exc.verify_message}"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS error: {exc.reason or exc}"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__

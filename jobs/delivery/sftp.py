@@ -23,6 +23,7 @@ from .base import (
     Setting,
     TestResult,
     Timeouts,
+    describe_error,
 )
 from .proxy import open_connection
 
@@ -53,7 +54,8 @@ class _Session:
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self.close()
             sock.close()
-            raise DeliveryFailed(f"SSH handshake with {where} failed: {_describe(exc)}") from None
+            raise DeliveryFailed(
+                f"SSH handshake with {where} failed: {describe_error(exc)}") from None
         if pinned is not None and self.fingerprint != pinned:
             self.close()
             raise DeliveryFailed(
@@ -69,7 +71,7 @@ class _Session:
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self.close()
             raise DeliveryFailed(f"Authentication as {server.username!r} on {where} failed: "
-                                 f"{_describe(exc)}") from None
+                                 f"{describe_error(exc)}") from None
         try:
             self.sftp = paramiko.SFTPClient.from_transport(self.transport)
             self.sftp.get_channel().settimeout(timeouts.connect)
@@ -77,7 +79,7 @@ class _Session:
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self.close()
             raise DeliveryFailed(f"Remote directory {server.directory!r}: "
-                                 f"{_describe(exc)}") from None
+                                 f"{describe_error(exc)}") from None
 
     def close(self) -> None:
         """Hang up. A connection that is already gone cannot fail this: the outcome of the
@@ -87,7 +89,7 @@ class _Session:
                 try:
                     closeable.close()
                 except (paramiko.SSHException, OSError, EOFError) as exc:
-                    log.info("closing the SFTP session: %s", _describe(exc))
+                    log.info("closing the SFTP session: %s", describe_error(exc))
 
 
 class SftpDestination(Destination):
@@ -132,7 +134,7 @@ class SftpDestination(Destination):
                 _replace(session.sftp, temp, name)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise DeliveryFailed(f"Upload of {name} to {server.host}:{server.port}"
-                                 f"{server.directory} failed: {_describe(exc)}") from None
+                                 f"{server.directory} failed: {describe_error(exc)}") from None
         finally:
             session.close()
         return f"{server.directory.rstrip('/')}/{name}"
@@ -144,13 +146,3 @@ def _replace(sftp: paramiko.SFTPClient, temp: str, name: str) -> None:
     except OSError:
         sftp.remove(name)
         sftp.rename(temp, name)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, EOFError):
-        return "the server closed the connection"
-    if isinstance(exc, TimeoutError):
-        return str(exc) or "timed out"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
