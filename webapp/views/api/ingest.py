@@ -8,14 +8,15 @@ from flask import jsonify, request
 from flask_login import current_user
 
 from roles import permissions as P
-from roles.access import can
+from roles.access import require_permission
 
 from ...services.ingest import KINDS, ingest
 from . import bp
-from .errors import error_response, forbidden
+from .errors import error_response
 
 
 @bp.post("/ingest/<kind>")
+@require_permission(P.INGEST_DATA)
 def ingest_records(kind: str):
     """Ingest communications data: one JSON record a line, upserted by its id.
     ---
@@ -30,8 +31,6 @@ def ingest_records(kind: str):
         200: {description: Counts and the rejected lines, content: {application/json: {schema: IngestResult}}}
         404: {description: Unknown kind, content: {application/json: {schema: Error}}}
     """
-    if not can(P.INGEST_DATA):
-        return forbidden(P.INGEST_DATA)
     if kind not in KINDS:
         return error_response(404, "unknown_kind",
                               f"Kind must be one of {', '.join(KINDS)}.")

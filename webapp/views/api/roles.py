@@ -6,7 +6,7 @@ from flask import jsonify, request
 from flask_login import current_user
 
 from roles import permissions as P
-from roles.access import can, permissions_of
+from roles.access import permissions_of, require_permission
 from roles.viewer import download_blockers
 
 from ...extensions import db
@@ -15,7 +15,7 @@ from ...services import roles as role_service
 from ...services.people import InputError
 from ...tenancy import get_for_company_or_404
 from . import bp
-from .errors import error_response, forbidden, invalid
+from .errors import error_response, invalid
 
 
 def role_json(role: Role) -> dict:
@@ -33,6 +33,7 @@ def user_json(user: User, blocker: str | None = None) -> dict:
 
 
 @bp.get("/permissions")
+@require_permission(P.MANAGE_USERS)
 def list_permissions():
     """The permission catalog.
     ---
@@ -41,13 +42,12 @@ def list_permissions():
       responses:
         200: {description: Every permission, content: {application/json: {schema: {type: array, items: Permission}}}}
     """
-    if not can(P.MANAGE_USERS):
-        return forbidden(P.MANAGE_USERS)
     return jsonify([{"key": p.key, "label": p.label, "group": p.group, "type": p.type}
                     for p in P.CATALOG])
 
 
 @bp.get("/roles")
+@require_permission(P.MANAGE_USERS)
 def list_roles():
     """The company's roles, built-in first.
     ---
@@ -56,12 +56,11 @@ def list_roles():
       responses:
         200: {description: The roles, content: {application/json: {schema: {type: array, items: Role}}}}
     """
-    if not can(P.MANAGE_USERS):
-        return forbidden(P.MANAGE_USERS)
     return jsonify([role_json(r) for r in role_service.roles_of(current_user.company_id)])
 
 
 @bp.post("/roles")
+@require_permission(P.MANAGE_USERS)
 def create_role():
     """Create a custom role.
     ---
@@ -72,8 +71,6 @@ def create_role():
         201: {description: The role, content: {application/json: {schema: Role}}}
         422: {description: Invalid fields, content: {application/json: {schema: Error}}}
     """
-    if not can(P.MANAGE_USERS):
-        return forbidden(P.MANAGE_USERS)
     try:
         data = role_service.validate(current_user.company_id, request.get_json(silent=True),
                                      permissions_of(current_user))
@@ -86,6 +83,7 @@ def create_role():
 
 
 @bp.get("/roles/<int:role_id>")
+@require_permission(P.MANAGE_USERS)
 def get_role(role_id: int):
     """One role.
     ---
@@ -96,12 +94,11 @@ def get_role(role_id: int):
         200: {description: The role, content: {application/json: {schema: Role}}}
         404: {description: No such role in your company, content: {application/json: {schema: Error}}}
     """
-    if not can(P.MANAGE_USERS):
-        return forbidden(P.MANAGE_USERS)
     return jsonify(role_json(get_for_company_or_404(Role, role_id)))
 
 
 @bp.patch("/roles/<int:role_id>")
+@require_permission(P.MANAGE_USERS)
 def edit_role(role_id: int):
     """Edit a custom role: the fields given replace the role's.
     ---
@@ -114,8 +111,6 @@ def edit_role(role_id: int):
         409: {description: A built-in role, or nobody would be left to manage users, content: {application/json: {schema: Error}}}
         422: {description: Invalid fields, content: {application/json: {schema: Error}}}
     """
-    if not can(P.MANAGE_USERS):
-        return forbidden(P.MANAGE_USERS)
     role = get_for_company_or_404(Role, role_id)
     if role.builtin:
         return error_response(409, "builtin_role", f"“{role.name}” is a built-in role; it "
@@ -135,6 +130,7 @@ def edit_role(role_id: int):
 
 
 @bp.delete("/roles/<int:role_id>")
+@require_permission(P.MANAGE_USERS)
 def delete_role(role_id: int):
     """Delete a custom role (its assignments go with it).
     ---
@@ -145,8 +141,6 @@ def delete_role(role_id: int):
         204: {description: Deleted}
         409: {description: A built-in role, content: {application/json: {schema: Error}}}
     """
-    if not can(P.MANAGE_USERS):
-        return forbidden(P.MANAGE_USERS)
     role = get_for_company_or_404(Role, role_id)
     try:
         role_service.delete(role)
@@ -158,6 +152,7 @@ def delete_role(role_id: int):
 
 
 @bp.get("/users")
+@require_permission(P.MANAGE_USERS)
 def list_users():
     """The company's users and group emails, with their roles and where each came from.
     ---
@@ -166,14 +161,13 @@ def list_users():
       responses:
         200: {description: The users, content: {application/json: {schema: {type: array, items: User}}}}
     """
-    if not can(P.MANAGE_USERS):
-        return forbidden(P.MANAGE_USERS)
     users = role_service.users_of(current_user.company_id)
     blockers = download_blockers(current_user.company_id, [u.email for u in users])
     return jsonify([user_json(u, blockers.get(u.email)) for u in users])
 
 
 @bp.get("/users/<int:user_id>")
+@require_permission(P.MANAGE_USERS)
 def get_user(user_id: int):
     """One user with their roles.
     ---
@@ -184,14 +178,13 @@ def get_user(user_id: int):
         200: {description: The user, content: {application/json: {schema: User}}}
         404: {description: No such user in your company, content: {application/json: {schema: Error}}}
     """
-    if not can(P.MANAGE_USERS):
-        return forbidden(P.MANAGE_USERS)
     user = get_for_company_or_404(User, user_id)
     return jsonify(user_json(user, download_blockers(user.company_id, [user.email])
                              .get(user.email)))
 
 
 @bp.post("/users/<int:user_id>/roles")
+@require_permission(P.MANAGE_USERS)
 def assign_role(user_id: int):
     """Give a user a role (a manual assignment): ``{"role_id": 3}`` or ``{"role": "name"}``.
     ---
@@ -203,8 +196,6 @@ def assign_role(user_id: int):
         200: {description: The user, content: {application/json: {schema: User}}}
         422: {description: Unknown role, or a group email, content: {application/json: {schema: Error}}}
     """
-    if not can(P.MANAGE_USERS):
-        return forbidden(P.MANAGE_USERS)
     user = get_for_company_or_404(User, user_id)
     payload = request.get_json(silent=True)
     role = _role_from(payload)
@@ -234,6 +225,7 @@ def _role_from(payload) -> Role | None:
 
 
 @bp.delete("/users/<int:user_id>/roles/<int:role_id>")
+@require_permission(P.MANAGE_USERS)
 def unassign_role(user_id: int, role_id: int):
     """Remove a manual assignment (automatic ones follow the tasks and SSO).
     ---
@@ -247,8 +239,6 @@ def unassign_role(user_id: int, role_id: int):
         409: {description: Nobody would be left to manage users and roles, content: {application/json: {schema: Error}}}
         422: {description: No manual assignment, content: {application/json: {schema: Error}}}
     """
-    if not can(P.MANAGE_USERS):
-        return forbidden(P.MANAGE_USERS)
     user = get_for_company_or_404(User, user_id)
     role = get_for_company_or_404(Role, role_id)
     try:

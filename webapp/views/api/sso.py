@@ -7,13 +7,13 @@ from flask_login import current_user
 
 from roles import permissions as P
 from roles import sso
-from roles.access import can
+from roles.access import require_permission
 
 from ...extensions import db
 from ...services import sso as sso_service
 from ...services.people import InputError
 from . import bp
-from .errors import error_response, forbidden
+from .errors import error_response
 
 
 def sso_json(settings) -> dict:
@@ -37,6 +37,7 @@ def sso_json(settings) -> dict:
 
 
 @bp.get("/sso")
+@require_permission(P.MANAGE_USERS)
 def get_sso():
     """The company's single sign-on settings (the client secret is never returned).
     ---
@@ -45,12 +46,11 @@ def get_sso():
       responses:
         200: {description: The settings and the recipients at risk, content: {application/json: {schema: SsoSettings}}}
     """
-    if not can(P.MANAGE_USERS):
-        return forbidden(P.MANAGE_USERS)
     return jsonify(sso_json(sso_service.settings_of(current_user.company_id)))
 
 
 @bp.put("/sso")
+@require_permission(P.MANAGE_USERS)
 def put_sso():
     """Change the single sign-on settings; the fields given replace the stored ones
     (an absent or empty client_secret keeps the stored secret).
@@ -62,8 +62,6 @@ def put_sso():
         200: {description: The settings, content: {application/json: {schema: SsoSettings}}}
         422: {description: Invalid fields, content: {application/json: {schema: Error}}}
     """
-    if not can(P.MANAGE_USERS):
-        return forbidden(P.MANAGE_USERS)
     current = sso_service.settings_of(current_user.company_id)
     try:
         data = sso_service.validate(current_user.company_id, request.get_json(silent=True),

@@ -11,7 +11,7 @@ from flask_login import current_user
 from jobs import schedule as sched
 from jobs.reports import registry
 from roles import permissions as P
-from roles.access import can
+from roles.access import can, require_permission
 from roles.viewer import download_blockers
 
 from ...extensions import db
@@ -112,6 +112,7 @@ def schedule_preview():
 
 
 @bp.get("/tasks")
+@require_permission(P.VIEW_TASKS)
 def list_tasks():
     """The company's tasks.
     ---
@@ -124,14 +125,13 @@ def list_tasks():
             application/json:
               schema: {type: array, items: Task}
     """
-    if not can(P.VIEW_TASKS):
-        return forbidden(P.VIEW_TASKS)
     tasks = db.session.scalars(sa.select(Task).where(Task.company_id == current_user.company_id)
                                .order_by(Task.id)).all()
     return jsonify([task_json(t, task_service.last_run(t)) for t in tasks])
 
 
 @bp.post("/tasks")
+@require_permission(P.CREATE_TASKS)
 def create_task():
     """Create a task.
     ---
@@ -154,8 +154,6 @@ def create_task():
             application/json:
               schema: Error
     """
-    if not can(P.CREATE_TASKS):
-        return forbidden(P.CREATE_TASKS)
     payload = request.get_json(silent=True)
     company = current_company()
     try:
@@ -169,6 +167,7 @@ def create_task():
 
 
 @bp.get("/tasks/<int:task_id>")
+@require_permission(P.VIEW_TASKS)
 def get_task(task_id: int):
     """One task.
     ---
@@ -179,12 +178,11 @@ def get_task(task_id: int):
         200: {description: The task, content: {application/json: {schema: Task}}}
         404: {description: No such task in your company, content: {application/json: {schema: Error}}}
     """
-    if not can(P.VIEW_TASKS):
-        return forbidden(P.VIEW_TASKS)
     return jsonify(_task_with_notes(get_for_company_or_404(Task, task_id)))
 
 
 @bp.patch("/tasks/<int:task_id>")
+@require_permission(P.EDIT_TASKS)
 def edit_task(task_id: int):
     """Edit a task: the fields given replace the task's.
     ---
@@ -197,8 +195,6 @@ def edit_task(task_id: int):
         409: {description: The task is running, content: {application/json: {schema: Error}}}
         422: {description: Invalid fields, content: {application/json: {schema: Error}}}
     """
-    if not can(P.EDIT_TASKS):
-        return forbidden(P.EDIT_TASKS)
     task = get_for_company_or_404(Task, task_id)
     if task.status == "running":
         return error_response(409, "task_running", "This task is running; edit it when the "
@@ -218,6 +214,7 @@ def edit_task(task_id: int):
 
 
 @bp.delete("/tasks/<int:task_id>")
+@require_permission(P.DELETE_TASKS)
 def delete_task(task_id: int):
     """Delete a task.
     ---
@@ -228,8 +225,6 @@ def delete_task(task_id: int):
         204: {description: Deleted}
         409: {description: The task is running, content: {application/json: {schema: Error}}}
     """
-    if not can(P.DELETE_TASKS):
-        return forbidden(P.DELETE_TASKS)
     task = get_for_company_or_404(Task, task_id)
     try:
         task_service.delete(task)
@@ -241,6 +236,7 @@ def delete_task(task_id: int):
 
 
 @bp.post("/tasks/<int:task_id>/runs")
+@require_permission(P.EDIT_TASKS)
 def run_task_now(task_id: int):
     """Run a task now: an extra run whose window ends now.
     ---
@@ -253,8 +249,6 @@ def run_task_now(task_id: int):
     """
     from jobs.dispatch import enqueue
 
-    if not can(P.EDIT_TASKS):
-        return forbidden(P.EDIT_TASKS)
     task = get_for_company_or_404(Task, task_id)
     try:
         run = task_service.run_now(task, datetime.now(UTC))
@@ -267,6 +261,7 @@ def run_task_now(task_id: int):
 
 
 @bp.get("/tasks/<int:task_id>/runs")
+@require_permission(P.VIEW_TASKS)
 def task_runs(task_id: int):
     """A task's run history, newest first.
     ---
@@ -276,8 +271,6 @@ def task_runs(task_id: int):
       responses:
         200: {description: The runs, content: {application/json: {schema: {type: array, items: Run}}}}
     """
-    if not can(P.VIEW_TASKS):
-        return forbidden(P.VIEW_TASKS)
     task = get_for_company_or_404(Task, task_id)
     runs = db.session.scalars(sa.select(Run).where(Run.task_id == task.id)
                               .order_by(Run.id.desc()).limit(500))
