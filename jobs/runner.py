@@ -33,8 +33,10 @@ def report_path(run: Run) -> str:
 
 def run_report(run_id: int) -> str:
     run = db.session.get(Run, run_id)
-    if run is None:
-        raise LookupError(f"run {run_id} does not exist")
+    if run is None:  # a prepared run cancelled before its instant, or its task deleted
+        log.info("run %s no longer exists (cancelled or its task deleted); nothing to do",
+                 run_id)
+        return "cancelled"
     now = datetime.now(UTC)
     if not claim(run, now):  # done, running elsewhere, or reaped: never twice
         log.info("run %s is %s; nothing to do", run_id, run.status)
@@ -68,7 +70,11 @@ def run_report(run_id: int) -> str:
 
 def claim(run: Run, now: datetime) -> bool:
     """Move a queued run to running, atomically: a job enqueued twice (a re-enqueue racing
-    the dispatcher, a retry) starts the run only once. Marks its task running."""
+    the dispatcher, a retry) starts the run only once. Marks its task running.
+
+    The task's row is locked before the run's, in the order an edit takes them (which may
+    delete a prepared run), so that the two cannot deadlock."""
+    db.session.execute(sa.select(Task.id).where(Task.id == run.task_id).with_for_update())
     claimed = db.session.execute(
         sa.update(Run).where(Run.id == run.id, Run.status == "queued")
         .values(status="running", started_at=now, heartbeat_at=now, error=None)

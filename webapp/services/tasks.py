@@ -7,6 +7,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from jobs import dispatch as dispatcher
 from jobs import schedule as sched
 from jobs.reports import registry
 from jobs.reports.base import ALL_CHANNELS
@@ -195,6 +196,7 @@ def save(company: Company, data: TaskInput, now: datetime, task: Task | None = N
         db.session.refresh(task, with_for_update=True)
         if task.status == "running":
             raise TaskBusy("This task is running; edit it when the run has finished.")
+        _settle(task, now)
     was_active = task is not None and task.active
     old_schedule = task.schedule if task is not None else None
     if data.active and not was_active:
@@ -219,6 +221,8 @@ def save(company: Company, data: TaskInput, now: datetime, task: Task | None = N
     with db.session.no_autoflush:
         _set_recipients(task, data.emails)
 
+    if not data.active or data.schedule != old_schedule:
+        dispatcher.cancel_prepared(task)  # its instant has not come: it will not run
     if not data.active:
         task.status, task.next_run_at = "inactive", None
     elif not was_active:  # (re)activation starts a new series: first window is nominal
@@ -258,6 +262,7 @@ def run_now(task: Task, now: datetime) -> Run:
     the watermark does not move."""
     if task.status == "running":
         raise TaskBusy("This task is already running; wait for the run to finish.")
+    _settle(task, now)
     start = task.watermark or sched.previous_before(task.schedule, now,
                                                     task.series_start or now)
     run = Run(company_id=task.company_id, task_id=task.id, trigger="manual",
@@ -265,6 +270,13 @@ def run_now(task: Task, now: datetime) -> Run:
     db.session.add(run)
     db.session.flush()
     return run
+
+
+def _settle(task: Task, now: datetime) -> None:
+    """If the task's prepared run has reached its instant but the dispatcher has not yet
+    advanced the task, advance it now, so the watermark is where that run's window ends."""
+    if dispatcher.settle(now, task.id):
+        db.session.refresh(task)
 
 
 def last_run(task: Task) -> Run | None:
