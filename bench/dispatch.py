@@ -1,8 +1,10 @@
 """Dispatcher benchmark (run by hand): ``.venv/bin/python bench/dispatch.py [DATABASE_URL]``.
 
-1. 100 companies × 100 activated tasks (10,000), every one due at the same instant, with the
-   dispatcher ticking as in production (``run_tick`` every DISPATCH_INTERVAL, real clock):
-   enqueue lag = when RQ recorded the job − the run's scheduled instant; p50/p99.
+1. 100 companies × 100 activated tasks (10,000), 100, 1,000 and then all of them due at the
+   same instant, with the dispatcher ticking as in production (``run_tick`` every
+   DISPATCH_INTERVAL, prepared DISPATCH_AHEAD before the instant, real clock): enqueue lag =
+   when RQ recorded the job as queued − the run's scheduled instant; p50/p99 against the
+   2 s goal, and how long preparing took.
 2. The cost of a dispatcher tick with 1,000 vs 10,000 tasks and the same 100 due: it must
    grow with the due tasks, not with all tasks.
 
@@ -36,6 +38,7 @@ from webapp.extensions import db  # noqa: E402
 from webapp.models import Company, Run, Task  # noqa: E402
 
 COMPANIES, PER_COMPANY, DUE = 100, 100, 100
+GOAL_P99 = 2.0  # seconds after the scheduled instant (issue 3)
 SCHEDULES = [  # all have an instant at 06:00 UTC on Monday 1 June 2026
     {"kind": "daily", "time": "06:00", "timezone": "UTC"},
     {"kind": "daily", "time": "07:00", "timezone": "Europe/London"},
@@ -54,7 +57,7 @@ def make_app(url: str, redis_url: str, reports: str):
     return create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis_url,
                        "REPORTS_DIR": reports, "SECRET_KEY": "bench",
                        "HERALD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-                       "DISPATCH_INTERVAL": 1})
+                       "DISPATCH_INTERVAL": 1, "DISPATCH_AHEAD": 60})
 
 
 def populate(companies: int, series_start: datetime, first: datetime) -> None:
@@ -87,13 +90,16 @@ def populate(companies: int, series_start: datetime, first: datetime) -> None:
                 sa.text("ANALYZE tasks"))
 
 
-def enqueue_lag(app, conn, due_count: int) -> list[float]:
-    """``due_count`` of the 10,000 tasks due at one instant a few seconds ahead (the others
-    later); the dispatcher ticks as in production."""
+def enqueue_lag(app, conn, due_count: int) -> tuple[list[float], float, float]:
+    """``due_count`` of the 10,000 tasks due at one instant (the others later), a little more
+    than DISPATCH_AHEAD from now, so that they are prepared as in production; the dispatcher
+    ticks as in production. Returns the lags, how long preparing took and how long before
+    the instant it was done."""
     populate(COMPANIES, datetime(2026, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC))
     ids = db.session.scalars(sa.select(Task.id).order_by(Task.id)).all()
     spread = ids[::len(ids) // due_count][:due_count]
-    due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+    due = datetime.now(UTC).replace(microsecond=0) + timedelta(
+        seconds=app.config["DISPATCH_AHEAD"] + 5)
     db.session.execute(sa.update(Task).where(Task.id.in_(spread)).values(next_run_at=due))
     db.session.commit()
     stop = threading.Event()
@@ -110,15 +116,18 @@ def enqueue_lag(app, conn, due_count: int) -> list[float]:
     thread = threading.Thread(target=scheduler)
     thread.start()
     total = due_count
-    deadline = time.monotonic() + 120
-    while db.session.scalar(sa.select(sa.func.count(Run.id))) < total:
-        db.session.rollback()
+    queue = Queue(REPORTS_QUEUE, connection=conn)
+    deadline = time.monotonic() + app.config["DISPATCH_AHEAD"] + 120
+    while queue.count < total:
         if time.monotonic() > deadline:
-            raise SystemExit("the dispatcher did not create every run within 120 s")
+            raise SystemExit("the dispatcher did not enqueue every run in time")
         time.sleep(0.2)
     stop.set()
     thread.join()
+    db.session.rollback()
     runs = db.session.execute(sa.select(Run.id, Run.scheduled_for)).all()
+    first, last = db.session.execute(
+        sa.select(sa.func.min(Run.created_at), sa.func.max(Run.created_at))).one()
     with conn.pipeline(transaction=False) as pipe:
         for run_id, _ in runs:
             pipe.hget(Job.key_for(dispatcher.job_id(run_id)), "enqueued_at")
@@ -129,8 +138,8 @@ def enqueue_lag(app, conn, due_count: int) -> list[float]:
         if enqueued.tzinfo is None:
             enqueued = enqueued.replace(tzinfo=UTC)
         lags.append((enqueued - scheduled_for).total_seconds())
-    assert Queue(REPORTS_QUEUE, connection=conn).count == total
-    return lags
+    assert len(runs) == total and queue.count == total
+    return lags, (last - first).total_seconds(), (due - last).total_seconds()
 
 
 def tick_cost(companies: int, conn, rounds: int = 5) -> tuple[float, float]:
@@ -174,12 +183,14 @@ def main() -> int:
             with app.app_context():
                 backend = db.engine.dialect.name
                 for due_count in (100, 1000, COMPANIES * PER_COMPANY):
-                    lags = enqueue_lag(app, conn, due_count)
+                    lags, preparing, margin = enqueue_lag(app, conn, due_count)
+                    p99 = percentile(lags, 99)
                     print(f"[{backend}] {len(lags)} of {COMPANIES * PER_COMPANY} tasks due at "
                           f"one instant, ticks every {app.config['DISPATCH_INTERVAL']} s: "
                           f"enqueue lag p50 {percentile(lags, 50):.3f} s, "
-                          f"p99 {percentile(lags, 99):.3f} s, max {max(lags):.3f} s",
-                          flush=True)
+                          f"p99 {p99:.3f} s (x{p99 / GOAL_P99:.3f} of the {GOAL_P99:g} s "
+                          f"goal), max {max(lags):.3f} s; prepared in {preparing:.2f} s, "
+                          f"{margin:.1f} s before the instant", flush=True)
                     conn.flushdb()
                 small = tick_cost(10, conn)
                 large = tick_cost(COMPANIES, conn)
