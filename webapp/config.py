@@ -113,6 +113,9 @@ def check(config: dict) -> None:
             load_mapper(mapper)
         except (ImportError, ValueError) as exc:
             raise ConfigError(f"HERALD_SSO_ROLE_MAPPER={mapper} cannot be loaded: {exc}") from None
+    if config.get("DISPATCH_AHEAD", 0) < 0:
+        raise ConfigError(f"DISPATCH_AHEAD must be 0 or more seconds, not "
+                          f"{config['DISPATCH_AHEAD']}.")
     if config.get("DEBUG_MODE") or config.get("TESTING"):
         return
     missing = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 from rq import Queue
 from rq.job import Job
@@ -225,3 +226,32 @@ def test_many_tasks_at_one_instant_are_released_together(app, make_company, redi
     assert {(t.watermark, t.next_run_at) for t in db.session.scalars(sa.select(Task))} == {
         (T, T + timedelta(days=1))}
     assert len(tasks) == 12
+
+
+def test_deleting_a_task_cancels_its_prepared_run(app, make_company, redis_conn, work):
+    task = daily_task(make_company("Acme"))
+    dispatcher.dispatch(T - timedelta(seconds=30), redis_conn)
+    task_id = task.id
+    task_service.delete(task)
+    db.session.commit()
+    assert db.session.scalar(sa.select(sa.func.count(Run.id))) == 0
+    assert len(dispatcher.dispatch(T, redis_conn)) == 1  # its job finds nothing to do
+    work()
+    assert db.session.get(Task, task_id) is None
+    assert db.session.scalar(sa.select(OutboxMessage.id)) is None
+
+
+def test_a_run_whose_task_vanished_fails_with_the_reason(app, make_company, redis_conn, work):
+    """SQLite does not cascade the delete: the run stays; it must not loop forever."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL deletes the task's runs with it (ON DELETE CASCADE)")
+    task = daily_task(make_company("Acme"))
+    dispatcher.dispatch(T - timedelta(seconds=30), redis_conn)
+    [run_id] = dispatcher.dispatch(T, redis_conn)
+    db.session.execute(sa.delete(Task).where(Task.id == task.id))
+    db.session.commit()
+    work()
+    run = db.session.get(Run, run_id, populate_existing=True)
+    assert (run.status, run.error) == ("failed", "Not run: its task was deleted.")
+    assert dispatcher.requeue_lost(T + timedelta(minutes=1), redis_conn,
+                                   grace=timedelta(0)) == []

@@ -37,6 +37,11 @@ def test_config_reads_the_environment(tmp_path):
     assert cfg["REPORTS_DIR"] == "/srv/reports" and cfg["REDIS_URL"] is None
     defaults = config.from_environ(str(tmp_path), {})
     assert defaults["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'herald.db'}"
+    assert (defaults["DISPATCH_INTERVAL"], defaults["DISPATCH_AHEAD"]) == (1, 60)
+    assert config.from_environ(str(tmp_path), {"DISPATCH_AHEAD": "0"})["DISPATCH_AHEAD"] == 0
+    with pytest.raises(config.ConfigError, match="DISPATCH_AHEAD must be 0 or more"):
+        config.check(config.from_environ(str(tmp_path), {"DISPATCH_AHEAD": "-5",
+                                                          "FLASK_DEBUG": "1"}))
 
 
 def _flask(args, env):
