@@ -45,9 +45,11 @@ def run_report(run_id: int) -> str:
                            .execution_options(synchronize_session=False))
         db.session.commit()
         return "failed"
-    if not claim(run, now):  # done, running elsewhere, or reaped: never twice
-        log.info("run %s is %s; nothing to do", run_id, run.status)
-        return run.status
+    if not claim(run, now):  # done, running elsewhere, reaped or cancelled: never twice
+        status = db.session.scalar(sa.select(Run.status).where(Run.id == run_id)) or \
+            "cancelled"
+        log.info("run %s is %s; nothing to do", run_id, status)
+        return status
     task = run.task
     with Heartbeat(run.id, heartbeat_every(current_app.config["RUN_HEARTBEAT_TIMEOUT"])):
         try:
@@ -89,7 +91,8 @@ def claim(run: Run, now: datetime) -> bool:
     if claimed:
         run.task.status = "running"
     db.session.commit()
-    db.session.refresh(run)
+    if claimed:
+        db.session.refresh(run)
     return claimed
 
 

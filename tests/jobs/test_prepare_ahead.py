@@ -4,6 +4,9 @@ a flushed Redis; and the task's watermark is right whatever moment an edit comes
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -255,3 +258,51 @@ def test_a_run_whose_task_vanished_fails_with_the_reason(app, make_company, redi
     assert (run.status, run.error) == ("failed", "Not run: its task was deleted.")
     assert dispatcher.requeue_lost(T + timedelta(minutes=1), redis_conn,
                                    grace=timedelta(0)) == []
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
+                    reason="row locks need PostgreSQL (SQLite serialises writers itself)")
+def test_an_edit_cancelling_a_run_and_a_worker_claiming_it_do_not_deadlock(
+        app, make_company, redis_conn):
+    """The edit locks the task and then deletes the run; the claim takes the same rows in
+    the same order, so it waits for the edit instead of deadlocking with it."""
+    from jobs.runner import claim
+
+    company = make_company("Acme")
+    task = daily_task(company)
+    dispatcher.dispatch(T - timedelta(seconds=30), redis_conn)
+    [run_id] = [r.id for r in runs_of(task)]
+    locked, outcome = threading.Event(), {}
+
+    def edit_in_progress():
+        with app.app_context():
+            try:
+                editing = db.session.get(Task, task.id, with_for_update=True)
+                locked.set()
+                time.sleep(1.5)  # the worker's claim starts meanwhile
+                dispatcher.cancel_prepared(editing)
+                db.session.commit()
+                outcome["edit"] = "committed"
+            except Exception as exc:  # a deadlock would land here or in the claim
+                outcome["edit"] = repr(exc)
+            finally:
+                db.session.remove()
+
+    def worker_claims():
+        with app.app_context():
+            try:
+                locked.wait(10)
+                run = db.session.get(Run, run_id)
+                outcome["claim"] = claim(run, datetime.now(UTC))
+            except Exception as exc:
+                outcome["claim"] = repr(exc)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=edit_in_progress), threading.Thread(target=worker_claims)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert outcome == {"edit": "committed", "claim": False}
+    assert runs_of(task) == []
