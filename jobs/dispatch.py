@@ -148,8 +148,12 @@ def settle(now: datetime, task_id: int | None = None) -> int:
     task itself). Returns the number of tasks settled; the caller commits."""
     ready = sa.select(Task.id).where(Task.active.is_(True), Task.next_run_at <= now,
                                      Task.following_run_at.is_not(None))
-    ready = (ready.where(Task.id == task_id) if task_id is not None
-             else ready.with_for_update(skip_locked=True))
+    if task_id is not None:
+        ready = ready.where(Task.id == task_id)
+    if not db.session.scalar(sa.select(ready.exists())):
+        return 0  # no write: on SQLite even an empty UPDATE takes the database's write lock
+    if task_id is None:
+        ready = ready.with_for_update(skip_locked=True)
     return db.session.execute(
         sa.update(Task).where(Task.id.in_(ready.scalar_subquery()))
         .values(watermark=Task.next_run_at, next_run_at=Task.following_run_at,
