@@ -244,22 +244,6 @@ def test_deleting_a_task_cancels_its_prepared_run(app, make_company, redis_conn,
     assert db.session.scalar(sa.select(OutboxMessage.id)) is None
 
 
-def test_a_run_whose_task_vanished_fails_with_the_reason(app, make_company, redis_conn, work):
-    """SQLite does not cascade the delete: the run stays; it must not loop forever."""
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL deletes the task's runs with it (ON DELETE CASCADE)")
-    task = daily_task(make_company("Acme"))
-    dispatcher.dispatch(T - timedelta(seconds=30), redis_conn)
-    [run_id] = dispatcher.dispatch(T, redis_conn)
-    db.session.execute(sa.delete(Task).where(Task.id == task.id))
-    db.session.commit()
-    work()
-    run = db.session.get(Run, run_id, populate_existing=True)
-    assert (run.status, run.error) == ("failed", "Not run: its task was deleted.")
-    assert dispatcher.requeue_lost(T + timedelta(minutes=1), redis_conn,
-                                   grace=timedelta(0)) == []
-
-
 @pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
                     reason="row locks need PostgreSQL (SQLite serialises writers itself)")
 def test_an_edit_cancelling_a_run_and_a_worker_claiming_it_do_not_deadlock(
