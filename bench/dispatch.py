@@ -94,7 +94,7 @@ def enqueue_lag(app, conn, due_count: int, lead: float | None = None
                 ) -> tuple[list[float], float, float, float]:
     """``due_count`` of the 10,000 tasks due at one instant (the others later), ``lead``
     seconds from now: by default a little more than DISPATCH_AHEAD, so that they are prepared
-    as in production; a few seconds is a dispatcher (re)started just before a busy instant.
+    as in production; a second is a dispatcher (re)started just before a busy instant.
     The dispatcher ticks as in production. Returns the lags, when the queue held them all
     (after the instant), how long preparing took and how long before the instant it was
     done."""
