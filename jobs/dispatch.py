@@ -226,10 +226,8 @@ def hold(runs: Iterable[tuple[int, datetime | None]], conn) -> None:
         return
     queue = get_queue(REPORTS_QUEUE, conn)
     with conn.pipeline() as pipe:
-        pipe.sadd(Queue.redis_queues_keys, queue.key)
         for run_id, instant in runs:
             job = _job(queue, run_id, JobStatus.SCHEDULED)
-            job.origin = queue.name
             job.save(pipeline=pipe)
             pipe.zadd(HELD, {job.id: instant.timestamp() if instant else 0})
         pipe.execute()
@@ -299,6 +297,8 @@ def requeue_lost(now: datetime, conn=None, grace: timedelta = REQUEUE_GRACE) -> 
         if status is not None:
             dead.append(run_id)
         lost.append((run_id, instant))
+    if not lost:
+        return []
     for run_id in dead:
         Job.fetch(job_id(run_id), connection=conn).delete()
     hold(lost, conn)
