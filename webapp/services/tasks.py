@@ -252,8 +252,7 @@ def delete(task: Task) -> None:
     if task.status == "running":
         raise TaskBusy("This task is running; delete it when the run has finished.")
     company_id = task.company_id
-    dispatcher.cancel_prepared(task)
-    db.session.delete(task)
+    db.session.delete(task)  # its runs go with it (ON DELETE CASCADE), a prepared one too
     db.session.flush()
     sync_recipient_roles(company_id)
 
