@@ -84,7 +84,7 @@ def run_id_of(job: str | bytes) -> int:
 def plan(task: Task, now: datetime) -> tuple[Run, datetime]:
     """The run for a task's next instant and the instant after it. Missed occurrences
     (downtime) become one catch-up run whose window starts at the watermark."""
-    schedule, series = task.schedule, task.series_start
+    schedule, series = sched.of(task), task.series_start
     last = task.next_run_at
     missed = 1
     while True:

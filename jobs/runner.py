@@ -19,16 +19,13 @@ from webapp.extensions import db
 from webapp.models import Delivery, Run, Task
 
 from .delivery import attempts
+from .delivery.settings import target as server_target
 from .reports import registry
 from .reports.base import BuildContext
 from .reports.csv import file_name, write_csv
+from .reports.storage import report_path
 
 log = logging.getLogger(__name__)
-
-
-def report_path(run: Run) -> str:
-    return os.path.join(current_app.config["REPORTS_DIR"], run.company.slug, str(run.id),
-                        run.file_name)
 
 
 def run_report(run_id: int) -> str:
@@ -160,10 +157,8 @@ def _build(run: Run, now: datetime) -> None:
             run.deliveries.append(Delivery(company_id=run.company_id, kind="email", target=email))
     if task.server and rtype.server_upload and not any(
             d.kind == "server" for d in run.deliveries):
-        from webapp.services import servers
-
         run.deliveries.append(Delivery(company_id=run.company_id, kind="server",
-                                       target=servers.target(task.server)))
+                                       target=server_target(task.server)))
     db.session.commit()
 
 

@@ -55,6 +55,21 @@ class Schedule:
         return data
 
 
+def of(row) -> Schedule:
+    """The schedule stored in a row's ``schedule_*`` and ``timezone`` columns (a task)."""
+    hour, minute = (int(x) for x in row.schedule_time.split(":"))
+    return Schedule(kind=row.schedule_kind, time=time(hour, minute), timezone=row.timezone,
+                    every=row.schedule_every, weekday=row.schedule_weekday,
+                    day=row.schedule_day)
+
+
+def columns(schedule: Schedule) -> dict:
+    """The column values that store ``schedule`` in a row (the reverse of :func:`of`)."""
+    return {"schedule_kind": schedule.kind, "schedule_time": schedule.time.strftime("%H:%M"),
+            "schedule_every": schedule.every, "schedule_weekday": schedule.weekday,
+            "schedule_day": schedule.day, "timezone": schedule.timezone}
+
+
 @dataclass(frozen=True)
 class Window:
     run_at: datetime

@@ -24,6 +24,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     herald_config.check(app.config)
+    from roles.sso import check_mapper  # roles import the models: load them with the app
+
+    try:
+        check_mapper(app.config)
+    except ValueError as exc:
+        raise herald_config.ConfigError(str(exc)) from None
     os.makedirs(app.instance_path, exist_ok=True)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -103,16 +103,7 @@ def _normalise_db_url(url: str) -> str:
 
 
 def check(config: dict) -> None:
-    """Refuse to run in production with development secrets, or with a role-mapping hook
-    that cannot be loaded (better now than at someone's SSO login)."""
-    mapper = config.get("SSO_ROLE_MAPPER")
-    if mapper:
-        from roles.sso import load_mapper
-
-        try:
-            load_mapper(mapper)
-        except (ImportError, ValueError) as exc:
-            raise ConfigError(f"HERALD_SSO_ROLE_MAPPER={mapper} cannot be loaded: {exc}") from None
+    """Refuse to run in production with development secrets or impossible settings."""
     if config.get("DISPATCH_AHEAD", 0) < 0:
         raise ConfigError(f"DISPATCH_AHEAD must be 0 or more seconds, not "
                           f"{config['DISPATCH_AHEAD']}.")

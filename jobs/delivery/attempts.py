@@ -39,8 +39,11 @@ from webapp.extensions import db
 from webapp.models import Delivery, Run
 
 from ..queue import REPORTS_QUEUE, connection, get_queue
-from . import registry
-from .base import DeliveryFailed, SendContext, Timeouts, scrub
+from ..reports.storage import report_path
+from . import registry, settings
+from .base import DeliveryFailed, SendContext, scrub
+from .email import new_message_id
+from .settings import timeouts
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +60,6 @@ def retry_delays() -> tuple[int, ...]:
 
 def max_attempts() -> int:
     return len(retry_delays()) + 1
-
-
-def timeouts() -> Timeouts:
-    return Timeouts(connect=current_app.config["DELIVERY_CONNECT_TIMEOUT"],
-                    transfer=current_app.config["DELIVERY_TRANSFER_TIMEOUT"])
 
 
 def stale_after() -> timedelta:
@@ -113,8 +111,6 @@ def attempt(delivery_id: int, number: int, clock: Clock = _clock) -> Delivery | 
         destination = (registry.get("email") if delivery.kind == "email"
                        else registry.for_transport(ctx.server.transport))
         if delivery.kind == "email" and not delivery.message_id:
-            from .email import new_message_id
-
             delivery.message_id = new_message_id()
             db.session.commit()
         receipt = destination.send(ctx)
@@ -134,17 +130,13 @@ def attempt(delivery_id: int, number: int, clock: Clock = _clock) -> Delivery | 
 
 
 def _context(run: Run, delivery: Delivery) -> SendContext:
-    from webapp.services import servers
-
-    from ..runner import report_path
-
     server = None
     if delivery.kind == "server":
         task = run.task
         if not task.server:
             raise DeliveryFailed("The task no longer has an upload server.")
         try:
-            server = servers.settings(task.server)
+            server = settings.settings(task.server)
         except ValueError as exc:  # a secret the configured keys cannot decrypt
             raise DeliveryFailed(f"The server's password cannot be read: {exc}") from None
         delivery.target = server.target

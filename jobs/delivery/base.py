@@ -19,6 +19,14 @@ class DeliveryFailed(RuntimeError):
     """A delivery attempt failed; the message is recorded on the delivery row as it is."""
 
 
+class InvalidSettings(ValueError):
+    """A destination's settings are invalid; ``fields`` maps each field to its message."""
+
+    def __init__(self, fields: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in fields.items()))
+        self.fields = fields
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str

@@ -85,7 +85,7 @@ def test_simulated_months_no_duplicate_no_missed_contiguous(app, make_company, r
     catch_ups = 0
     for task_id in task_ids:
         task = db.session.get(Task, task_id)
-        schedule, series = task.schedule, task.series_start
+        schedule, series = sched.of(task), task.series_start
         runs = runs_of(task)
         assert runs, task.name
         expected = list(sched.instants(schedule, series, runs[-1].scheduled_for, series))

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import time
-
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-
-from jobs import schedule as sched
 
 from ..extensions import db
 from .types import UTCDateTime, utcnow
@@ -46,22 +42,6 @@ class Task(db.Model):
     company = relationship("Company")
     recipients = relationship("TaskRecipient", back_populates="task", order_by="TaskRecipient.id",
                               cascade="all, delete-orphan")
-
-    @property
-    def schedule(self) -> sched.Schedule:
-        hour, minute = (int(x) for x in self.schedule_time.split(":"))
-        return sched.Schedule(kind=self.schedule_kind, time=time(hour, minute),
-                              timezone=self.timezone, every=self.schedule_every,
-                              weekday=self.schedule_weekday, day=self.schedule_day)
-
-    @schedule.setter
-    def schedule(self, value: sched.Schedule) -> None:
-        self.schedule_kind = value.kind
-        self.schedule_time = value.time.strftime("%H:%M")
-        self.schedule_every = value.every
-        self.schedule_weekday = value.weekday
-        self.schedule_day = value.day
-        self.timezone = value.timezone
 
     @property
     def recipient_emails(self) -> list[str]:

@@ -21,7 +21,8 @@ from ..models import Account, ExportEmail, Irregularity, Message, OrgUnit, Room,
 from ..models.comms import ACCOUNT_STATUSES, CHANNELS, DIRECTIONS, ROOM_TYPES
 from ..models.compliance import EXPORT_STATUSES, VIOLATION_ACTIONS, VIOLATION_TYPES
 from ..models.users import email_key
-from .people import InputError, normalise_email
+from .errors import InputError
+from .people import normalise_email
 
 BATCH = 1000
 MAX_ERRORS_REPORTED = 1000

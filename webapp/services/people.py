@@ -13,14 +13,7 @@ from ..extensions import db
 from ..models import Company, Role, RoleAssignment, User
 from ..models.tenancy import slugify
 from ..models.users import email_key
-
-
-class InputError(ValueError):
-    """Bad input; ``fields`` maps each field to its message."""
-
-    def __init__(self, fields: dict[str, str]):
-        super().__init__("; ".join(f"{k}: {v}" for k, v in fields.items()))
-        self.fields = fields
+from .errors import InputError
 
 
 def normalise_email(value: str, field: str = "email") -> str:

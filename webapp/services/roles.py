@@ -17,7 +17,7 @@ from roles.permissions import ALL, BUILTIN_ROLES
 
 from ..extensions import db
 from ..models import Role, RoleAssignment, User
-from .people import InputError
+from .errors import InputError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
 

@@ -1,17 +1,30 @@
-"""A company's single sign-on settings: validation and saving (portal and API)."""
+"""Single sign-on: a company's settings (validation and saving, portal and API) and the login
+itself (Authlib's OpenID Connect client, binding the identity to a user, the role sync)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from authlib.integrations.flask_client import FlaskOAuth2App
+from authlib.integrations.flask_client.integration import FlaskIntegration
+from flask import current_app
 
-from ..crypto import encrypt
+from roles import sso
+
+from ..crypto import decrypt, encrypt
 from ..extensions import db
-from ..models import Role, SsoSettings
+from ..models import Role, SsoIdentity, SsoSettings, User
 from ..models.sso import SYNC_MODES
-from .people import InputError
+from ..models.users import email_key
+from .errors import InputError
+from .people import create_user
+
+
+class SsoError(RuntimeError):
+    """The login cannot complete; the message is shown to the person logging in."""
 
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
@@ -139,3 +152,73 @@ def parse_mapping_text(text: str) -> dict[str, list[str]] | str:
 
 def mapping_text(mapping: dict[str, list[str]]) -> str:
     return "\n".join(f"{g} = {', '.join(r)}" for g, r in (mapping or {}).items())
+
+
+# -- logging in -------------------------------------------------------------------------------
+
+
+def complete_login(settings: SsoSettings, claims: dict, now: datetime) -> User:
+    """The user for validated ID token claims: matched by verified email, created on first
+    login if the company allows it; then the role sync. Raise SsoError with a message."""
+    email = claims.get("email")
+    subject = claims.get("sub")
+    if not isinstance(email, str) or not email.strip() or not subject:
+        raise SsoError("Your identity provider did not send an email address; ask your "
+                       "administrator to release the email claim to Herald.")
+    if claims.get("email_verified") is not True:
+        raise SsoError(f"Your identity provider has not verified the address {email}; Herald "
+                       "only accepts verified addresses.")
+    company = settings.company
+    user = db.session.scalar(sa.select(User).where(User.company_id == company.id,
+                                                   User.email_key == email_key(email)))
+    issuer = settings.issuer
+    identity = db.session.scalar(sa.select(SsoIdentity).where(
+        SsoIdentity.company_id == company.id, SsoIdentity.issuer == issuer,
+        SsoIdentity.subject == str(subject)))
+    if identity is not None and (user is None or identity.user_id != user.id):
+        raise SsoError("This identity is linked to another Herald user; ask your administrator.")
+    if user is None:
+        if not settings.allow_signup:
+            raise SsoError(f"{email} is not a user of {company.name}; ask your administrator to "
+                           "add you.")
+        try:
+            user = create_user(company, email, name=str(claims.get("name") or ""))
+        except InputError as exc:
+            raise SsoError("; ".join(exc.fields.values())) from None
+    if user.is_group:
+        raise SsoError(f"{email} is a group email of {company.name}: it cannot log in.")
+    if not user.active:
+        raise SsoError(f"The account {email} is deactivated; ask your administrator.")
+    if identity is None:
+        identity = db.session.scalar(sa.select(SsoIdentity).where(SsoIdentity.user_id == user.id))
+        if identity is None:
+            identity = SsoIdentity(company_id=company.id, user_id=user.id)
+            db.session.add(identity)
+        identity.issuer, identity.subject = issuer, str(subject)
+    identity.last_claims = _storable(claims)
+    identity.last_login_at = now
+    roles = sso.resolve_roles(company.id, sso.mapped_role_names(claims, settings))
+    sso.sync_roles(user, roles, settings.sync_mode)
+    return user
+
+
+def _storable(claims: dict) -> dict:
+    """The claims kept for predicting the mapping (the token's own fields dropped)."""
+    drop = {"nonce", "at_hash", "c_hash", "auth_time", "iat", "exp", "nbf", "jti", "sid"}
+    return {k: v for k, v in claims.items() if k not in drop}
+
+
+# -- Authlib's Flask client ------------------------------------------------------------------
+
+
+def oidc_client(settings: SsoSettings):
+    """An Authlib Flask OAuth client for the company's provider (discovery, PKCE, nonce)."""
+    name = f"herald-sso-{settings.company_id}"
+    return FlaskOAuth2App(
+        FlaskIntegration(name), name,
+        client_id=settings.client_id,
+        client_secret=decrypt(settings.client_secret) if settings.client_secret else None,
+        server_metadata_url=settings.issuer.rstrip("/") + "/.well-known/openid-configuration",
+        client_kwargs={"scope": sso.SCOPES, "code_challenge_method": "S256",
+                       "default_timeout": current_app.config.get("SSO_HTTP_TIMEOUT", 10)},
+    )

@@ -9,6 +9,8 @@ import sqlalchemy as sa
 
 from jobs import dispatch as dispatcher
 from jobs import schedule as sched
+from jobs.delivery import settings as server_settings
+from jobs.delivery.base import InvalidSettings, TestResult
 from jobs.reports import registry
 from jobs.reports.base import ALL_CHANNELS
 from roles.viewer import sync_recipient_roles
@@ -16,8 +18,8 @@ from roles.viewer import sync_recipient_roles
 from ..extensions import db
 from ..models import Company, OrgUnit, Run, Task, TaskRecipient
 from ..models.users import email_key
-from . import servers
-from .people import InputError, normalise_email
+from .errors import InputError
+from .people import normalise_email
 
 MAX_ACTIVE_TASKS = 100
 MAX_RECIPIENTS = 50
@@ -37,7 +39,7 @@ class TaskInput:
     emails: list[str]
     options: dict
     active: bool
-    server: dict | None = None  # as stored: secrets encrypted (services/servers.py)
+    server: dict | None = None  # as stored: secrets encrypted (jobs/delivery/settings.py)
 
 
 def _present(task: Task | None) -> dict:
@@ -45,7 +47,7 @@ def _present(task: Task | None) -> dict:
         return {"options": dict(DEFAULT_OPTIONS), "active": True, "recipients": {"emails": []}}
     return {
         "name": task.name, "report_type": task.report_type, "channels": list(task.channels),
-        "schedule": task.schedule.as_dict(), "recipients": {"emails": task.recipient_emails},
+        "schedule": sched.of(task).as_dict(), "recipients": {"emails": task.recipient_emails},
         "options": dict(task.options or {}), "active": task.active,
     }
 
@@ -116,7 +118,7 @@ def validate(company: Company, payload: dict, task: Task | None = None) -> TaskI
         stored = task.server if task is not None else None
         # Left out: the task keeps its server (and its secrets); null removes it.
         raw_server = recipients["server"] if "server" in recipients else (
-            servers.present(stored) if stored else None)
+            server_settings.present(stored) if stored else None)
         if raw_server:
             if rtype is not None and not rtype.server_upload:
                 errors["recipients.server"] = (
@@ -124,8 +126,8 @@ def validate(company: Company, payload: dict, task: Task | None = None) -> TaskI
                     "status report; use email recipients for this report type.")
             else:
                 try:
-                    server = servers.validate(raw_server, stored)
-                except InputError as exc:
+                    server = server_settings.validate(raw_server, stored)
+                except InvalidSettings as exc:
                     errors.update(exc.fields)
         if not isinstance(raw_emails, list):
             errors["recipients.emails"] = "Emails must be a list of addresses."
@@ -198,7 +200,7 @@ def save(company: Company, data: TaskInput, now: datetime, task: Task | None = N
             raise TaskBusy("This task is running; edit it when the run has finished.")
         _settle(task, now)
     was_active = task is not None and task.active
-    old_schedule = task.schedule if task is not None else None
+    old_schedule = sched.of(task) if task is not None else None
     if data.active and not was_active:
         active = db.session.scalar(sa.select(sa.func.count(Task.id)).where(
             Task.company_id == company.id, Task.active.is_(True)))
@@ -214,7 +216,8 @@ def save(company: Company, data: TaskInput, now: datetime, task: Task | None = N
     task.name = data.name
     task.report_type = data.report_type
     task.channels = data.channels
-    task.schedule = data.schedule
+    for column, value in sched.columns(data.schedule).items():
+        setattr(task, column, value)
     task.options = data.options
     task.server = data.server
     task.active = data.active
@@ -259,17 +262,30 @@ def delete(task: Task) -> None:
 
 def run_now(task: Task, now: datetime) -> Run:
     """An extra run whose window ends now and starts where the last scheduled window ended;
-    the watermark does not move."""
+    the watermark does not move. Committed and queued; TaskBusy (rolled back) while the task
+    is running."""
     if task.status == "running":
+        db.session.rollback()
         raise TaskBusy("This task is already running; wait for the run to finish.")
     _settle(task, now)
-    start = task.watermark or sched.previous_before(task.schedule, now,
+    start = task.watermark or sched.previous_before(sched.of(task), now,
                                                     task.series_start or now)
     run = Run(company_id=task.company_id, task_id=task.id, trigger="manual",
               window_start=min(start, now), window_end=now, status="queued")
     db.session.add(run)
-    db.session.flush()
+    db.session.commit()
+    dispatcher.enqueue(run.id)
     return run
+
+
+def test_connection(raw, task: Task | None) -> TestResult:
+    """"Test connection" of upload settings before saving them; passwords left out are the
+    task's stored ones. Raise InputError for invalid settings."""
+    try:
+        return server_settings.test_connection(raw, task.server if task else None,
+                                               server_settings.timeouts())
+    except InvalidSettings as exc:
+        raise InputError(exc.fields) from None
 
 
 def _settle(task: Task, now: datetime) -> None:

@@ -11,7 +11,7 @@ from roles.access import permissions_of, require_permission
 from ..extensions import db
 from ..models import Role, User
 from ..services import roles as role_service
-from ..services.people import InputError
+from ..services.errors import InputError
 from ..tenancy import get_for_company_or_404
 
 bp = Blueprint("roles", __name__, url_prefix="/admin")

@@ -17,9 +17,8 @@ from roles.viewer import download_blockers
 from ..extensions import db
 from ..htmx import render, render_fragment
 from ..models import Run, Task
-from ..services import servers
 from ..services import tasks as task_service
-from ..services.people import InputError
+from ..services.errors import InputError
 from ..tenancy import current_company, get_for_company_or_404
 
 bp = Blueprint("tasks", __name__)
@@ -143,7 +142,7 @@ def _form_values(task: Task | None) -> dict:
                 "schedule_every_months": "1", "schedule_day": "1", "schedule_weekday": "mon",
                 "timezone": company.timezone, "emails": [""], "inactivity_days": "14",
                 "org_unit_ids": "", "excel_bom": False, "active": True, **_server_values(None)}
-    s = task.schedule
+    s = sched.of(task)
     return {"name": task.name, "report_type": task.report_type, "channels": task.channels,
             "schedule_kind": s.kind, "schedule_time": task.schedule_time,
             "schedule_every_hours": str(s.every or 4) if s.kind == "hourly" else "4",
@@ -280,13 +279,10 @@ def _edit(task: Task | None):
 def _test_connection(task: Task | None, values: dict):
     """"Test connection": the outcome, and for SFTP the key that saving will pin. With htmx
     only the result block is replaced (the passwords typed stay in their fields)."""
-    from jobs.delivery.attempts import timeouts
-
     errors = {}
     result = None
     try:
-        result = servers.test_connection(server_payload(request.form),
-                                         task.server if task else None, timeouts())
+        result = task_service.test_connection(server_payload(request.form), task)
     except InputError as exc:
         errors = {f"recipients.{k}": v for k, v in exc.fields.items()}
     if result is not None and result.fingerprint:
@@ -312,15 +308,11 @@ def delete(task_id: int):
 @bp.post("/tasks/<int:task_id>/run")
 @require_permission(P.EDIT_TASKS)
 def run_now(task_id: int):
-    from jobs.dispatch import enqueue
-
     task = get_for_company_or_404(Task, task_id)
     try:
         run = task_service.run_now(task, _now())
     except task_service.TaskBusy as exc:
         flash(str(exc), "error")
         return redirect(url_for("tasks.show", task_id=task.id))
-    db.session.commit()
-    enqueue(run.id)
     flash("The report is being built.")
     return redirect(url_for("runs.show", run_id=run.id))

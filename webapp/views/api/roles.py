@@ -12,7 +12,7 @@ from roles.viewer import download_blockers
 from ...extensions import db
 from ...models import Role, User
 from ...services import roles as role_service
-from ...services.people import InputError
+from ...services.errors import InputError
 from ...tenancy import get_for_company_or_404
 from . import bp
 from .errors import error_response, invalid

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from jobs import schedule as sched
+from jobs.delivery import settings as server_settings
+
 from ...models import Run, Task
-from ...services import servers
 
 
 def iso(value: datetime | None, tz: str | None = None) -> str | None:
@@ -18,9 +20,9 @@ def iso(value: datetime | None, tz: str | None = None) -> str | None:
 def task_json(task: Task, last_run: Run | None) -> dict:
     return {
         "id": task.id, "name": task.name, "report_type": task.report_type,
-        "channels": list(task.channels), "schedule": task.schedule.as_dict(),
+        "channels": list(task.channels), "schedule": sched.of(task).as_dict(),
         "recipients": {"emails": task.recipient_emails,
-                       "server": servers.present(task.server)},
+                       "server": server_settings.present(task.server)},
         "options": dict(task.options or {}), "active": task.active, "status": task.status,
         "next_run_at": iso(task.next_run_at, task.timezone),
         "last_run": run_json(last_run, with_deliveries=False) if last_run else None,

@@ -11,7 +11,7 @@ from roles.access import require_permission
 
 from ...extensions import db
 from ...services import sso as sso_service
-from ...services.people import InputError
+from ...services.errors import InputError
 from . import bp
 from .errors import error_response
 

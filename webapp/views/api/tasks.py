@@ -16,11 +16,10 @@ from roles.viewer import download_blockers
 
 from ...extensions import db
 from ...models import Run, Task
-from ...services import servers
+from ...services import downloads
 from ...services import tasks as task_service
-from ...services.people import InputError
+from ...services.errors import InputError
 from ...tenancy import current_company, get_for_company_or_404
-from ..runs import load_visible_run, send_run_csv
 from . import bp
 from .errors import error_response, forbidden, invalid
 from .serialize import run_json, task_json
@@ -247,16 +246,11 @@ def run_task_now(task_id: int):
         202: {description: The queued run, content: {application/json: {schema: Run}}}
         409: {description: The task is running, content: {application/json: {schema: Error}}}
     """
-    from jobs.dispatch import enqueue
-
     task = get_for_company_or_404(Task, task_id)
     try:
         run = task_service.run_now(task, datetime.now(UTC))
     except task_service.TaskBusy as exc:
-        db.session.rollback()
         return error_response(409, "task_running", str(exc))
-    db.session.commit()
-    enqueue(run.id)
     return jsonify(run_json(run)), 202
 
 
@@ -288,7 +282,7 @@ def get_run(run_id: int):
         200: {description: The run, content: {application/json: {schema: Run}}}
         404: {description: No such run in your company, content: {application/json: {schema: Error}}}
     """
-    return jsonify(run_json(load_visible_run(run_id)))
+    return jsonify(run_json(downloads.visible_run(run_id)))
 
 
 @bp.get("/runs/<int:run_id>/csv")
@@ -303,7 +297,7 @@ def get_run_csv(run_id: int):
         403: {description: No download permission, content: {application/json: {schema: Error}}}
         404: {description: No such run or no file, content: {application/json: {schema: Error}}}
     """
-    return send_run_csv(get_for_company_or_404(Run, run_id))
+    return downloads.send_report(run_id)
 
 
 @bp.post("/servers/test")
@@ -320,18 +314,16 @@ def test_server():
         200: {description: The outcome (ok false with the exact failure), content: {application/json: {schema: ConnectionTest}}}
         422: {description: Invalid settings, content: {application/json: {schema: Error}}}
     """
-    from jobs.delivery.attempts import timeouts
-
     if not (can(P.CREATE_TASKS) or can(P.EDIT_TASKS)):
         return forbidden(P.EDIT_TASKS)
-    stored = None
+    task = None
     task_id = request.args.get("task_id")
     if task_id:
         if not task_id.isdigit():
             return invalid(InputError({"task_id": "Task id must be a whole number."}))
-        stored = get_for_company_or_404(Task, int(task_id)).server
+        task = get_for_company_or_404(Task, int(task_id))
     try:
-        result = servers.test_connection(request.get_json(silent=True), stored, timeouts())
+        result = task_service.test_connection(request.get_json(silent=True), task)
     except InputError as exc:
         return invalid(exc)
     return jsonify({"ok": result.ok, "message": result.message,
