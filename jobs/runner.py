@@ -52,13 +52,13 @@ def run_report(run_id: int) -> str:
             db.session.rollback()
             run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
             run.finished_at = datetime.now(UTC)
-            release(task, run)
+            update_task_status(task, run)
             db.session.commit()
             raise
     failed = [d for d in run.deliveries if d.status == "failed"]
     run.status = attempts.outcome(run.deliveries)
     run.finished_at = datetime.now(UTC)
-    release(task, run)
+    update_task_status(task, run)
     db.session.commit()
     if failed:  # recorded above; raised so that RQ (and its retry policy) see the failure
         raise DeliveryError(f"{len(failed)} of {len(run.deliveries)} deliveries of run "
@@ -86,7 +86,7 @@ def claim(run: Run, now: datetime) -> bool:
     return claimed
 
 
-def release(task: Task, run: Run) -> None:
+def update_task_status(task: Task, run: Run) -> None:
     """The task's status once ``run`` is over: running while another of its runs still is."""
     others = db.session.scalar(sa.select(sa.func.count(Run.id)).where(
         Run.task_id == task.id, Run.status == "running", Run.id != run.id))
@@ -101,7 +101,7 @@ def heartbeat_every(timeout: float) -> float:
 class Heartbeat:
     """Updates ``heartbeat_at`` of a running run every ``every`` seconds from a thread, on
     its own database connection, until the block ends. A process that dies stops beating:
-    the reaper (jobs.dispatch.reap) sees the silence and fails the run."""
+    the reaper (jobs/reaper.py) sees the silence and fails the run."""
 
     def __init__(self, run_id: int, every: float):
         self.run_id, self.every = run_id, every

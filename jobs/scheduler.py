@@ -23,7 +23,7 @@ from .queue import SYSTEM_QUEUE, connect
 log = logging.getLogger(__name__)
 
 JOB_ID_PREFIX = "herald-periodic-"
-MAX_POLL_INTERVAL = 1  # seconds between two looks at the schedule (jobs.dispatch.SCHEDULER_POLL)
+MAX_POLL_INTERVAL = 1  # seconds between two looks at the schedule (jobs.tick.SCHEDULER_POLL)
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def periodic_jobs(dispatch_interval: int) -> tuple[PeriodicJob, ...]:
     """The definitions: every Herald periodic job, given the configured dispatcher interval."""
     return (
         PeriodicJob(
-            func="jobs.dispatch.run_tick",
+            func="jobs.tick.run_tick",
             queue=SYSTEM_QUEUE,
             interval=dispatch_interval,
             timeout=max(60, 5 * dispatch_interval),

@@ -245,7 +245,7 @@ def test_register_periodic_jobs_is_idempotent(redis_conn: redis.Redis) -> None:
     assert first == second
     jobs = list(scheduler.get_jobs())
     assert [job.id for job in jobs] == first
-    assert jobs[0].func_name == "jobs.dispatch.run_tick"
+    assert jobs[0].func_name == "jobs.tick.run_tick"
     assert jobs[0].origin == "system"
     assert jobs[0].meta["interval"] == 10
 

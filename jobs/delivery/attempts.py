@@ -20,7 +20,7 @@ with the same Message-ID (chosen and stored before the first attempt) and the sa
 (uploaded under a temporary name, then renamed over), so the recipient gets that same
 message or file again, not a second report.
 
-Retries are rows, not timers: the periodic tick (jobs/dispatch.run_tick) enqueues the
+Retries are rows, not timers: the periodic tick (jobs/tick.run_tick) enqueues the
 deliveries whose ``next_attempt_at`` has come, so a flushed Redis or a restart loses none.
 """
 

@@ -35,7 +35,7 @@ class Task(db.Model):
     watermark = mapped_column(UTCDateTime)  # where the last scheduled window ended
     # The instant after next_run_at, set while next_run_at's run is prepared ahead of it
     # (jobs/dispatch.py): non-null means that run exists, queued for its instant.
-    following_run_at = mapped_column(UTCDateTime)
+    prepared_following_at = mapped_column(UTCDateTime)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
 

@@ -8,6 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from jobs import dispatch as dispatcher
+from jobs import held
 from jobs import schedule as sched
 from jobs.delivery import settings as server_settings
 from jobs.delivery.base import InvalidSettings, TestResult
@@ -274,7 +275,7 @@ def run_now(task: Task, now: datetime) -> Run:
               window_start=min(start, now), window_end=now, status="queued")
     db.session.add(run)
     db.session.commit()
-    dispatcher.enqueue(run.id)
+    held.enqueue(run.id)
     return run
 
 
