@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from marshmallow import Schema, ValidationError, fields, validate
 
+from roles.viewer import sync_recipient_roles
+
 from ..extensions import db
 from ..models import Account, ExportEmail, Irregularity, Message, OrgUnit, Room, User, Violation
 from ..models.comms import ACCOUNT_STATUSES, CHANNELS, DIRECTIONS, ROOM_TYPES
@@ -298,8 +300,6 @@ def _apply_rows(company_id: int, spec: Kind, batch: list[tuple[int, dict]],
         else:
             result.updated += 1
     if model is User:  # new or changed users may be task recipients (SPEC §6)
-        from roles.viewer import sync_recipient_roles
-
         sync_recipient_roles(company_id)
     db.session.commit()
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import requests
 import sqlalchemy as sa
+from authlib.integrations.base_client import OAuthError
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_required, login_user
 from joserfc.errors import JoseError
@@ -63,8 +64,6 @@ def login(slug: str):
 
 @bp.get("/sso/<slug>/callback")
 def callback(slug: str):
-    from authlib.integrations.base_client import OAuthError
-
     settings = _enabled_settings(slug)
     client = sso_service.oidc_client(settings)
     try:

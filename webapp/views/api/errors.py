@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import jsonify
 
+from roles.permissions import BY_KEY
+
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None):
     body = {"error": {"code": code, "message": message}}
@@ -14,8 +16,6 @@ def error_response(status: int, code: str, message: str, fields: dict | None = N
 
 def forbidden(permission: str):
     """403 naming the permission that is missing."""
-    from roles.permissions import BY_KEY
-
     return error_response(403, "forbidden", f"You need the permission “{BY_KEY[permission].label}”.")
 
 

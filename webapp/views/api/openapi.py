@@ -7,7 +7,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec_webframeworks.flask import FlaskPlugin
 from flask import current_app, jsonify
 
-from . import bp
+from .blueprint import bp
 from .schemas import SCHEMAS
 
 

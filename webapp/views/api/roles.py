@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import jsonify, request
 from flask_login import current_user
 
@@ -14,7 +15,7 @@ from ...models import Role, User
 from ...services import roles as role_service
 from ...services.errors import InputError
 from ...tenancy import get_for_company_or_404
-from . import bp
+from .blueprint import bp
 from .errors import error_response, invalid
 
 
@@ -212,8 +213,6 @@ def assign_role(user_id: int):
 
 
 def _role_from(payload) -> Role | None:
-    import sqlalchemy as sa
-
     if not isinstance(payload, dict):
         return None
     query = sa.select(Role).where(Role.company_id == current_user.company_id)

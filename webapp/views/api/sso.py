@@ -12,7 +12,7 @@ from roles.access import require_permission
 from ...extensions import db
 from ...services import sso as sso_service
 from ...services.errors import InputError
-from . import bp
+from .blueprint import bp
 from .errors import error_response
 
 

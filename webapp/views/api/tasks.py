@@ -20,7 +20,7 @@ from ...services import downloads
 from ...services import tasks as task_service
 from ...services.errors import InputError
 from ...tenancy import current_company, get_for_company_or_404
-from . import bp
+from .blueprint import bp
 from .errors import error_response, forbidden, invalid
 from .serialize import run_json, task_json
 
