@@ -60,7 +60,7 @@ def run_report(run_id: int) -> str:
     run.finished_at = datetime.now(UTC)
     update_task_status(task, run)
     db.session.commit()
-    if failed:  # recorded above; raised so that RQ (and its retry policy) see the failure
+    if failed:  # recorded above; raised so that RQ records the job as failed too
         raise DeliveryError(f"{len(failed)} of {len(run.deliveries)} deliveries of run "
                             f"{run.id} failed: " + "; ".join(
                                 f"{d.target}: {d.error}" for d in failed))

@@ -14,9 +14,9 @@ Sync at login (the company's ``sync_mode``):
 
 - ``sso_only`` (default): the mapped roles replace the roles that SSO gave earlier; manual and
   recipient (automatic viewer) assignments stay.
-- ``replace_all``: the mapped roles replace every role of the user — the behaviour SPEC §6
-  warns about: an automatically assigned viewer role disappears unless the mapping gives a
-  role that can download. :func:`at_risk` lists the recipients that would lose access.
+- ``replace_all``: the mapped roles replace every role of the user — the behaviour
+  docs/product.md §6 warns about: an automatically assigned viewer role disappears unless the
+  mapping gives a role that can download. :func:`at_risk` lists the recipients that would lose access.
 """
 
 from __future__ import annotations

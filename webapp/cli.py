@@ -1,4 +1,4 @@
-"""`flask --app app …` commands of SPEC §8."""
+"""`flask --app app …` commands of docs/product.md §8."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Herald's configuration: the only module that reads ``os.environ``.
 
-Every setting is optional for a local run (SPEC §8). Outside debug mode Herald refuses to
+Every setting is optional for a local run (docs/product.md §8). Outside debug mode Herald refuses to
 start with a development ``SECRET_KEY`` or without ``HERALD_ENCRYPTION_KEY``.
 """
 

@@ -69,7 +69,7 @@ def stale_after() -> timedelta:
 
 
 def outcome(deliveries) -> str:
-    """A finished run's status from its deliveries (SPEC §8: succeeded, partial, failed).
+    """A finished run's status from its deliveries (docs/product.md §8: succeeded, partial, failed).
     Once the first attempts are made, a delivery not sent is one that failed (a "sending"
     one is being retried), so only "sent" counts."""
     sent = sum(d.status == "sent" for d in deliveries)

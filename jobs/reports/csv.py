@@ -1,4 +1,4 @@
-"""CSV rules of SPEC §2: company column, header, RFC 4180, formula-injection escaping."""
+"""CSV rules of docs/product.md §2: company column, header, RFC 4180, formula-injection escaping."""
 
 from __future__ import annotations
 

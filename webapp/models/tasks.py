@@ -27,7 +27,7 @@ class Task(db.Model):
     schedule_day: Mapped[int | None] = mapped_column()
     timezone: Mapped[str] = mapped_column(sa.String(64))
     options: Mapped[dict] = mapped_column(sa.JSON, default=dict)
-    server: Mapped[dict | None] = mapped_column(sa.JSON)  # upload destination (SPEC §5)
+    server: Mapped[dict | None] = mapped_column(sa.JSON)  # upload destination (docs/product.md §5)
     active: Mapped[bool] = mapped_column(default=True)
     status: Mapped[str] = mapped_column(sa.String(16), default="scheduled")
     series_start = mapped_column(UTCDateTime)  # when the current series was (re)activated

@@ -1,4 +1,4 @@
-"""Demo communications data for a company (SPEC §7): an org-unit tree, people, corporate
+"""Demo communications data for a company (docs/product.md §7): an org-unit tree, people, corporate
 numbers on several channels (some disconnected, some idle for weeks), direct and group
 rooms, messages in both directions with a daily and weekly rhythm in the company's time
 zone, DLP and room-condition violations, irregularities per channel, and archive export

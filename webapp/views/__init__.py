@@ -8,6 +8,7 @@ from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from jobs import schedule as sched
+from jobs import schedule_words
 from roles import permissions as P
 from roles.access import can, can_download
 
@@ -28,7 +29,7 @@ def register_blueprints(app: Flask) -> None:
         return render_template("errors.html", error=exc), exc.code
 
     app.jinja_env.globals.update(can=can, can_download=can_download, P=P,
-                                 describe=sched.describe, schedule_of=sched.of)
+                                 describe=schedule_words.describe, schedule_of=sched.of)
     app.jinja_env.filters["local"] = _local
 
     @app.get("/healthz")

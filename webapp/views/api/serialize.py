@@ -1,4 +1,4 @@
-"""Records → the API's JSON shapes (SPEC §8)."""
+"""Records → the API's JSON shapes (docs/product.md §8)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def run_json(run: Run, with_deliveries: bool = True) -> dict:
     if with_deliveries:
         data["deliveries"] = [
             {"kind": d.kind, "target": d.target,
-             "status": "pending" if d.status == "sending" else d.status,  # SPEC's three states
+             "status": "pending" if d.status == "sending" else d.status,  # the three documented states
              "attempts": d.attempts,
              "error": d.error, "delivered_at": iso(d.delivered_at, tz),
              "next_attempt_at": iso(d.next_attempt_at, tz)} for d in run.deliveries]
