@@ -16,7 +16,8 @@ Sync at login (the company's ``sync_mode``):
   recipient (automatic viewer) assignments stay.
 - ``replace_all``: the mapped roles replace every role of the user — the behaviour
   docs/product.md §6 warns about: an automatically assigned viewer role disappears unless the
-  mapping gives a role that can download. :func:`at_risk` lists the recipients that would lose access.
+  mapping gives a role that can download. :func:`at_risk` lists the recipients that would lose
+  access.
 """
 
 from __future__ import annotations
