@@ -3,6 +3,7 @@ modules. The import contracts themselves are in pyproject.toml ([tool.importlint
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -86,3 +87,25 @@ def test_no_module_is_over_300_lines():
              for package in (*PACKAGES, "bench") for p in (ROOT / package).rglob("*.py")}
     sizes["app.py"] = len((ROOT / "app.py").read_text().splitlines())
     assert {p: n for p, n in sizes.items() if n > MAX_LINES} == {}
+
+
+def _docs() -> list[Path]:
+    return [ROOT / "README.md", ROOT / "bench" / "README.md", *(ROOT / "docs").glob("*.md")]
+
+
+def test_docs_and_comments_name_nothing_outside_the_repository():
+    texts = {p: p.read_text() for p in _docs()}
+    texts.update({p: p.read_text() for package in (*PACKAGES, "tests", "bench", "migrations")
+                  for p in (ROOT / package).rglob("*.py")})
+    outside = re.compile(r"\.\./shared|SPEC\.md|STYLE\.md|\bSPEC §")
+    assert [str(p.relative_to(ROOT)) for p, text in texts.items()
+            if p != Path(__file__) and outside.search(text)] == []
+
+
+def test_every_relative_link_in_the_docs_resolves():
+    broken = []
+    for doc in _docs():
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", doc.read_text()):
+            if "://" not in target and not (doc.parent / target).exists():
+                broken.append(f"{doc.relative_to(ROOT)} → {target}")
+    assert broken == []

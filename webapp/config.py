@@ -45,6 +45,8 @@ SETTINGS = (
     ("DELIVERY_TRANSFER_TIMEOUT", "seconds an upload may take, in all", "`300`"),
     ("FTPS_CA_FILE", "PEM file of extra certificate authorities trusted for FTPS servers",
      "the system's"),
+    ("SSO_HTTP_TIMEOUT", "seconds to wait for a company's identity provider (discovery, keys, "
+     "token)", "`10`"),
     ("FLASK_DEBUG", "`1` for development: allows the default secrets", "off"),
 )
 
@@ -78,6 +80,7 @@ def from_environ(instance_path: str, environ: os._Environ | dict | None = None) 
         "DELIVERY_CONNECT_TIMEOUT": float(env.get("DELIVERY_CONNECT_TIMEOUT") or 30),
         "DELIVERY_TRANSFER_TIMEOUT": float(env.get("DELIVERY_TRANSFER_TIMEOUT") or 300),
         "FTPS_CA_FILE": env.get("FTPS_CA_FILE") or None,
+        "SSO_HTTP_TIMEOUT": float(env.get("SSO_HTTP_TIMEOUT") or 10),
         "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
         "REMEMBER_COOKIE_SECURE": base_url.startswith("https://"),
     }

@@ -220,5 +220,5 @@ def oidc_client(settings: SsoSettings):
         client_secret=decrypt(settings.client_secret) if settings.client_secret else None,
         server_metadata_url=settings.issuer.rstrip("/") + "/.well-known/openid-configuration",
         client_kwargs={"scope": sso.SCOPES, "code_challenge_method": "S256",
-                       "default_timeout": current_app.config.get("SSO_HTTP_TIMEOUT", 10)},
+                       "default_timeout": current_app.config["SSO_HTTP_TIMEOUT"]},
     )
