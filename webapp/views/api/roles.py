@@ -95,7 +95,7 @@ def edit_role(role_id: int):
       requestBody: {required: true, content: {application/json: {schema: Role}}}
       responses:
         200: {description: The role, content: {application/json: {schema: Role}}}
-        409: {description: A built-in role, or nobody would be left to manage users, content: {application/json: {schema: Error}}}
+        409: {description: "A built-in role, or nobody would be left to manage users", content: {application/json: {schema: Error}}}
         422: {description: Invalid fields, content: {application/json: {schema: Error}}}
     """
     role = get_for_company_or_404(Role, role_id)
@@ -181,7 +181,7 @@ def assign_role(user_id: int):
       requestBody: {required: true, content: {application/json: {schema: AssignmentInput}}}
       responses:
         200: {description: The user, content: {application/json: {schema: User}}}
-        422: {description: Unknown role, or a group email, content: {application/json: {schema: Error}}}
+        422: {description: "Unknown role, or a group email", content: {application/json: {schema: Error}}}
     """
     user = get_for_company_or_404(User, user_id)
     try:

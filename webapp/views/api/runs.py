@@ -81,7 +81,7 @@ def get_run_csv(run_id: int):
       summary: Download a run's CSV
       parameters: [{name: run_id, in: path, required: true, schema: {type: integer}}]
       responses:
-        200: {description: The CSV, content: {text/csv: {schema: {type: string}}}}
+        200: {description: The CSV, content: {text/csv: {schema: {type: string, format: binary}}}}
         403: {description: No download permission, content: {application/json: {schema: Error}}}
         404: {description: No such run or no file, content: {application/json: {schema: Error}}}
     """
