@@ -44,7 +44,7 @@ class TaskInput:
     server: dict | None = None  # as stored: secrets encrypted (jobs/delivery/settings.py)
 
 
-def _stored(task: Task | None, company: Company, payload: dict) -> dict:
+def _stored(task: Task | None, payload: dict) -> dict:
     """The payload merged over the stored task (an edit gives only what changes)."""
     if task is None:
         return dict(payload)
@@ -69,7 +69,7 @@ def validate(company: Company, payload, task: Task | None = None) -> TaskInput:
     """
     if not isinstance(payload, dict):
         raise InputError(NOT_AN_OBJECT)
-    data, errors = load(TaskSchema(timezone=company.timezone), _stored(task, company, payload))
+    data, errors = load(TaskSchema(timezone=company.timezone), _stored(task, payload))
     rtype = registry.get(data.get("report_type", ""))
     allowed = rtype.channels if rtype is not None else ALL_CHANNELS
     bad = [c for c in data.get("channels", ()) if c not in allowed]
