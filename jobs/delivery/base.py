@@ -104,10 +104,6 @@ class Destination:
     transports: tuple[str, ...] = ()
     settings: tuple[Setting, ...] = ()
 
-    @property
-    def secret_settings(self) -> tuple[str, ...]:
-        return tuple(s.name for s in self.settings if s.secret)
-
     def send(self, ctx: SendContext) -> str | None:
         raise NotImplementedError
 

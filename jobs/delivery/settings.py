@@ -1,9 +1,10 @@
-"""A task's upload server settings: validation, secrets at rest, the API's view of them.
+"""A task's upload server settings: validation, secrets at rest, connection tests.
 
 Stored in ``Task.server`` as JSON whose secret settings (declared by the destinations) are
 Fernet tokens (webapp/crypto.py). Invalid settings raise InvalidSettings with a message per
-field; the services turn it into their InputError. Secrets are write-only: ``present`` never
-returns them, and an edit that leaves a password out (or empty) keeps the stored one.
+field; the services turn it into their InputError. Secrets are write-only (the API's Server
+schema never dumps them), and an edit that leaves a password out (or empty) keeps the stored
+one.
 """
 
 from __future__ import annotations
@@ -162,17 +163,6 @@ def _proxy(raw, stored: dict | None, prefix: str, errors: dict) -> dict | None:
     return {"type": kind, "host": _host(raw, f"{prefix}.host", "Proxy host", errors),
             "port": _port(raw, f"{prefix}.port", DEFAULT_PROXY_PORTS.get(kind, 1080), errors),
             "username": username, "password": password}
-
-
-def present(stored: dict | None) -> dict | None:
-    """The API's view: everything but the secrets (write-only)."""
-    if not stored:
-        return None
-    data = {k: v for k, v in stored.items() if k not in SECRETS and k != "proxy"}
-    proxy = stored.get("proxy")
-    data["proxy"] = {k: v for k, v in proxy.items() if f"proxy.{k}" not in SECRETS} \
-        if proxy else None
-    return data
 
 
 def target(stored: dict) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from authlib.integrations.flask_client import FlaskOAuth2App
@@ -17,16 +16,16 @@ from roles import sso
 from ..crypto import decrypt, encrypt
 from ..extensions import db
 from ..models import Role, SsoIdentity, SsoSettings, User
-from ..models.sso import SYNC_MODES
 from ..models.users import email_key
-from .errors import InputError
+from ..schemas.people import SSO_DEFAULTS, SsoSettingsSchema
+from .errors import NOT_AN_OBJECT, InputError, load
 from .people import create_user
 
 
 class SsoError(RuntimeError):
     """The login cannot complete; the message is shown to the person logging in."""
 
-LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+EDITABLE = tuple(k for k in SSO_DEFAULTS if k != "client_secret")
 
 
 @dataclass
@@ -46,81 +45,39 @@ def settings_of(company_id: int) -> SsoSettings | None:
 
 
 def validate(company_id: int, payload, current: SsoSettings | None) -> SsoInput:
+    """The settings given merged over the stored ones (an absent or empty client secret keeps
+    the stored one), through SsoSettingsSchema; then the role names and what turning SSO on
+    needs."""
     if not isinstance(payload, dict):
-        raise InputError({"body": "The request body must be a JSON object."})
-    known = {"enabled", "issuer", "client_id", "client_secret", "groups_claim", "role_mapping",
-             "sync_mode", "allow_signup"}
-    errors = {k: "Unknown field." for k in sorted(set(payload) - known - {
-        "client_secret_set", "redirect_uri", "login_url", "at_risk"})}
-    data = {"enabled": False, "issuer": "", "client_id": "", "groups_claim": "groups",
-            "role_mapping": {}, "sync_mode": "sso_only", "allow_signup": False}
-    if current is not None:
-        data.update({k: getattr(current, k) for k in data})
-    data.update({k: payload[k] for k in known if k in payload})
-
-    for key in ("enabled", "allow_signup"):
-        if not isinstance(data[key], bool):
-            errors[key] = f"{key.replace('_', ' ').capitalize()} must be true or false."
-    issuer = data["issuer"].strip().rstrip("/") if isinstance(data["issuer"], str) else None
-    if issuer is None:
-        errors["issuer"] = "Issuer must be a URL."
-    elif issuer:
-        parts = urlsplit(issuer)
-        if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or \
-                parts.fragment:
-            errors["issuer"] = "Issuer must be an https:// URL such as " \
-                               "https://login.example.com/realms/acme."
-        elif parts.scheme == "http" and parts.hostname not in LOOPBACK:
-            errors["issuer"] = "Issuer must use https:// (http:// only on this machine)."
-    client_id = data["client_id"].strip() if isinstance(data["client_id"], str) else None
-    if client_id is None or len(client_id) > 255:
-        errors["client_id"] = "Client id must be text of at most 255 characters."
-    secret = payload.get("client_secret")
-    if secret is not None and (not isinstance(secret, str) or len(secret) > 2000):
-        errors["client_secret"] = "Client secret must be text of at most 2000 characters."  # noqa: S105
-    secret = secret.strip() if isinstance(secret, str) and secret.strip() else None
-    claim = data["groups_claim"].strip() if isinstance(data["groups_claim"], str) else ""
-    if not claim or len(claim) > 100:
-        errors["groups_claim"] = "Groups claim must be a claim name such as groups " \
-                                 "(a dotted path reaches nested claims: realm_access.roles)."
-    if data["sync_mode"] not in SYNC_MODES:
-        errors["sync_mode"] = f"Sync mode must be one of {', '.join(SYNC_MODES)}."
-    mapping = data["role_mapping"]
-    clean: dict[str, list[str]] = {}
-    if not isinstance(mapping, dict):
-        errors["role_mapping"] = "Role mapping must map IdP group names to lists of role names."
-    else:
-        names = set(db.session.scalars(sa.select(Role.name).where(
-            Role.company_id == company_id)))
-        for group, roles in mapping.items():
-            field = f"role_mapping.{group}"
-            if not isinstance(group, str) or not group.strip() or len(group) > 200:
-                errors["role_mapping"] = "Group names must be 1 to 200 characters."
-                continue
-            if isinstance(roles, str):
-                roles = [roles]
-            if not isinstance(roles, list) or not roles or not all(
-                    isinstance(r, str) for r in roles):
-                errors[field] = "Map the group to a list of role names."
-                continue
-            unknown = [r for r in roles if r not in names]
-            if unknown:
-                errors[field] = f"No role named {', '.join(unknown)} in this company; create " \
-                                "it first."
-                continue
-            clean[group.strip()] = list(dict.fromkeys(roles))
-    if data["enabled"] is True and not errors:
-        for key, value in (("issuer", issuer), ("client_id", client_id)):
-            if not value:
+        raise InputError(NOT_AN_OBJECT)
+    stored = SsoSettingsSchema(only=EDITABLE).dump(current)
+    data, errors = load(SsoSettingsSchema(), {**stored, **payload})
+    mapping = _mapping(company_id, data.get("role_mapping", {}), errors)
+    secret = data.get("client_secret") or None
+    if data.get("enabled") is True and not errors:
+        for key in ("issuer", "client_id"):
+            if not data[key]:
                 errors[key] = f"{key.replace('_', ' ').capitalize()} is required to turn " \
                               "single sign-on on."
         if secret is None and (current is None or not current.client_secret):
             errors["client_secret"] = "Client secret is required to turn single sign-on on."  # noqa: S105,E501
     if errors:
         raise InputError(errors)
-    return SsoInput(enabled=data["enabled"], issuer=issuer, client_id=client_id,
-                    client_secret=secret, groups_claim=claim, role_mapping=clean,
+    return SsoInput(enabled=data["enabled"], issuer=data["issuer"],
+                    client_id=data["client_id"], client_secret=secret,
+                    groups_claim=data["groups_claim"], role_mapping=mapping,
                     sync_mode=data["sync_mode"], allow_signup=data["allow_signup"])
+
+
+def _mapping(company_id: int, mapping: dict, errors: dict) -> dict[str, list[str]]:
+    """The mapping, if every role it names exists in the company."""
+    names = set(db.session.scalars(sa.select(Role.name).where(Role.company_id == company_id)))
+    for group, roles in mapping.items():
+        unknown = [r for r in roles if r not in names]
+        if unknown:
+            errors[f"role_mapping.{group}"] = f"No role named {', '.join(unknown)} in this " \
+                                              "company; create it first."
+    return mapping
 
 
 def save(company_id: int, data: SsoInput, current: SsoSettings | None) -> SsoSettings:

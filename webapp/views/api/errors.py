@@ -6,12 +6,14 @@ from flask import jsonify
 
 from roles.permissions import BY_KEY
 
+from ...schemas.misc import ErrorSchema
+
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None):
-    body = {"error": {"code": code, "message": message}}
+    error = {"code": code, "message": message}
     if fields:
-        body["error"]["fields"] = fields
-    return jsonify(body), status
+        error["fields"] = fields
+    return jsonify(ErrorSchema().dump({"error": error})), status
 
 
 def forbidden(permission: str):

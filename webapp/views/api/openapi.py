@@ -7,8 +7,8 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec_webframeworks.flask import FlaskPlugin
 from flask import current_app, jsonify
 
+from ...schemas import SCHEMAS
 from .blueprint import bp
-from .schemas import SCHEMAS
 
 
 def build_spec(app) -> dict:
