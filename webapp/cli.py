@@ -111,11 +111,9 @@ def demo_quickstart():
     from .services import tasks as task_service
     from .services.demo import seed
 
-    url = current_app.config["BASE_URL"]
     existing = db.session.scalar(sa.select(Company).order_by(Company.id).limit(1))
     if existing is not None:
-        click.echo(f"Herald is at {url}/login (database already set up; log in with your "
-                   "existing account).")
+        click.echo("The database is set up already: log in with your existing account.")
         return
     password = secrets.token_urlsafe(12)
     company = create_company("Demo Bank", "Europe/London", DEMO_ADMIN, password)
@@ -131,7 +129,8 @@ def demo_quickstart():
     path = current_app.instance_path + "/demo-login.txt"
     with open(path, "w") as fh:
         fh.write(f"{DEMO_ADMIN}\n{password}\n")
-    click.echo(f"\n  Herald: {url}/login\n  Log in as {DEMO_ADMIN} with password {password}\n"
+    # `serve` prints the URL once it listens (the port is its to choose).
+    click.echo(f"\n  Log in as {DEMO_ADMIN} with password {password}\n"
                f"  (also kept in {path})\n")
 
 
