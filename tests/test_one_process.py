@@ -121,7 +121,10 @@ def stop(served: Served, budget: float) -> float:
     took = time.monotonic() - started
     assert served.process.returncode == 0, f"exit status {served.process.returncode}:\n" + \
         served.log()
-    assert "did not stop in time" not in served.log(), served.log()
+    # No worker had to be killed: each finished its job, or put it back, in time. (On a
+    # loaded machine gunicorn may be slow to exit: its kill would be harmless.)
+    assert not re.search(r"(worker|system)\S* \(pid \d+\) did not stop", served.log()), \
+        served.log()
     return took
 
 
@@ -159,8 +162,9 @@ def test_a_run_over_its_grace_is_interrupted_requeued_and_resumed_without_a_seco
     finally:
         served.stop()
 
-    # Within the grace and its margin (and no process killed, checked by stop()).
-    assert took < grace + STOP_MARGIN + 1, f"took {took:.1f} s:\n{served.log()}"
+    # Within the grace and its margin (no worker killed, checked by stop()), plus slack for
+    # the processes' exit on a loaded machine.
+    assert took < grace + STOP_MARGIN + STOP_BUDGET, f"took {took:.1f} s:\n{served.log()}"
     run = platform.run_row(run_id)
     assert run["status"] == "queued", (run, served.log())
     assert "Interrupted" in run["error"] and "SHUTDOWN_GRACE" in run["error"]

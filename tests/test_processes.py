@@ -140,3 +140,18 @@ def test_json_log_lines_are_one_object_each():
     assert (entry["level"], entry["logger"], entry["message"]) == ("ERROR", "jobs.worker",
                                                                   "run 12 failed")
     assert "ValueError: bad\nthing" in entry["exception"] and entry["time"].endswith("+00:00")
+
+
+def test_a_port_in_use_is_refused_with_what_to_do():
+    import socket
+
+    import click
+
+    from webapp.serve import check_port_free
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(click.ClickException, match=r"port is in use .* PORT=5001 make run"):
+            check_port_free("127.0.0.1", port)

@@ -4,10 +4,9 @@ Each part of webapp/processes.py runs as a child process in its own process grou
 same environment. When ``REDIS_URL`` is unset an embedded Redis is started first and handed to
 the children. A child that dies unexpectedly is restarted after a short backoff.
 
-It listens on ``--host``/``--port``, else ``HOST``/``PORT``, else 127.0.0.1:5000 (``PORT``
-alone, as a platform sets it, means 0.0.0.0). Without ``BASE_URL`` the children get the URL
-of that address as ``BASE_URL``, so links in emails and the SSO redirect URI name the port
-really served.
+It listens on ``--host``/``--port``, else ``HOST``/``PORT`` (webapp/config.py). Without
+``BASE_URL`` the children get that address's URL as ``BASE_URL``, so links in emails and the
+SSO redirect URI name the port really served.
 
 SIGTERM or SIGINT: every child is asked to stop; a report in progress has ``SHUTDOWN_GRACE``
 seconds to finish, then it is interrupted and queued again (jobs/worker.py); whatever is left
@@ -281,12 +280,10 @@ def serve_command(host: str | None, port: int | None, workers: int) -> None:
     else:
         env["BASE_URL"] = url
         message = f"Herald is up: {url}/login"
-        if config["DEBUG_MODE"]:
-            log.info("BASE_URL is not set: links in emails use %s", url)
-        else:
-            log.warning("BASE_URL is not set: links in emails and the SSO redirect URI use %s, "
-                        "the address Herald listens on, which recipients elsewhere cannot "
-                        "reach. Set BASE_URL to the portal's public URL.", url)
+        log.log(logging.INFO if config["DEBUG_MODE"] else logging.WARNING,
+                "BASE_URL is not set: links in emails and the SSO redirect URI use %s, the "
+                "address Herald listens on, which recipients elsewhere cannot reach. Set "
+                "BASE_URL to the portal's public URL.", url)
     redis = None
     if not config.get("REDIS_URL"):
         try:
