@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -78,6 +79,7 @@ def test_serve_runs_every_part_and_sigterm_leaves_no_process(served: Served) -> 
         pytest.fail(f"serve did not exit within {STOP_BUDGET:.0f} s of SIGTERM:\n{served.log()}")
     assert status == 0, served.log()
     assert time.monotonic() - started < STOP_BUDGET
+    assert "did not stop in time" not in served.log(), served.log()  # nothing killed
 
     left = {p: cmdline(p) for p, start_time in seen.items() if alive(p, start_time)}
     assert left == {}, f"processes left behind: {left}"
@@ -165,3 +167,25 @@ def test_work_burst_runs_queued_jobs_in_process(redis_conn: redis.Redis) -> None
     job.refresh()
     assert job.return_value() == os.getpid()
     assert work_burst(app, redis_conn) is False
+
+
+def test_json_logs_and_an_idle_herald_is_quiet(serve_env: dict[str, str], tmp_path: Path) -> None:
+    server = Served({**serve_env, "LOG_FORMAT": "json"}, tmp_path / "serve.log", free_port())
+    try:
+        server.wait_for_login_page()
+        deadline = time.monotonic() + 30
+        while '"logger": "jobs.scheduler"' not in server.log():  # the tick is scheduled
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.2)
+        time.sleep(1)
+        settled = len(server.log(tail=10**6))
+        time.sleep(4)  # four dispatcher ticks
+        idle = server.log(tail=10**6)[settled:]
+    finally:
+        server.stop()
+    assert idle == "", f"an idle Herald logged:\n{idle}"
+    entries = [json.loads(line) for line in server.log(tail=10**6).splitlines() if line]
+    loggers = {entry["logger"] for entry in entries}
+    assert {"herald.serve", "gunicorn.error", "gunicorn.access", "rq.worker",
+            "jobs.scheduler"} <= loggers, loggers
+    assert all(entry["message"] and entry["pid"] for entry in entries)
