@@ -23,6 +23,7 @@ INTERRUPT = signal.SIGUSR1
 
 _depth = 0  # nesting of uninterruptible() blocks in this process's main thread
 _pending = False  # INTERRUPT arrived inside one: raise when the outermost ends
+_raised = False  # once raised, the job is unwinding: a second INTERRUPT must not cut that
 
 
 class Interrupted(BaseException):  # noqa: N818 - it is what happened, not an error
@@ -36,8 +37,8 @@ class Interrupted(BaseException):  # noqa: N818 - it is what happened, not an er
 
 def install_in_horse() -> None:
     """In a freshly forked work horse: INTERRUPT interrupts the job; SIGTERM/SIGINT do not."""
-    global _depth, _pending
-    _depth, _pending = 0, False
+    global _depth, _pending, _raised
+    _depth, _pending, _raised = 0, False, False
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(INTERRUPT, _on_interrupt)
@@ -45,9 +46,17 @@ def install_in_horse() -> None:
 
 def _on_interrupt(signum: int, frame: FrameType | None) -> None:
     global _pending
+    if _raised:
+        return
     if _depth:
         _pending = True
-        return
+    else:
+        _raise()
+
+
+def _raise() -> None:
+    global _raised
+    _raised = True
     raise Interrupted()
 
 
@@ -62,4 +71,4 @@ def uninterruptible() -> Iterator[None]:
         _depth -= 1
         if not _depth and _pending:
             _pending = False
-            raise Interrupted()
+            _raise()

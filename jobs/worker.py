@@ -80,6 +80,7 @@ class HeraldWorker(Worker):
         super().__init__(*args, **kwargs)
         self.grace = grace
         self.interrupted = False
+        self._interrupting = threading.Lock()  # the grace's timer or a second signal
 
     def setup_work_horse_signals(self) -> None:
         shutdown.install_in_horse()
@@ -98,7 +99,8 @@ class HeraldWorker(Worker):
 
     def interrupt_job(self) -> None:
         pid = self.horse_pid
-        if not pid or self.interrupted:
+        # Never blocks: a signal handler may call this while the timer's thread does.
+        if not pid or not self._interrupting.acquire(blocking=False):
             return
         self.interrupted = True
         log.warning("Worker %s: interrupting the job in progress (Herald is stopping)",
