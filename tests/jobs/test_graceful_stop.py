@@ -82,9 +82,18 @@ def test_the_interrupt_waits_for_the_end_of_an_uninterruptible_step():
         import os, signal
         from jobs import shutdown
 
+        steps = []
         shutdown.install_in_horse()
         os.kill(os.getpid(), signal.SIGTERM)  # ignored: only the worker decides
-        steps = []
+        try:
+            os.kill(os.getpid(), shutdown.INTERRUPT)
+            steps.append("not interrupted")
+        except shutdown.Interrupted:
+            steps.append("interrupted at once")
+        os.kill(os.getpid(), shutdown.INTERRUPT)  # the job is unwinding: once is enough
+        steps.append("once")
+
+        shutdown.install_in_horse()  # the next job's horse
         try:
             with shutdown.uninterruptible():
                 os.kill(os.getpid(), shutdown.INTERRUPT)
@@ -92,14 +101,9 @@ def test_the_interrupt_waits_for_the_end_of_an_uninterruptible_step():
             steps.append("after")  # never: raised as the step ended
         except shutdown.Interrupted:
             steps.append("interrupted")
-        try:
-            os.kill(os.getpid(), shutdown.INTERRUPT)
-            steps.append("not interrupted")
-        except shutdown.Interrupted:
-            steps.append("interrupted at once")
         print(",".join(steps))
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=60, cwd=Path(__file__).parents[2])
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "sent,interrupted,interrupted at once"
+    assert done.stdout.strip() == "interrupted at once,once,sent,interrupted"
