@@ -18,11 +18,11 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq_scheduler import Scheduler
 
-from .queue import SYSTEM_QUEUE, connect
+from .queue import PERIODIC_JOB_PREFIX, SYSTEM_QUEUE, connect, redis_url
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("jobs.scheduler")  # not __main__ under python -m
 
-JOB_ID_PREFIX = "herald-periodic-"
+JOB_ID_PREFIX = PERIODIC_JOB_PREFIX
 MAX_POLL_INTERVAL = 1  # seconds between two looks at the schedule (jobs.tick.SCHEDULER_POLL)
 
 
@@ -119,11 +119,11 @@ class HeraldScheduler(Scheduler):
 
 
 def main() -> int:
-    from webapp import create_app
+    from webapp import create_app, logs
 
-    from .worker import redis_url
 
     app = create_app()
+    logs.configure(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])
     conn = connect(redis_url(app, role="scheduler"))
     interval = int(app.config["DISPATCH_INTERVAL"])
     register_periodic_jobs(conn, interval)

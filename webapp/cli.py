@@ -114,11 +114,9 @@ def demo_seed(slug, days, messages):
 def demo_quickstart():
     """On a new database: a demo company, its admin, demo data and a daily task."""
 
-    url = current_app.config["BASE_URL"]
     existing = db.session.scalar(sa.select(Company).order_by(Company.id).limit(1))
     if existing is not None:
-        click.echo(f"Herald is at {url}/login (database already set up; log in with your "
-                   "existing account).")
+        click.echo("The database is set up already: log in with your existing account.")
         return
     password = secrets.token_urlsafe(12)
     company = create_company("Demo Bank", "Europe/London", DEMO_ADMIN, password)
@@ -134,7 +132,8 @@ def demo_quickstart():
     path = current_app.instance_path + "/demo-login.txt"
     with open(path, "w") as fh:
         fh.write(f"{DEMO_ADMIN}\n{password}\n")
-    click.echo(f"\n  Herald: {url}/login\n  Log in as {DEMO_ADMIN} with password {password}\n"
+    # `serve` prints the URL once it listens (the port is its to choose).
+    click.echo(f"\n  Log in as {DEMO_ADMIN} with password {password}\n"
                f"  (also kept in {path})\n")
 
 

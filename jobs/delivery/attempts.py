@@ -40,6 +40,7 @@ from webapp.models import Delivery, Run
 
 from ..queue import REPORTS_QUEUE, connection, get_queue
 from ..reports.storage import report_path
+from ..shutdown import uninterruptible
 from . import registry, settings
 from .base import DeliveryFailed, SendContext, scrub
 from .email import new_message_id
@@ -92,6 +93,7 @@ def claim(delivery_id: int, number: int, now: datetime) -> bool:
     return result.rowcount == 1
 
 
+@uninterruptible()  # a stopping worker interrupts the job only once the attempt is recorded
 def attempt(delivery_id: int, number: int, clock: Clock = _clock) -> Delivery | None:
     """Attempt ``number`` of one delivery. None if another worker has it, or had it.
 
