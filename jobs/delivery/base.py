@@ -28,14 +28,6 @@ class InvalidSettings(ValueError):
 
 
 @dataclass(frozen=True)
-class Setting:
-    name: str
-    label: str
-    secret: bool = False
-    required: bool = True
-
-
-@dataclass(frozen=True)
 class Timeouts:
     connect: float = 30.0  # to connect, and the longest wait of any one operation
     transfer: float = 300.0  # the whole upload
@@ -102,7 +94,6 @@ class Destination:
     key: str = ""
     kind: str = "server"  # the delivery row's kind: email | server
     transports: tuple[str, ...] = ()
-    settings: tuple[Setting, ...] = ()
 
     def send(self, ctx: SendContext) -> str | None:
         raise NotImplementedError
@@ -118,19 +109,6 @@ def scrub(text: str, secrets: list[str]) -> str:
             text = text.replace(secret, "••••")
     return text
 
-
-SERVER_SETTINGS = (
-    Setting("host", "Host"),
-    Setting("port", "Port"),
-    Setting("username", "Username"),
-    Setting("password", "Password", secret=True),
-    Setting("directory", "Remote directory"),
-    Setting("proxy.type", "Proxy type", required=False),
-    Setting("proxy.host", "Proxy host", required=False),
-    Setting("proxy.port", "Proxy port", required=False),
-    Setting("proxy.username", "Proxy username", required=False),
-    Setting("proxy.password", "Proxy password", secret=True, required=False),
-)
 
 
 def describe_error(exc: BaseException) -> str:

@@ -16,7 +16,7 @@ from flask import current_app
 from webapp import crypto
 
 from .base import InvalidSettings, ProxySettings, ServerSettings, TestResult, Timeouts, scrub
-from .registry import DESTINATIONS, TRANSPORTS
+from .registry import TRANSPORTS
 from .registry import for_transport as registry_for
 
 DEFAULT_PORTS = {"sftp": 22, "ftp": 21, "ftps": 21}
@@ -24,8 +24,8 @@ PROXY_TYPES = ("socks5", "http")
 DEFAULT_PROXY_PORTS = {"socks5": 1080, "http": 8080}
 HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.\-:]*[A-Za-z0-9])?$")
 FINGERPRINT_RE = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")
-# What the destinations declare secret: "password", "proxy.password".
-SECRETS = frozenset(s.name for d in DESTINATIONS.values() for s in d.settings if s.secret)
+# The settings that are secret: encrypted at rest, never returned, scrubbed from messages.
+SECRETS = frozenset({"password", "proxy.password"})
 
 
 def _text(raw: dict, key: str, field: str, label: str, errors: dict, required: bool = True,
