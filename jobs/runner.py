@@ -6,7 +6,6 @@ Thin on purpose: ids in, errors recorded on the run and re-raised so RQ sees the
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -20,10 +19,9 @@ from webapp.models import Delivery, Run, Task
 
 from .delivery import attempts
 from .delivery.settings import target as server_target
-from .reports import registry
+from .reports import registry, storage
 from .reports.base import BuildContext
 from .reports.csv import file_name, write_csv
-from .reports.storage import report_path
 
 log = logging.getLogger(__name__)
 
@@ -145,11 +143,10 @@ def _build(run: Run, now: datetime) -> None:
     ctx = BuildContext(company_id=company.id, company_name=company.name,
                        channels=tuple(task.channels), window_start=start, window_end=end,
                        timezone=tz, options=dict(task.options or {}))
-    path = report_path(run)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    run.row_count, run.size_bytes = write_csv(
-        path, company.name, rtype.columns, rtype.rows(db.session, ctx),
-        excel_bom=bool(ctx.options.get("excel_bom")))
+    with storage.writing(run) as path:  # a local file, then into the store (S3: multipart)
+        run.row_count, run.size_bytes = write_csv(
+            path, company.name, rtype.columns, rtype.rows(db.session, ctx),
+            excel_bom=bool(ctx.options.get("excel_bom")))
     run.summary = rtype.summary(run.row_count, db.session, ctx)
     emails = {d.target for d in run.deliveries if d.kind == "email"}
     for email in task.recipient_emails:

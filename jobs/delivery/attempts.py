@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -39,7 +40,7 @@ from webapp.extensions import db
 from webapp.models import Delivery, Run
 
 from ..queue import REPORTS_QUEUE, connection, get_queue
-from ..reports.storage import report_path
+from ..reports import storage
 from . import registry, settings
 from .base import DeliveryFailed, SendContext, scrub
 from .email import new_message_id
@@ -106,16 +107,20 @@ def attempt(delivery_id: int, number: int, clock: Clock = _clock) -> Delivery | 
     run = delivery.run
     secrets: list[str] = []
     try:
-        ctx = _context(run, delivery)
-        secrets = ctx.server.secrets if ctx.server else []
-        destination = (registry.get("email") if delivery.kind == "email"
-                       else registry.for_transport(ctx.server.transport))
-        if delivery.kind == "email" and not delivery.message_id:
-            delivery.message_id = new_message_id()
-            db.session.commit()
-        receipt = destination.send(ctx)
+        # An upload reads the file (a local copy when the store is S3); an email links to it.
+        with (storage.local_copy(run) if delivery.kind == "server" else nullcontext()) as path:
+            ctx = _context(run, delivery, path)
+            secrets = ctx.server.secrets if ctx.server else []
+            destination = (registry.get("email") if delivery.kind == "email"
+                           else registry.for_transport(ctx.server.transport))
+            if delivery.kind == "email" and not delivery.message_id:
+                delivery.message_id = new_message_id()
+                db.session.commit()
+            receipt = destination.send(ctx)
     except DeliveryFailed as exc:
         _record_failure(delivery, scrub(str(exc), secrets))
+    except FileNotFoundError as exc:  # deleted (retention, its task) before this attempt
+        _record_failure(delivery, f"The report file is no longer stored: {exc}")
     except Exception as exc:
         db.session.rollback()
         _record_failure(delivery, scrub(f"{type(exc).__name__}: {exc}", secrets))
@@ -129,7 +134,7 @@ def attempt(delivery_id: int, number: int, clock: Clock = _clock) -> Delivery | 
     return delivery
 
 
-def _context(run: Run, delivery: Delivery) -> SendContext:
+def _context(run: Run, delivery: Delivery, file_path: str | None) -> SendContext:
     server = None
     if delivery.kind == "server":
         task = run.task
@@ -140,7 +145,7 @@ def _context(run: Run, delivery: Delivery) -> SendContext:
         except ValueError as exc:  # a secret the configured keys cannot decrypt
             raise DeliveryFailed(f"The server's password cannot be read: {exc}") from None
         delivery.target = server.target
-    return SendContext(run=run, delivery=delivery, file_path=report_path(run), server=server,
+    return SendContext(run=run, delivery=delivery, file_path=file_path, server=server,
                        timeouts=timeouts())
 
 
