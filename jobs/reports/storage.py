@@ -19,9 +19,11 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
 from flask import current_app
 
-from webapp.models import Run
+from webapp.extensions import db
+from webapp.models import Run, Task
 
 CHUNK = 1024 * 1024  # bytes read at a time when a report is streamed
 PART = 16 * 1024 * 1024  # S3 multipart: part size; memory stays ~ PART × UPLOAD_THREADS
@@ -106,7 +108,7 @@ class S3Store:
         self.client = boto3.session.Session().client(
             "s3", config=Config(retries={"max_attempts": 5, "mode": "standard"}))
         self.transfer = TransferConfig(multipart_threshold=PART, multipart_chunksize=PART,
-                                       max_concurrency=UPLOAD_THREADS, io_chunksize=CHUNK)
+                                       max_concurrency=UPLOAD_THREADS)
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -234,6 +236,13 @@ def open_report(run: Run) -> tuple[Iterator[bytes], int]:
 def presigned_url(run: Run, seconds: int) -> str | None:
     """A short-lived URL of the report in the store itself (S3), or None (a local store)."""
     return store().presigned_url(key(run), run.file_name, seconds)
+
+
+def files_of(task: Task) -> list[tuple[str, int]]:
+    """(company slug, run id) of every run of the task that has a file, for delete_runs."""
+    slug = task.company.slug
+    return [(slug, run_id) for run_id in db.session.scalars(
+        sa.select(Run.id).where(Run.task_id == task.id, Run.file_name.is_not(None)))]
 
 
 def delete_runs(runs: Iterable[tuple[str, int]]) -> None:
