@@ -39,7 +39,7 @@ SETTINGS = (
      "URL of the store valid this many seconds instead of streaming through Herald",
      "`0` (stream)"),
     ("REPORT_RETENTION_DAYS", "days a report file is kept; then it is deleted and its run "
-     "says \"expired\" (its history stays)", "`90`"),
+     "says \"expired\" (its history stays); `0` keeps them forever", "`90`"),
     ("DISPATCH_INTERVAL", "seconds between two dispatcher ticks (each dispatches the tasks "
      "due within its interval at their instant)", "`1`"),
     ("DISPATCH_AHEAD", "seconds ahead of their instant at which scheduled runs are prepared "

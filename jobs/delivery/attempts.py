@@ -166,7 +166,7 @@ def _record_failure(delivery: Delivery, error: str) -> None:
 def _commit_with_run(delivery: Delivery) -> None:
     """Record the attempt; a finished run's status follows its deliveries."""
     run = delivery.run
-    if run.done:
+    if run.done and run.status != "expired":  # an expired run stays so
         db.session.flush()
         run.status = outcome(run.deliveries)
     db.session.commit()

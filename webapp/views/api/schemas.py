@@ -102,7 +102,7 @@ class RunSchema(Schema):
     window_start = fields.DateTime()
     window_end = fields.DateTime()
     status = fields.String(validate=validate.OneOf(
-        ["queued", "running", "succeeded", "partial", "failed"]))
+        ["queued", "running", "succeeded", "partial", "failed", "expired"]))
     started_at = fields.DateTime(allow_none=True)
     finished_at = fields.DateTime(allow_none=True)
     row_count = fields.Integer(allow_none=True)
