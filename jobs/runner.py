@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 from webapp.extensions import db
 from webapp.models import Delivery, Run, Task
 
+from . import metrics
 from .delivery import attempts
 from .delivery.settings import target as server_target
 from .reports import registry, storage
@@ -39,12 +40,15 @@ def run_report(run_id: int) -> str:
         log.info("run %s is %s; nothing to do", run_id, status)
         return status
     task = run.task
+    if run.scheduled_for is not None:
+        metrics.metrics().dispatch_lag.observe(max(0.0, (now - run.scheduled_for).total_seconds()))
     with Heartbeat(run.id, heartbeat_every(current_app.config["RUN_HEARTBEAT_TIMEOUT"])):
         try:
             # No write may stay open while rows stream or mail goes out: it would hold the
             # run's row (PostgreSQL) or the whole database (SQLite) and stop the heartbeat.
             with db.session.no_autoflush:
-                _build(run, now)
+                with metrics.metrics().build_seconds.time():
+                    _build(run, now)
                 _deliver(run)
         except Exception as exc:
             db.session.rollback()
@@ -52,17 +56,30 @@ def run_report(run_id: int) -> str:
             run.finished_at = datetime.now(UTC)
             update_task_status(task, run)
             db.session.commit()
+            _record_end(run, now)
             raise
     failed = [d for d in run.deliveries if d.status == "failed"]
     run.status = attempts.outcome(run.deliveries)
     run.finished_at = datetime.now(UTC)
     update_task_status(task, run)
     db.session.commit()
+    _record_end(run, now)
     if failed:  # recorded above; raised so that RQ records the job as failed too
         raise DeliveryError(f"{len(failed)} of {len(run.deliveries)} deliveries of run "
                             f"{run.id} failed: " + "; ".join(
                                 f"{d.target}: {d.error}" for d in failed))
     return run.status
+
+
+def _record_end(run: Run, started: datetime) -> None:
+    """One log line per run, and the runs metric."""
+    metrics.run_finished(run.status)
+    log.info("run %s of task %s (%s) %s in %.2f s%s", run.id, run.task_id, run.company.slug,
+             run.status, (run.finished_at - started).total_seconds(),
+             f": {run.error}" if run.error else "",
+             extra={"run_id": run.id, "task_id": run.task_id, "company": run.company.slug,
+                    "outcome": run.status,
+                    "duration": round((run.finished_at - started).total_seconds(), 3)})
 
 
 def claim(run: Run, now: datetime) -> bool:

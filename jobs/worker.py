@@ -13,7 +13,10 @@ import redis
 from flask import Flask
 from rq import Queue, SimpleWorker, Worker
 
+from . import metrics
 from .queue import QUEUE_NAMES, connect
+
+WORKER_TTL = 45  # seconds
 
 
 def queues(conn: redis.Redis, names: tuple[str, ...] | list[str] = QUEUE_NAMES) -> list[Queue]:
@@ -58,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         # database connections (PostgreSQL would see two processes on one socket).
         engine = db.engine
         os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
-        worker = Worker(queues(conn, names), connection=conn)
+        metrics.share_file_with_forked_jobs()
+        # An idle worker beats every WORKER_TTL - 15 s, so /readyz sees it within a minute.
+        worker = Worker(queues(conn, names), connection=conn, worker_ttl=WORKER_TTL)
         # with_scheduler: RQ's own scheduler moves jobs waiting for a retry back to their queue.
         worker.work(with_scheduler=True)
     return 0

@@ -40,6 +40,11 @@ SETTINGS = (
      "`0` (stream)"),
     ("REPORT_RETENTION_DAYS", "days a report file is kept; then it is deleted and its run "
      "says \"expired\" (its history stays); `0` keeps them forever", "`90`"),
+    ("METRICS_TOKEN", "when set, `GET /metrics` asks for `Authorization: Bearer <token>`",
+     "unset: open"),
+    ("PROMETHEUS_MULTIPROC_DIR", "an empty directory (per machine, emptied at each start) "
+     "where every process keeps its metrics, so `/metrics` reports web and workers together",
+     "set by `serve` to `instance/metrics`; unset: each process its own"),
     ("DISPATCH_INTERVAL", "seconds between two dispatcher ticks (each dispatches the tasks "
      "due within its interval at their instant)", "`1`"),
     ("DISPATCH_AHEAD", "seconds ahead of their instant at which scheduled runs are prepared "
@@ -87,6 +92,8 @@ def from_environ(instance_path: str, environ: os._Environ | dict | None = None) 
         "REPORT_STORAGE_URL": env.get("REPORT_STORAGE_URL") or None,
         "REPORT_DOWNLOAD_URL_SECONDS": _whole(env, "REPORT_DOWNLOAD_URL_SECONDS", 0),
         "REPORT_RETENTION_DAYS": _whole(env, "REPORT_RETENTION_DAYS", 90),
+        "METRICS_TOKEN": env.get("METRICS_TOKEN") or None,
+        "PROMETHEUS_MULTIPROC_DIR": env.get("PROMETHEUS_MULTIPROC_DIR") or None,
         "DISPATCH_INTERVAL": int(env.get("DISPATCH_INTERVAL") or 1),
         "DISPATCH_AHEAD": int(env.get("DISPATCH_AHEAD") or 60),
         "RUN_HEARTBEAT_TIMEOUT": float(env.get("RUN_HEARTBEAT_TIMEOUT") or 300),

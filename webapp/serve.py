@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -227,6 +228,9 @@ def serve_command(host: str, port: int, workers: int) -> None:
     project_root = str(Path(current_app.root_path).parent)
     # The children get this process's environment as is (they read it through webapp.config).
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if not env.get("PROMETHEUS_MULTIPROC_DIR"):  # web and workers report metrics together
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(Path(current_app.instance_path) / "metrics")
+        shutil.rmtree(env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)  # a fresh start
     redis = None
     if not current_app.config.get("REDIS_URL"):
         try:

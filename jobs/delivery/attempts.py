@@ -39,6 +39,7 @@ from rq.job import Job, JobStatus
 from webapp.extensions import db
 from webapp.models import Delivery, Run
 
+from .. import metrics
 from ..queue import REPORTS_QUEUE, connection, get_queue
 from ..reports import storage
 from . import registry, settings
@@ -124,6 +125,7 @@ def attempt(delivery_id: int, number: int, clock: Clock = _clock) -> Delivery | 
     except Exception as exc:
         db.session.rollback()
         _record_failure(delivery, scrub(f"{type(exc).__name__}: {exc}", secrets))
+        _record_end(delivery, clock())
         raise
     else:
         delivery.status, delivery.error = "sent", None
@@ -131,7 +133,26 @@ def attempt(delivery_id: int, number: int, clock: Clock = _clock) -> Delivery | 
         if delivery.kind == "email":
             delivery.message_id = receipt
         _commit_with_run(delivery)
+    _record_end(delivery, clock())
     return delivery
+
+
+def _record_end(delivery: Delivery, now: datetime) -> None:
+    """One log line per delivery attempt, and the deliveries metric."""
+    seconds = max(0.0, (now - delivery.claimed_at).total_seconds())
+    metrics.delivery_finished(delivery.kind, delivery.status)
+    run = delivery.run
+    failure = "" if delivery.status == "sent" else f": {delivery.error}" + (
+        f"; next attempt at {delivery.next_attempt_at.isoformat()}"
+        if delivery.next_attempt_at else "; no attempts left")
+    log.log(logging.INFO if delivery.status == "sent" else logging.WARNING,
+            "delivery %s (%s, attempt %s) of run %s, task %s (%s) %s in %.2f s%s",
+            delivery.id, delivery.kind, delivery.attempts, run.id, run.task_id,
+            run.company.slug, delivery.status, seconds, failure,
+            extra={"delivery_id": delivery.id, "run_id": run.id, "task_id": run.task_id,
+                    "company": run.company.slug, "kind": delivery.kind,
+                    "attempt": delivery.attempts, "outcome": delivery.status,
+                    "duration": round(seconds, 3)})
 
 
 def _context(run: Run, delivery: Delivery, file_path: str | None) -> SendContext:
@@ -156,10 +177,6 @@ def _record_failure(delivery: Delivery, error: str) -> None:
     delivery.next_attempt_at = (
         delivery.claimed_at + timedelta(seconds=delays[delivery.attempts - 1])
         if delivery.attempts <= len(delays) else None)
-    log.warning("delivery %s (%s) attempt %s failed: %s%s", delivery.id, delivery.kind,
-                delivery.attempts, error,
-                f"; next attempt at {delivery.next_attempt_at.isoformat()}"
-                if delivery.next_attempt_at else "; no attempts left")
     _commit_with_run(delivery)
 
 

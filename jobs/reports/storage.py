@@ -26,8 +26,8 @@ from webapp.extensions import db
 from webapp.models import Run, Task
 
 CHUNK = 1024 * 1024  # bytes read at a time when a report is streamed
-PART = 16 * 1024 * 1024  # S3 multipart: part size; memory stays ~ PART × UPLOAD_THREADS
-UPLOAD_THREADS = 4
+PART = 8 * 1024 * 1024  # S3 multipart: part size; memory stays ~ PART × THREADS
+THREADS = 4  # parts in flight at once (upload or download)
 
 
 class StorageError(ValueError):
@@ -108,7 +108,7 @@ class S3Store:
         self.client = boto3.session.Session().client(
             "s3", config=Config(retries={"max_attempts": 5, "mode": "standard"}))
         self.transfer = TransferConfig(multipart_threshold=PART, multipart_chunksize=PART,
-                                       max_concurrency=UPLOAD_THREADS)
+                                       max_concurrency=THREADS, max_io_queue=16)
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key

@@ -127,6 +127,14 @@ PROBE = textwrap.dedent("""
     from jobs.reports.storage import S3Store
     store = S3Store(sys.argv[1], "big", sys.argv[2])
     line = b"acme," + b"x" * 1017 + b"\\r\\n"
+    with store.writing("acme/0/small.csv") as path:  # warm up: boto3 loaded, client made
+        with open(path, "wb") as fh:
+            fh.write(line)
+    chunks, _ = store.open("acme/0/small.csv")
+    list(chunks)
+    with store.local_copy("acme/0/small.csv"):
+        pass
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     with store.writing("acme/1/big.csv") as path:
         with open(path, "wb") as fh:
             for _ in range(int(sys.argv[3]) * 1024):
@@ -138,7 +146,7 @@ PROBE = textwrap.dedent("""
         copied = os.path.getsize(path)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     print(json.dumps({"size": size, "received": received, "copied": copied,
-                      "after_upload_mb": after_upload, "peak_mb": peak}))
+                      "before_mb": before, "after_upload_mb": after_upload, "peak_mb": peak}))
 """)
 
 
@@ -151,7 +159,7 @@ def test_memory_stays_flat_for_a_large_report(s3_server, tmp_path):
     figures = json.loads(done.stdout)
     print(f"\n{LARGE_MB} MB report through S3: {figures}")
     assert figures["size"] == figures["received"] == figures["copied"] == LARGE_MB * 1024 ** 2
-    # The interpreter and boto3 (~130 MB) plus parts of 16 MB, 4 at a time; measured flat
-    # from 20 MB to 1 GB (bench/README.md), so below the file's size here.
-    assert figures["peak_mb"] < 192, figures
+    # Parts of 8 MB, 4 at a time, and a short queue of writes when downloading: what the
+    # transfer adds to the process stays far below the file's size, whatever that is.
+    assert figures["peak_mb"] - figures["before_mb"] < 80, figures
     assert _files_under(tmp_path) == []
