@@ -1,6 +1,7 @@
 """Housekeeping, a step of the dispatcher tick (jobs/tick.py) done at most every
 ``EVERY`` seconds by one dispatcher: report files past ``REPORT_RETENTION_DAYS`` are deleted
-and their runs marked "expired". Idempotent (a step cut short is finished by the next)
+and their runs marked "expired"; alerts of failed runs and silent tasks go out
+(jobs/alerts.py). Idempotent (a step cut short is finished by the next)
 and bounded (``BATCH`` runs a step), so a tick never waits long for it."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from webapp.extensions import db
 from webapp.models import Company, Run
 from webapp.models.runs import FINISHED
 
+from . import alerts
 from .reports import storage
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,10 @@ def due(conn) -> bool:
 def housekeep(now: datetime, conn) -> None:
     if not due(conn):
         return
-    expire_reports(now, current_app.config["REPORT_RETENTION_DAYS"])
+    config = current_app.config
+    expire_reports(now, config["REPORT_RETENTION_DAYS"])
+    alerts.alert_failed_runs(now)
+    alerts.check_silent_tasks(now, timedelta(minutes=config["SILENCE_GRACE_MINUTES"]))
 
 
 def expire_reports(now: datetime, days: int, limit: int = BATCH) -> list[int]:

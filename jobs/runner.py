@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 from webapp.extensions import db
 from webapp.models import Delivery, Run, Task
 
-from . import metrics
+from . import alerts, metrics
 from .delivery import attempts
 from .delivery.settings import target as server_target
 from .reports import registry, storage
@@ -60,6 +60,8 @@ def run_report(run_id: int) -> str:
             raise
     failed = [d for d in run.deliveries if d.status == "failed"]
     run.status = attempts.outcome(run.deliveries)
+    if run.status == "succeeded" and run.scheduled_for is not None:
+        task.success_due_at = alerts.success_due_after(task, run)  # not silent
     run.finished_at = datetime.now(UTC)
     update_task_status(task, run)
     db.session.commit()

@@ -40,6 +40,9 @@ SETTINGS = (
      "`0` (stream)"),
     ("REPORT_RETENTION_DAYS", "days a report file is kept; then it is deleted and its run "
      "says \"expired\" (its history stays); `0` keeps them forever", "`90`"),
+    ("SILENCE_GRACE_MINUTES", "minutes after its instant by which a task's scheduled run "
+     "must have succeeded; then its owner and opted-in editors get one \"silent task\" alert",
+     "`30`"),
     ("METRICS_TOKEN", "when set, `GET /metrics` asks for `Authorization: Bearer <token>`",
      "unset: open"),
     ("PROMETHEUS_MULTIPROC_DIR", "an empty directory (per machine, emptied at each start) "
@@ -92,6 +95,7 @@ def from_environ(instance_path: str, environ: os._Environ | dict | None = None) 
         "REPORT_STORAGE_URL": env.get("REPORT_STORAGE_URL") or None,
         "REPORT_DOWNLOAD_URL_SECONDS": _whole(env, "REPORT_DOWNLOAD_URL_SECONDS", 0),
         "REPORT_RETENTION_DAYS": _whole(env, "REPORT_RETENTION_DAYS", 90),
+        "SILENCE_GRACE_MINUTES": _whole(env, "SILENCE_GRACE_MINUTES", 30),
         "METRICS_TOKEN": env.get("METRICS_TOKEN") or None,
         "PROMETHEUS_MULTIPROC_DIR": env.get("PROMETHEUS_MULTIPROC_DIR") or None,
         "DISPATCH_INTERVAL": int(env.get("DISPATCH_INTERVAL") or 1),

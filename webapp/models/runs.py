@@ -53,6 +53,7 @@ class Run(db.Model):
     retry_of_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("runs.id", ondelete="SET NULL"), unique=True)
     expired_at = mapped_column(UTCDateTime)  # when its file was deleted (status "expired")
+    alerted_at = mapped_column(UTCDateTime)  # when its failure was emailed (jobs/alerts.py)
 
     task = relationship("Task")
     retry_of = relationship("Run", remote_side=[id])

@@ -20,7 +20,7 @@ from ..extensions import db
 from ..models import Company, OrgUnit, Run, Task, TaskRecipient
 from ..models.users import email_key
 from .errors import InputError
-from .people import normalise_email
+from .people import acting_user_id, normalise_email
 
 MAX_ACTIVE_TASKS = 100
 MAX_RECIPIENTS = 50
@@ -211,7 +211,7 @@ def save(company: Company, data: TaskInput, now: datetime, task: Task | None = N
                 f"{MAX_ACTIVE_TASKS}. Deactivate or delete a task first, or save this one "
                 "with Activated off.")})
     if task is None:
-        task = Task(company_id=company.id)
+        task = Task(company_id=company.id, created_by_id=acting_user_id())
         db.session.add(task)
 
     task.name = data.name
