@@ -12,6 +12,7 @@ from webapp.extensions import db
 from webapp.models import Delivery, Run
 from webapp.models.runs import MAX_ATTEMPTS
 
+from . import metrics
 from .delivery import attempts
 from .held import enqueue_many
 from .runner import update_task_status
@@ -66,6 +67,7 @@ def reap(now: datetime, timeout: timedelta, conn=None) -> list[int]:
                     delivery.error = (f"Not delivered by this run: its worker stopped; run "
                                       f"#{again.id}, its retry, delivers it.")
         db.session.commit()
+        metrics.run_finished("failed")
         log.warning("run %s of task %s: %s", run.id, run.task_id, error)
         if retry:
             retries.append(again.id)

@@ -6,7 +6,6 @@ Thin on purpose: ids in, errors recorded on the run and re-raised so RQ sees the
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -18,12 +17,12 @@ from sqlalchemy.exc import OperationalError
 from webapp.extensions import db
 from webapp.models import Delivery, Run, Task
 
+from . import alerts, metrics
 from .delivery import attempts
 from .delivery.settings import target as server_target
-from .reports import registry
+from .reports import registry, storage
 from .reports.base import BuildContext
 from .reports.csv import file_name, write_csv
-from .reports.storage import report_path
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +40,15 @@ def run_report(run_id: int) -> str:
         log.info("run %s is %s; nothing to do", run_id, status)
         return status
     task = run.task
+    if run.scheduled_for is not None:
+        metrics.metrics().dispatch_lag.observe(max(0.0, (now - run.scheduled_for).total_seconds()))
     with Heartbeat(run.id, heartbeat_every(current_app.config["RUN_HEARTBEAT_TIMEOUT"])):
         try:
             # No write may stay open while rows stream or mail goes out: it would hold the
             # run's row (PostgreSQL) or the whole database (SQLite) and stop the heartbeat.
             with db.session.no_autoflush:
-                _build(run, now)
+                with metrics.metrics().build_seconds.time():
+                    _build(run, now)
                 _deliver(run)
         except Exception as exc:
             db.session.rollback()
@@ -54,17 +56,32 @@ def run_report(run_id: int) -> str:
             run.finished_at = datetime.now(UTC)
             update_task_status(task, run)
             db.session.commit()
+            _record_end(run, now)
             raise
     failed = [d for d in run.deliveries if d.status == "failed"]
     run.status = attempts.outcome(run.deliveries)
+    if run.status == "succeeded" and run.scheduled_for is not None:
+        task.success_due_at = alerts.success_due_after(task, run)  # not silent
     run.finished_at = datetime.now(UTC)
     update_task_status(task, run)
     db.session.commit()
+    _record_end(run, now)
     if failed:  # recorded above; raised so that RQ records the job as failed too
         raise DeliveryError(f"{len(failed)} of {len(run.deliveries)} deliveries of run "
                             f"{run.id} failed: " + "; ".join(
                                 f"{d.target}: {d.error}" for d in failed))
     return run.status
+
+
+def _record_end(run: Run, started: datetime) -> None:
+    """One log line per run, and the runs metric."""
+    metrics.run_finished(run.status)
+    log.info("run %s of task %s (%s) %s in %.2f s%s", run.id, run.task_id, run.company.slug,
+             run.status, (run.finished_at - started).total_seconds(),
+             f": {run.error}" if run.error else "",
+             extra={"run_id": run.id, "task_id": run.task_id, "company": run.company.slug,
+                    "outcome": run.status,
+                    "duration": round((run.finished_at - started).total_seconds(), 3)})
 
 
 def claim(run: Run, now: datetime) -> bool:
@@ -145,11 +162,10 @@ def _build(run: Run, now: datetime) -> None:
     ctx = BuildContext(company_id=company.id, company_name=company.name,
                        channels=tuple(task.channels), window_start=start, window_end=end,
                        timezone=tz, options=dict(task.options or {}))
-    path = report_path(run)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    run.row_count, run.size_bytes = write_csv(
-        path, company.name, rtype.columns, rtype.rows(db.session, ctx),
-        excel_bom=bool(ctx.options.get("excel_bom")))
+    with storage.writing(run) as path:  # a local file, then into the store (S3: multipart)
+        run.row_count, run.size_bytes = write_csv(
+            path, company.name, rtype.columns, rtype.rows(db.session, ctx),
+            excel_bom=bool(ctx.options.get("excel_bom")))
     run.summary = rtype.summary(run.row_count, db.session, ctx)
     emails = {d.target for d in run.deliveries if d.kind == "email"}
     for email in task.recipient_emails:

@@ -1,8 +1,9 @@
 """The dispatcher tick: the one periodic job registered with rq-scheduler (jobs/scheduler.py).
 
 Each tick releases and prepares runs (jobs/dispatch.py, jobs/held.py), reaps dead runs and
-recovers deliveries (jobs/reaper.py), gives lost jobs back, then stays for the rest of its
-interval to release each run at its instant.
+recovers deliveries (jobs/reaper.py), gives lost jobs back, keeps house (retention and
+alerts, jobs/housekeeping.py), then stays for the rest of its interval to release each run
+at its instant.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from webapp.extensions import db
 
 from .dispatch import dispatch
 from .held import next_instant, requeue_lost
+from .housekeeping import housekeep
 from .queue import connection
 from .reaper import reap, retry_deliveries
 
@@ -41,6 +43,7 @@ def run_tick(now: Callable[[], datetime] | None = None,
     retried = reap(started, timedelta(seconds=config["RUN_HEARTBEAT_TIMEOUT"]), conn)
     requeued = requeue_lost(started, conn)
     retry_deliveries(started, conn)
+    housekeep(started, conn)
     # Until the next tick can have started: its interval plus the scheduler's poll, so that
     # consecutive ticks leave no gap (an overlap is harmless: runs are made once).
     horizon = started + timedelta(seconds=config["DISPATCH_INTERVAL"] + SCHEDULER_POLL)

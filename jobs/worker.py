@@ -33,13 +33,15 @@ from webapp import create_app, logs
 from webapp.extensions import db
 from webapp.models import Delivery, Run
 
-from . import held, runner, shutdown
+from . import held, metrics, runner, shutdown
 from .delivery import attempts
 from .queue import QUEUE_NAMES, connect, redis_url
 from .shutdown import HORSE_KILL_AFTER
 
 log = logging.getLogger("jobs.worker")  # not __main__ under python -m
 
+
+WORKER_TTL = 45  # seconds
 
 
 def queues(conn: redis.Redis, names: tuple[str, ...] | list[str] = QUEUE_NAMES) -> list[Queue]:
@@ -201,8 +203,10 @@ def main(argv: list[str] | None = None) -> int:
         # database connections (PostgreSQL would see two processes on one socket).
         engine = db.engine
         os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+        metrics.share_file_with_forked_jobs()
+        # An idle worker beats every WORKER_TTL - 15 s, so /readyz sees it within a minute.
         worker = HeraldWorker(queues(conn, names), connection=conn,
-                              grace=app.config["SHUTDOWN_GRACE"])
+                              grace=app.config["SHUTDOWN_GRACE"], worker_ttl=WORKER_TTL)
         # with_scheduler: RQ's own scheduler moves jobs waiting for a retry back to their queue.
         worker.work(with_scheduler=True, logging_level=app.config["LOG_LEVEL"])
     return 0

@@ -21,7 +21,7 @@ from webapp.extensions import db
 
 PASSWORD = "correct horse battery"
 # FTP/FTPS/SFTP servers, proxies and an uploadable report type for the delivery tests.
-pytest_plugins = ["tests.delivery_servers"]
+pytest_plugins = ["tests.delivery_servers", "tests.s3_server"]
 
 
 @pytest.fixture(scope="session")

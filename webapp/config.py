@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -48,7 +49,26 @@ SETTINGS = (
      "`25`"),
     ("LOG_FORMAT", "`text`, or `json` for one JSON object per line", "`text`"),
     ("LOG_LEVEL", "`DEBUG`, `INFO`, `WARNING` or `ERROR`", "`INFO`"),
-    ("REPORTS_DIR", "where report CSVs are kept", "`instance/reports`"),
+    ("REPORTS_DIR", "where report CSVs are kept (with an `s3://` store: scratch space while "
+     "a report is built or uploaded)", "`instance/reports`"),
+    ("REPORT_STORAGE_URL", "where reports are stored: `file:///path` or `s3://bucket/prefix` "
+     "(any S3-compatible store), shared by every web and worker process", "`REPORTS_DIR`"),
+    ("AWS_*", "`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_DEFAULT_REGION` and "
+     "`AWS_ENDPOINT_URL` (a store that is not AWS): read by boto3 for an `s3://` store",
+     "boto3's"),
+    ("REPORT_DOWNLOAD_URL_SECONDS", "with an `s3://` store, downloads redirect to a presigned "
+     "URL of the store valid this many seconds instead of streaming through Herald",
+     "`0` (stream)"),
+    ("REPORT_RETENTION_DAYS", "days a report file is kept; then it is deleted and its run "
+     "says \"expired\" (its history stays); `0` keeps them forever", "`90`"),
+    ("SILENCE_GRACE_MINUTES", "minutes after its instant by which a task's scheduled run "
+     "must have succeeded; then its owner and opted-in editors get one \"silent task\" alert",
+     "`30`"),
+    ("METRICS_TOKEN", "when set, `GET /metrics` asks for `Authorization: Bearer <token>`",
+     "unset: open"),
+    ("PROMETHEUS_MULTIPROC_DIR", "an empty directory (per machine, emptied at each start) "
+     "where every process keeps its metrics, so `/metrics` reports web and workers together",
+     "set by `serve` to `instance/metrics`; unset: each process its own"),
     ("DISPATCH_INTERVAL", "seconds between two dispatcher ticks (each dispatches the tasks "
      "due within its interval at their instant)", "`1`"),
     ("DISPATCH_AHEAD", "seconds ahead of their instant at which scheduled runs are prepared "
@@ -179,6 +199,12 @@ def from_environ(instance_path: str, environ: os._Environ | dict | None = None) 
         "MAIL_FROM": env.get("MAIL_FROM") or "Herald <herald@localhost>",
         "BASE_URL": base_url,
         "REPORTS_DIR": env.get("REPORTS_DIR") or str(instance / "reports"),
+        "REPORT_STORAGE_URL": env.get("REPORT_STORAGE_URL") or None,
+        "REPORT_DOWNLOAD_URL_SECONDS": _whole(env, "REPORT_DOWNLOAD_URL_SECONDS", 0),
+        "REPORT_RETENTION_DAYS": _whole(env, "REPORT_RETENTION_DAYS", 90),
+        "SILENCE_GRACE_MINUTES": _whole(env, "SILENCE_GRACE_MINUTES", 30),
+        "METRICS_TOKEN": env.get("METRICS_TOKEN") or None,
+        "PROMETHEUS_MULTIPROC_DIR": env.get("PROMETHEUS_MULTIPROC_DIR") or None,
         "DISPATCH_INTERVAL": int(env.get("DISPATCH_INTERVAL") or 1),
         "DISPATCH_AHEAD": int(env.get("DISPATCH_AHEAD") or 60),
         "RUN_HEARTBEAT_TIMEOUT": float(env.get("RUN_HEARTBEAT_TIMEOUT") or 300),
@@ -191,6 +217,13 @@ def from_environ(instance_path: str, environ: os._Environ | dict | None = None) 
         "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
         "REMEMBER_COOKIE_SECURE": base_url.startswith("https://"),
     }
+
+
+def _whole(env, name: str, default: int) -> int:
+    value = env.get(name) or str(default)
+    if not value.strip().isdigit():
+        raise ConfigError(f"{name} must be a whole number (0 or more), not {value!r}.")
+    return int(value)
 
 
 def _seconds_list(value: str) -> tuple[int, ...]:
@@ -217,6 +250,8 @@ def check(config: dict) -> None:
     if config.get("DISPATCH_AHEAD", 0) < 0:
         raise ConfigError(f"DISPATCH_AHEAD must be 0 or more seconds, not "
                           f"{config['DISPATCH_AHEAD']}.")
+    if config.get("REPORT_STORAGE_URL"):
+        _check_storage_url(config["REPORT_STORAGE_URL"])
     if config.get("DEBUG_MODE") or config.get("TESTING"):
         return
     missing = []
@@ -230,3 +265,11 @@ def check(config: dict) -> None:
             "set them in the environment (`make run` generates both into "
             "instance/herald.env), or set FLASK_DEBUG=1 for development."
         )
+
+
+def _check_storage_url(url: str) -> None:
+    parts = urlsplit(url)
+    if not ((parts.scheme == "file" and parts.path and not parts.netloc)
+            or (parts.scheme == "s3" and parts.netloc)):
+        raise ConfigError(f"REPORT_STORAGE_URL must be file:///absolute/path or "
+                          f"s3://bucket/optional/prefix, not {url!r}.")

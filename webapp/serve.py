@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -268,6 +269,9 @@ def serve_command(host: str | None, port: int | None, workers: int) -> None:
                 "BASE_URL is not set: links in emails and the SSO redirect URI use %s, the "
                 "address Herald listens on, which recipients elsewhere cannot reach. Set "
                 "BASE_URL to the portal's public URL.", url)
+    if not env.get("PROMETHEUS_MULTIPROC_DIR"):  # web and workers report metrics together
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(Path(current_app.instance_path) / "metrics")
+        shutil.rmtree(env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)  # a fresh start
     redis = None
     if not config.get("REDIS_URL"):
         try:

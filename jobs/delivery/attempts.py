@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -38,8 +39,9 @@ from rq.job import Job, JobStatus
 from webapp.extensions import db
 from webapp.models import Delivery, Run
 
+from .. import metrics
 from ..queue import REPORTS_QUEUE, connection, get_queue
-from ..reports.storage import report_path
+from ..reports import storage
 from ..shutdown import uninterruptible
 from . import registry, settings
 from .base import DeliveryFailed, SendContext, scrub
@@ -108,19 +110,24 @@ def attempt(delivery_id: int, number: int, clock: Clock = _clock) -> Delivery | 
     run = delivery.run
     secrets: list[str] = []
     try:
-        ctx = _context(run, delivery)
-        secrets = ctx.server.secrets if ctx.server else []
-        destination = (registry.get("email") if delivery.kind == "email"
-                       else registry.for_transport(ctx.server.transport))
-        if delivery.kind == "email" and not delivery.message_id:
-            delivery.message_id = new_message_id()
-            db.session.commit()
-        receipt = destination.send(ctx)
+        # An upload reads the file (a local copy when the store is S3); an email links to it.
+        with (storage.local_copy(run) if delivery.kind == "server" else nullcontext()) as path:
+            ctx = _context(run, delivery, path)
+            secrets = ctx.server.secrets if ctx.server else []
+            destination = (registry.get("email") if delivery.kind == "email"
+                           else registry.for_transport(ctx.server.transport))
+            if delivery.kind == "email" and not delivery.message_id:
+                delivery.message_id = new_message_id()
+                db.session.commit()
+            receipt = destination.send(ctx)
     except DeliveryFailed as exc:
         _record_failure(delivery, scrub(str(exc), secrets))
+    except FileNotFoundError as exc:  # deleted (retention, its task) before this attempt
+        _record_failure(delivery, f"The report file is no longer stored: {exc}")
     except Exception as exc:
         db.session.rollback()
         _record_failure(delivery, scrub(f"{type(exc).__name__}: {exc}", secrets))
+        _record_end(delivery, clock())
         raise
     else:
         delivery.status, delivery.error = "sent", None
@@ -128,10 +135,29 @@ def attempt(delivery_id: int, number: int, clock: Clock = _clock) -> Delivery | 
         if delivery.kind == "email":
             delivery.message_id = receipt
         _commit_with_run(delivery)
+    _record_end(delivery, clock())
     return delivery
 
 
-def _context(run: Run, delivery: Delivery) -> SendContext:
+def _record_end(delivery: Delivery, now: datetime) -> None:
+    """One log line per delivery attempt, and the deliveries metric."""
+    seconds = max(0.0, (now - delivery.claimed_at).total_seconds())
+    metrics.delivery_finished(delivery.kind, delivery.status)
+    run = delivery.run
+    failure = "" if delivery.status == "sent" else f": {delivery.error}" + (
+        f"; next attempt at {delivery.next_attempt_at.isoformat()}"
+        if delivery.next_attempt_at else "; no attempts left")
+    log.log(logging.INFO if delivery.status == "sent" else logging.WARNING,
+            "delivery %s (%s, attempt %s) of run %s, task %s (%s) %s in %.2f s%s",
+            delivery.id, delivery.kind, delivery.attempts, run.id, run.task_id,
+            run.company.slug, delivery.status, seconds, failure,
+            extra={"delivery_id": delivery.id, "run_id": run.id, "task_id": run.task_id,
+                    "company": run.company.slug, "kind": delivery.kind,
+                    "attempt": delivery.attempts, "outcome": delivery.status,
+                    "duration": round(seconds, 3)})
+
+
+def _context(run: Run, delivery: Delivery, file_path: str | None) -> SendContext:
     server = None
     if delivery.kind == "server":
         task = run.task
@@ -142,7 +168,7 @@ def _context(run: Run, delivery: Delivery) -> SendContext:
         except ValueError as exc:  # a secret the configured keys cannot decrypt
             raise DeliveryFailed(f"The server's password cannot be read: {exc}") from None
         delivery.target = server.target
-    return SendContext(run=run, delivery=delivery, file_path=report_path(run), server=server,
+    return SendContext(run=run, delivery=delivery, file_path=file_path, server=server,
                        timeouts=timeouts())
 
 
@@ -153,17 +179,13 @@ def _record_failure(delivery: Delivery, error: str) -> None:
     delivery.next_attempt_at = (
         delivery.claimed_at + timedelta(seconds=delays[delivery.attempts - 1])
         if delivery.attempts <= len(delays) else None)
-    log.warning("delivery %s (%s) attempt %s failed: %s%s", delivery.id, delivery.kind,
-                delivery.attempts, error,
-                f"; next attempt at {delivery.next_attempt_at.isoformat()}"
-                if delivery.next_attempt_at else "; no attempts left")
     _commit_with_run(delivery)
 
 
 def _commit_with_run(delivery: Delivery) -> None:
     """Record the attempt; a finished run's status follows its deliveries."""
     run = delivery.run
-    if run.done:
+    if run.done and run.status != "expired":  # an expired run stays so
         db.session.flush()
         run.status = outcome(run.deliveries)
     db.session.commit()

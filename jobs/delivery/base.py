@@ -85,7 +85,7 @@ class TestResult:
 class SendContext:
     run: Run
     delivery: Delivery
-    file_path: str
+    file_path: str | None  # a local copy of the report, for an upload (None for email)
     server: ServerSettings | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
 

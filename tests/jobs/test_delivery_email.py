@@ -15,7 +15,7 @@ from aiosmtpd.smtp import AuthResult
 
 from jobs.delivery import attempts
 from jobs.embedded_redis import free_port
-from jobs.reports.storage import report_path
+from jobs.reports import storage
 from jobs.runner import DeliveryError, run_report
 from webapp.extensions import db
 from webapp.models import Delivery, Run
@@ -132,7 +132,7 @@ def test_one_refused_address_does_not_block_the_others(app, make_company, refusi
     assert [r for rcpts, _ in refusing_smtp.messages for r in rcpts] == [
         "a@acme.example", "b@acme.example"]
     # The CSV stays downloadable whatever happened to the deliveries.
-    with open(report_path(db.session.get(Run, run.id)), "rb") as fh:
+    with storage.local_copy(db.session.get(Run, run.id)) as path, open(path, "rb") as fh:
         assert fh.read().startswith(b"company,")
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from jobs.delivery import attempts
 from jobs.embedded_redis import free_port
-from jobs.reports.storage import report_path
+from jobs.reports import storage
 from jobs.runner import DeliveryError, run_report
 from webapp.extensions import db
 from webapp.models import Delivery, Run
@@ -63,7 +63,7 @@ def assert_first_retry_planned(delivery: Delivery) -> None:
 
 
 def csv_bytes(run: Run) -> bytes:
-    with open(report_path(run), "rb") as fh:
+    with storage.local_copy(run) as path, open(path, "rb") as fh:
         return fh.read()
 
 

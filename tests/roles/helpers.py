@@ -3,7 +3,6 @@ with a real file on disk."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -31,7 +30,7 @@ def make_task(company, emails, report_type="usage_by_rooms", name="Rooms daily",
 
 
 def finished_run(task: Task, body: str = "company,channel\r\nAcme,sms\r\n") -> Run:
-    from jobs.reports.storage import report_path
+    from jobs.reports import storage
 
     now = datetime.now(UTC)
     run = Run(company_id=task.company_id, task_id=task.id, trigger="manual",
@@ -40,9 +39,7 @@ def finished_run(task: Task, body: str = "company,channel\r\nAcme,sms\r\n") -> R
               size_bytes=len(body))
     db.session.add(run)
     db.session.commit()
-    path = report_path(run)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", newline="") as fh:
+    with storage.writing(run) as path, open(path, "w", newline="") as fh:
         fh.write(body)
     return run
 

@@ -44,6 +44,8 @@ API_OBJECT = staff(401, 403, 404, 200)
 EXPECTED: dict[tuple[str, str], dict] = {
     ("GET", "/static/<path:filename>"): row(200, 200, 200, 200, 200),
     ("GET", "/healthz"): row(200, 200, 200, 200, 200),
+    ("GET", "/readyz"): row(503, 503, 503, 503, 503),  # no worker in this test
+    ("GET", "/metrics"): row(200, 200, 200, 200, 200),  # no METRICS_TOKEN here
     ("GET", "/login"): row(200, 302, 302, 302, 302),
     ("POST", "/login"): row(200, 302, 302, 302, 302),
     ("POST", "/logout"): row(302, 302, 302, 302, 302),
@@ -57,6 +59,7 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("POST", "/tasks/<int:task_id>/edit"): staff(302, 403, 404, 422),
     ("POST", "/tasks/<int:task_id>/delete"): staff(302, 403, 404, 302),
     ("POST", "/tasks/<int:task_id>/run"): staff(302, 403, 404, 302),
+    ("POST", "/alerts"): staff(302, 403, 302, 302),  # one's own opt-in to alerts
     # Recipients see the run's page and download with the type's permission.
     ("GET", "/runs/<int:run_id>"): row(302, 200, 200, 404, 200),
     ("GET", "/runs/<int:run_id>/download"): row(302, 200, 200, 404, 200),

@@ -8,7 +8,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..extensions import db
 from .types import UTCDateTime, utcnow
 
-RUN_STATUSES = ("queued", "running", "succeeded", "partial", "failed")
+# "expired": its file was deleted after REPORT_RETENTION_DAYS (jobs/housekeeping.py); the
+# row, its deliveries and what it did stay.
+RUN_STATUSES = ("queued", "running", "succeeded", "partial", "failed", "expired")
+FINISHED = ("succeeded", "partial", "failed")
 RUN_TRIGGERS = ("scheduled", "catch_up", "manual")
 MAX_ATTEMPTS = 2  # a run whose worker died is run once more, with the same window
 # pending → sending → sent | failed; failed → sending again while attempts remain
@@ -26,7 +29,8 @@ class Run(db.Model):
     __tablename__ = "runs"
     __table_args__ = (sa.UniqueConstraint("task_id", "scheduled_for"),
                       sa.Index("ix_runs_task_created", "task_id", "id"),
-                      sa.Index("ix_runs_status", "status"))
+                      sa.Index("ix_runs_status", "status"),
+                      sa.Index("ix_runs_status_finished", "status", "finished_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int] = mapped_column(sa.ForeignKey("companies.id"), index=True)
@@ -48,6 +52,8 @@ class Run(db.Model):
     attempt: Mapped[int] = mapped_column(default=1, server_default="1")
     retry_of_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("runs.id", ondelete="SET NULL"), unique=True)
+    expired_at = mapped_column(UTCDateTime)  # when its file was deleted (status "expired")
+    alerted_at = mapped_column(UTCDateTime)  # when its failure was emailed (jobs/alerts.py)
 
     task = relationship("Task")
     retry_of = relationship("Run", remote_side=[id])
@@ -57,7 +63,7 @@ class Run(db.Model):
 
     @property
     def done(self) -> bool:
-        return self.status in ("succeeded", "partial", "failed")
+        return self.status in FINISHED or self.status == "expired"
 
 
 class Delivery(db.Model):

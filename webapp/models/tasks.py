@@ -38,8 +38,16 @@ class Task(db.Model):
     prepared_following_at = mapped_column(UTCDateTime)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
+    # Alerts (jobs/alerts.py): its owner (who created it); the instant by which its next
+    # scheduled run should have succeeded; when a "silent task" alert was raised (until the
+    # "recovered" one).
+    created_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"))
+    success_due_at = mapped_column(UTCDateTime)
+    silent_since = mapped_column(UTCDateTime)
 
     company = relationship("Company")
+    created_by = relationship("User")
     recipients = relationship("TaskRecipient", back_populates="task", order_by="TaskRecipient.id",
                               cascade="all, delete-orphan")
 

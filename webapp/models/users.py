@@ -36,6 +36,9 @@ class User(UserMixin, db.Model):
     external_id: Mapped[str | None] = mapped_column(sa.String(200))
     org_unit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("org_units.id"))
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    # Opted in to the alerts of every task (failed runs, silent tasks); counts while the user
+    # may edit scheduled reports.
+    failure_alerts: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     company = relationship("Company")
     assignments = relationship("RoleAssignment", back_populates="user",

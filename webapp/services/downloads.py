@@ -6,7 +6,7 @@ errors (403, 404) that portal and API both render in their own way.
 
 from __future__ import annotations
 
-from flask import abort, request, send_file
+from flask import Response, abort, current_app, redirect, request, stream_with_context
 from flask_login import current_user
 
 from jobs.reports import storage
@@ -34,6 +34,15 @@ def _audit(run: Run, allowed: bool) -> None:
     db.session.commit()
 
 
+def _missing(run: Run) -> str:
+    if run.status == "expired":
+        return ("This report's file was deleted when it reached the retention period "
+                f"({current_app.config['REPORT_RETENTION_DAYS']} days); the run's history is "
+                "kept.")
+    return ("This run has no report file (it has not finished, or failed before the file "
+            "was written).")
+
+
 def send_report(run_id: int):
     """The file of a finished run of the user's company, for a user who may download it."""
     run = get_for_company_or_404(Run, run_id)
@@ -43,9 +52,18 @@ def send_report(run_id: int):
         abort(403, description="You do not have the permission to download this report "
                                f"(“{P.DOWNLOADS[run.task.report_type]}”). Ask your company "
                                "administrator for it.")
-    if not storage.exists(run):
-        abort(404, description="This run has no report file (it has not finished, or failed "
-                               "before the file was written).")
+    seconds = current_app.config.get("REPORT_DOWNLOAD_URL_SECONDS") or 0
+    if seconds and storage.exists(run) and (url := storage.presigned_url(run, seconds)):
+        _audit(run, True)
+        return redirect(url, 302)  # the store serves the file itself, for a short while
+    try:
+        chunks, size = storage.open_report(run)
+    except FileNotFoundError:
+        abort(404, description=_missing(run))
     _audit(run, True)
-    return send_file(storage.report_path(run), mimetype="text/csv", as_attachment=True,
-                     download_name=run.file_name)
+    response = Response(stream_with_context(chunks), mimetype="text/csv",
+                        direct_passthrough=True)
+    response.content_length = size
+    response.headers.set("Content-Disposition", "attachment", filename=run.file_name)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from flask import has_request_context
+from flask_login import current_user
 
 from jobs.schedule import is_timezone
 from roles.permissions import ADMIN_ROLE
@@ -14,6 +16,12 @@ from ..models.tenancy import slugify
 from ..models.users import email_key
 from ..schemas.fields import email_address
 from .errors import InputError
+
+
+def acting_user_id() -> int | None:
+    """The logged-in user making a change (portal or API token), or None (the CLI, a job)."""
+    return current_user.id if has_request_context() and current_user.is_authenticated \
+        else None
 
 
 def normalise_email(value: str, field: str = "email") -> str:

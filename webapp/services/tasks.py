@@ -12,7 +12,7 @@ from jobs import held
 from jobs import schedule as sched
 from jobs.delivery import settings as server_settings
 from jobs.delivery.base import InvalidSettings, TestResult
-from jobs.reports import registry
+from jobs.reports import registry, storage
 from jobs.reports.base import ALL_CHANNELS
 from roles.viewer import sync_recipient_roles
 
@@ -21,6 +21,7 @@ from ..models import Company, OrgUnit, Run, Task, TaskRecipient
 from ..models.users import email_key
 from ..schemas.tasks import ServerSchema, TaskSchema
 from .errors import NOT_AN_OBJECT, InputError, load
+from .people import acting_user_id
 
 MAX_ACTIVE_TASKS = 100
 MAX_RECIPIENTS = 50
@@ -147,7 +148,7 @@ def save(company: Company, data: TaskInput, now: datetime, task: Task | None = N
                 f"{MAX_ACTIVE_TASKS}. Deactivate or delete a task first, or save this one "
                 "with Activated off.")})
     if task is None:
-        task = Task(company_id=company.id)
+        task = Task(company_id=company.id, created_by_id=acting_user_id())
         db.session.add(task)
 
     task.name = data.name
@@ -192,6 +193,7 @@ def delete(task: Task) -> None:
     if task.status == "running":
         raise TaskBusy("This task is running; delete it when the run has finished.")
     company_id = task.company_id
+    storage.delete_runs(storage.files_of(task))  # its reports: nothing could reach them later
     db.session.delete(task)  # its runs go with it (ON DELETE CASCADE), a prepared one too
     db.session.flush()
     sync_recipient_roles(company_id)
@@ -216,8 +218,7 @@ def run_now(task: Task, now: datetime) -> Run:
 
 
 def test_connection(raw, task: Task | None) -> TestResult:
-    """"Test connection" of upload settings before saving them; passwords left out are the
-    task's stored ones. Raise InputError for invalid settings."""
+    """Test upload settings before saving; passwords left out are the task's stored ones."""
     try:
         return server_settings.test_connection(raw, task.server if task else None,
                                                server_settings.timeouts())
@@ -226,8 +227,7 @@ def test_connection(raw, task: Task | None) -> TestResult:
 
 
 def _settle(task: Task, now: datetime) -> None:
-    """If the task's prepared run has reached its instant but the dispatcher has not yet
-    advanced the task, advance it now, so the watermark is where that run's window ends."""
+    """Advance the task now if its prepared run's instant came before the dispatcher did."""
     if dispatcher.settle(now, task.id):
         db.session.refresh(task)
 
