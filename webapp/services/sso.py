@@ -16,7 +16,7 @@ from roles import sso
 
 from ..crypto import decrypt, encrypt
 from ..extensions import db
-from ..models import Role, SsoIdentity, SsoSettings, User
+from ..models import Role, RoleAssignment, SsoIdentity, SsoSettings, User
 from ..models.sso import SYNC_MODES
 from ..models.users import email_key
 from .errors import InputError
@@ -45,7 +45,12 @@ def settings_of(company_id: int) -> SsoSettings | None:
     return db.session.scalar(sa.select(SsoSettings).where(SsoSettings.company_id == company_id))
 
 
-def validate(company_id: int, payload, current: SsoSettings | None) -> SsoInput:
+def validate(company_id: int, payload, current: SsoSettings | None,
+             granted_by: frozenset[str]) -> SsoInput:
+    """The settings to save. Nobody grants through SSO what they don't hold: the roles mapped
+    before and after the edit must carry only permissions ``granted_by`` holds, and changing
+    where logins come from (see IDENTITY) needs every permission any user here holds, since
+    whoever runs the identity provider can log in as any user it is not yet bound to."""
     if not isinstance(payload, dict):
         raise InputError({"body": "The request body must be a JSON object."})
     known = {"enabled", "issuer", "client_id", "client_secret", "groups_claim", "role_mapping",
@@ -118,9 +123,49 @@ def validate(company_id: int, payload, current: SsoSettings | None) -> SsoInput:
             errors["client_secret"] = "Client secret is required to turn single sign-on on."  # noqa: S105,E501
     if errors:
         raise InputError(errors)
-    return SsoInput(enabled=data["enabled"], issuer=issuer, client_id=client_id,
-                    client_secret=secret, groups_claim=claim, role_mapping=clean,
-                    sync_mode=data["sync_mode"], allow_signup=data["allow_signup"])
+    result = SsoInput(enabled=data["enabled"], issuer=issuer, client_id=client_id,
+                      client_secret=secret, groups_claim=claim, role_mapping=clean,
+                      sync_mode=data["sync_mode"], allow_signup=data["allow_signup"])
+    _check_held(company_id, result, current, granted_by)
+    return result
+
+
+# Where logins come from and what a login may do to roles already held.
+IDENTITY = ("enabled", "issuer", "client_id", "sync_mode", "allow_signup")
+DEFAULTS = {"enabled": False, "issuer": "", "client_id": "", "sync_mode": "sso_only",
+            "allow_signup": False}
+
+
+def _check_held(company_id: int, new: SsoInput, current: SsoSettings | None,
+                granted_by: frozenset[str]) -> None:
+    before = current.role_mapping if current is not None else {}
+    names = {r for roles in (*new.role_mapping.values(), *(before or {}).values())
+             for r in roles}
+    mapped = db.session.scalars(sa.select(Role).where(Role.company_id == company_id,
+                                                      Role.name.in_(names))).all()
+    missing = sorted({p for r in mapped for p in r.permissions or ()} - granted_by)
+    if missing:
+        raise InputError({"role_mapping": "Editing single sign-on needs every permission the "
+                                          "mapped roles carry; you do not hold "
+                                          f"{', '.join(missing)}."})
+    was = {k: getattr(current, k) if current is not None else v for k, v in DEFAULTS.items()}
+    changed = [k for k in IDENTITY if getattr(new, k) != was[k]]
+    if new.client_secret is not None:
+        changed.append("client_secret")
+    missing = sorted(held_in_company(company_id) - granted_by) if changed else []
+    if missing:
+        raise InputError({changed[0]: "Changing where logins come from lets the identity "
+                                      "provider log in as any user of the company; it needs "
+                                      "every permission they hold, and you do not hold "
+                                      f"{', '.join(missing)}."})
+
+
+def held_in_company(company_id: int) -> frozenset[str]:
+    """Every permission some active user of the company holds."""
+    roles = db.session.scalars(sa.select(Role).where(Role.id.in_(
+        sa.select(RoleAssignment.role_id).join(User, User.id == RoleAssignment.user_id)
+        .where(User.company_id == company_id, User.active.is_(True))))).all()
+    return frozenset(p for r in roles for p in r.permissions or ())
 
 
 def save(company_id: int, data: SsoInput, current: SsoSettings | None) -> SsoSettings:
@@ -190,11 +235,13 @@ def complete_login(settings: SsoSettings, claims: dict, now: datetime) -> User:
     if not user.active:
         raise SsoError(f"The account {email} is deactivated; ask your administrator.")
     if identity is None:
-        identity = db.session.scalar(sa.select(SsoIdentity).where(SsoIdentity.user_id == user.id))
-        if identity is None:
-            identity = SsoIdentity(company_id=company.id, user_id=user.id)
-            db.session.add(identity)
-        identity.issuer, identity.subject = issuer, str(subject)
+        if db.session.scalar(sa.select(SsoIdentity.id).where(SsoIdentity.user_id == user.id)):
+            # Never re-bound: another identity (issuer, subject) logs in as this user.
+            raise SsoError(f"{email} is linked to another sign-in identity; ask your "
+                           "administrator.")
+        identity = SsoIdentity(company_id=company.id, user_id=user.id, issuer=issuer,
+                               subject=str(subject))
+        db.session.add(identity)
     identity.last_claims = _storable(claims)
     identity.last_login_at = now
     roles = sso.resolve_roles(company.id, sso.mapped_role_names(claims, settings))

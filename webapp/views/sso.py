@@ -14,7 +14,7 @@ from joserfc.errors import JoseError
 
 from roles import permissions as P
 from roles import sso
-from roles.access import require_permission
+from roles.access import permissions_of, require_permission
 
 from ..extensions import db
 from ..htmx import render
@@ -122,7 +122,8 @@ def settings():
         try:
             if isinstance(mapping, str):
                 raise InputError({"role_mapping": mapping})
-            data = sso_service.validate(company_id, payload, current)
+            data = sso_service.validate(company_id, payload, current,
+                                        permissions_of(current_user))
             current = sso_service.save(company_id, data, current)
         except InputError as exc:
             db.session.rollback()
