@@ -1,7 +1,8 @@
 """The dispatcher tick: the one periodic job registered with rq-scheduler (jobs/scheduler.py).
 
 Each tick releases and prepares runs (jobs/dispatch.py, jobs/held.py), reaps dead runs and
-recovers deliveries (jobs/reaper.py), gives lost jobs back, then stays for the rest of its
+recovers deliveries (jobs/reaper.py), gives lost jobs back, prunes old audit events
+(jobs/retention.py), then stays for the rest of its
 interval to release each run at its instant.
 """
 
@@ -20,6 +21,7 @@ from .dispatch import dispatch
 from .held import next_instant, requeue_lost
 from .queue import connection
 from .reaper import reap, retry_deliveries
+from .retention import prune_audit
 
 log = logging.getLogger(__name__)
 SCHEDULER_POLL = 1  # seconds: jobs.scheduler.MAX_POLL_INTERVAL
@@ -41,6 +43,7 @@ def run_tick(now: Callable[[], datetime] | None = None,
     retried = reap(started, timedelta(seconds=config["RUN_HEARTBEAT_TIMEOUT"]), conn)
     requeued = requeue_lost(started, conn)
     retry_deliveries(started, conn)
+    prune_audit(started, config["AUDIT_RETENTION_DAYS"], conn)
     # Until the next tick can have started: its interval plus the scheduler's poll, so that
     # consecutive ticks leave no gap (an overlap is harmless: runs are made once).
     horizon = started + timedelta(seconds=config["DISPATCH_INTERVAL"] + SCHEDULER_POLL)

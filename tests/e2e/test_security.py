@@ -3,6 +3,9 @@ as the attacker tried them: ordinary accounts, HTTP, servers the attacker runs."
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 import subprocess
 import sys
 from urllib.parse import urlsplit
@@ -182,3 +185,133 @@ def test_ingestion_cannot_turn_the_admin_into_a_group(live, tmp_path):
     me = next(u for u in admin.get("/api/v1/users").json() if u["email"] == email)
     assert me["is_group"] is False and me["name"] == "Boss"
     assert [r["role"] for r in me["roles"]] == [P.ADMIN_ROLE]
+
+
+# -- the audit trail ---------------------------------------------------------------------------
+
+def csrf_of(page: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or \
+        re.search(r'"X-CSRFToken": "([^"]+)"', page)
+    assert match, page[:500]
+    return match.group(1)
+
+
+def portal_login(live, email: str, password: str = PASSWORD) -> requests.Response:
+    """A browser's password login; the answer (its session is ``answer.browser``)."""
+    browser = requests.Session()
+    token = csrf_of(browser.get(f"{live.url}/login", timeout=TIMEOUT).text)
+    answer = browser.post(f"{live.url}/login", timeout=TIMEOUT, allow_redirects=False,
+                          data={"email": email, "password": password, "csrf_token": token})
+    answer.browser = browser
+    return answer
+
+
+def test_the_audit_trail_records_and_lists_what_happened(live):
+    tenant = make_tenant(live, "Audit Co")
+    admin = Api(live.url, tenant.token)
+    assert portal_login(live, tenant.admin_email, "not the password").status_code == 200
+    browser = portal_login(live, tenant.admin_email).browser
+    task = admin.post("/api/v1/tasks", json={
+        "name": "=HYPERLINK(1)", "report_type": "usage_by_rooms", "channels": ["whatsapp"],
+        "schedule": {"kind": "daily", "time": "06:30"},
+        "recipients": {"emails": ["ops@audit-co.example"]}}).json()
+    assert admin.delete(f"/api/v1/tasks/{task['id']}").status_code == 204
+    events = admin.get("/api/v1/audit").json()["events"]
+    assert [(e["action"], e["actor"]) for e in events] == [
+        ("task.delete", tenant.admin_email), ("task.create", tenant.admin_email),
+        ("login.success", tenant.admin_email), ("login.failure", tenant.admin_email),
+        ("token.create", "system")]
+    assert events[0]["target_name"] == "=HYPERLINK(1)" and events[0]["ip"] == "127.0.0.1"
+    only = admin.get("/api/v1/audit", params={"action": "login"}).json()["events"]
+    assert [e["action"] for e in only] == ["login.success", "login.failure"]
+    page = browser.get(f"{live.url}/admin/audit", params={"action": "task"}, timeout=TIMEOUT)
+    assert page.status_code == 200 and "task.delete" in page.text and "login.failure" not in \
+        page.text.split('<table class="list" id="audit">')[1]
+    exported = browser.get(f"{live.url}/admin/audit.csv", timeout=TIMEOUT)
+    assert exported.headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(exported.text)))
+    assert len(rows) == 6 and rows[1][3] == "task.delete" and rows[1][7] == "'=HYPERLINK(1)"
+
+
+# -- login throttling, headers, htmx under the CSP ---------------------------------------------
+
+def test_five_failures_lock_an_account_for_everyone(live):
+    tenant = make_tenant(live, "Throttle Co")
+    for _ in range(5):
+        assert portal_login(live, tenant.admin_email, "wrong password").status_code == 200
+    locked = portal_login(live, tenant.admin_email)  # the right password, another browser
+    assert locked.status_code == 429, locked.text[:300]
+    assert int(locked.headers["Retry-After"]) > 0
+    assert "Too many failed logins for this account" in locked.text
+    other = make_tenant(live, "Throttle Two")
+    assert portal_login(live, other.admin_email).status_code == 302
+
+
+def test_twenty_attempts_a_minute_per_address(tmp_path, live):
+    """On a server of its own: the address limit would also hold back the other tests."""
+    from tests.test_serve import Served
+
+    served = Served(live.env, tmp_path / "serve.log")
+    try:
+        served.wait_for_login_page()
+        own = type(live)(served, live.env, f"http://127.0.0.1:{served.port}", live.database_url)
+        answers = [portal_login(own, f"nobody{n}@nowhere.example", "x").status_code
+                   for n in range(21)]
+        assert answers == [200] * 20 + [429]
+    finally:
+        served.stop()
+
+
+def test_security_headers_as_served(live, capsys):
+    tenant = make_tenant(live, "Header Co")
+    login = requests.get(f"{live.url}/login", timeout=TIMEOUT)
+    browser = portal_login(live, tenant.admin_email).browser
+    admin = Api(live.url, tenant.token)
+    task = admin.post("/api/v1/tasks", json={
+        "name": "Rooms", "report_type": "usage_by_rooms", "channels": ["whatsapp"],
+        "schedule": {"kind": "daily", "time": "06:30"}, "recipients": {"emails": []}})
+    page = browser.get(f"{live.url}/tasks/{task.json()['id']}", timeout=TIMEOUT)
+    api = admin.get("/api/v1/tasks")
+    for answer in (login, page, api):
+        headers = answer.headers
+        assert "script-src 'self'" in headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"] == "same-origin"
+        assert headers["X-Frame-Options"] == "DENY"
+    assert page.headers["Cache-Control"] == "no-store" == api.headers["Cache-Control"]
+    with capsys.disabled():  # for the record: the headers as served
+        for name, answer in (("/login", login), ("/tasks/N", page), ("/api/v1/tasks", api)):
+            print(f"\n{name} {answer.status_code}")
+            for key, value in answer.headers.items():
+                print(f"  {key}: {value}")
+
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+def test_htmx_works_under_the_csp_and_nothing_is_refused(live):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    tenant = make_tenant(live, "Browser Co")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        refused = []
+        page.on("console", lambda m: refused.append(m.text)
+                if "Content Security Policy" in m.text else None)
+        page.goto(f"{live.url}/login")
+        page.fill("input[name=email]", tenant.admin_email)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("form:not(#sso-login) button[type=submit]")
+        page.wait_for_url(re.compile(r".*/(tasks|my/reports).*"))
+        page.goto(f"{live.url}/tasks/new")
+        with page.expect_response(re.compile(r".*/tasks/preview.*")) as preview:
+            page.fill("input[name=schedule_time]", "07:45")
+            page.press("input[name=schedule_time]", "Tab")
+        assert preview.value.status == 200
+        page.wait_for_function("document.querySelector('#preview') && "
+                               "document.querySelector('#preview').textContent.includes('07:45')")
+        browser.close()
+    assert refused == []

@@ -285,8 +285,7 @@ def _apply_rows(company_id: int, spec: Kind, batch: list[tuple[int, dict]],
             db.session.add(row)
         else:
             row = db.session.get(model, row_id)
-            conflict = ingest_conflict(row, values) if model is User else None
-            if conflict:
+            if model is User and (conflict := ingest_conflict(row, values)):
                 result.reject(number, record["id"], conflict)
                 continue
             row.external_id = record["id"]

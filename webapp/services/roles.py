@@ -18,6 +18,7 @@ from roles.permissions import ALL, BUILTIN_ROLES
 
 from ..extensions import db
 from ..models import Role, RoleAssignment, User
+from . import audit
 from .errors import InputError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
@@ -96,11 +97,19 @@ def save(company_id: int, data: RoleInput, role: Role | None = None) -> Role:
     if role is not None and _locks_out(company_id, drop_role=role.id,
                                        new_permissions=data.permissions):
         raise RoleConflict(LOCKOUT, "last_admin")
+    before = None if role is None else {"name": role.name, "description": role.description,
+                                         "permissions": sorted(role.permissions or ())}
     if role is None:
         role = Role(company_id=company_id, builtin=False)
         db.session.add(role)
     role.name, role.description, role.permissions = data.name, data.description, data.permissions
     db.session.flush()
+    after = {"name": role.name, "description": role.description,
+             "permissions": sorted(role.permissions)}
+    audit.record("role.create" if before is None else "role.update", role,
+                 details={"fields": after} if before is None else {"changed": {
+                     k: {"from": before[k], "to": v} for k, v in after.items()
+                     if before[k] != v}})
     return role
 
 
@@ -122,6 +131,7 @@ def delete(role: Role, granted_by: frozenset[str]) -> None:
         raise RoleConflict(_not_held(role, granted_by), "not_held")
     if _locks_out(role.company_id, drop_role=role.id):
         raise RoleConflict(LOCKOUT, "last_admin")
+    audit.record("role.delete", role, details={"permissions": sorted(role.permissions or ())})
     db.session.execute(sa.delete(RoleAssignment).where(RoleAssignment.role_id == role.id))
     db.session.delete(role)
     db.session.flush()
@@ -155,6 +165,7 @@ def assign(user: User, role: Role, granted_by: frozenset[str]) -> RoleAssignment
     assignment = RoleAssignment(user_id=user.id, role_id=role.id, source="manual")
     db.session.add(assignment)
     db.session.flush()
+    audit.record("role.assign", user, details={"role": role.name, "role_id": role.id})
     db.session.expire(user, ["assignments"])
     return assignment
 
@@ -176,6 +187,7 @@ def unassign(user: User, role: Role, granted_by: frozenset[str]) -> None:
         raise RoleConflict(LOCKOUT, "last_admin")
     db.session.delete(assignment)
     db.session.flush()
+    audit.record("role.unassign", user, details={"role": role.name, "role_id": role.id})
     db.session.expire(user, ["assignments"])
 
 

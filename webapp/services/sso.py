@@ -16,9 +16,10 @@ from roles import sso
 
 from ..crypto import decrypt, encrypt
 from ..extensions import db
-from ..models import Role, RoleAssignment, SsoIdentity, SsoSettings, User
+from ..models import Company, Role, RoleAssignment, SsoIdentity, SsoSettings, User
 from ..models.sso import SYNC_MODES
 from ..models.users import email_key
+from . import audit
 from .errors import InputError
 from .people import create_user
 
@@ -168,16 +169,25 @@ def held_in_company(company_id: int) -> frozenset[str]:
     return frozenset(p for r in roles for p in r.permissions or ())
 
 
+FIELDS = ("enabled", "issuer", "client_id", "groups_claim", "role_mapping", "sync_mode",
+          "allow_signup")
+
+
 def save(company_id: int, data: SsoInput, current: SsoSettings | None) -> SsoSettings:
     settings = current or SsoSettings(company_id=company_id)
+    before = {k: getattr(current, k) for k in FIELDS} if current is not None else {}
     if current is None:
         db.session.add(settings)
-    for key in ("enabled", "issuer", "client_id", "groups_claim", "role_mapping", "sync_mode",
-                "allow_signup"):
+    for key in FIELDS:
         setattr(settings, key, getattr(data, key))
+    changed = {k: {"from": before.get(k), "to": getattr(data, k)} for k in FIELDS
+               if before.get(k) != getattr(data, k)}
     if data.client_secret is not None:
         settings.client_secret = encrypt(data.client_secret)
+        changed["client_secret"] = audit.MASK
     db.session.flush()
+    audit.record("sso.update", db.session.get(Company, company_id), company_id=company_id,
+                 details={"changed": changed}, target_type="sso_settings")
     return settings
 
 

@@ -20,6 +20,7 @@ from ..extensions import db
 from ..htmx import render
 from ..models import Company, Role, SsoSettings
 from ..models.sso import SYNC_MODES
+from ..services import audit
 from ..services import sso as sso_service
 from ..services.errors import InputError
 from .auth import safe_next
@@ -86,7 +87,12 @@ def callback(slug: str):
         user = sso_service.complete_login(settings, dict(claims), datetime.now(UTC))
     except sso_service.SsoError as exc:
         db.session.rollback()
+        audit.record("login.failure", company_id=settings.company_id,
+                     actor=str(claims.get("email") or claims.get("sub") or "unknown")[:254],
+                     result="refused", details={"method": "sso", "reason": str(exc)})
+        db.session.commit()
         abort(403, description=str(exc))
+    audit.record("login.success", user, actor=user, details={"method": "sso"})
     db.session.commit()
     login_user(user)
     return redirect(session.pop("sso_next", None) or url_for("tasks.home"))
