@@ -269,7 +269,8 @@ def test_security_headers_as_served(live, capsys):
     admin = Api(live.url, tenant.token)
     task = admin.post("/api/v1/tasks", json={
         "name": "Rooms", "report_type": "usage_by_rooms", "channels": ["whatsapp"],
-        "schedule": {"kind": "daily", "time": "06:30"}, "recipients": {"emails": []}})
+        "schedule": {"kind": "daily", "time": "06:30"},
+        "recipients": {"emails": ["ops@header-co.example"]}})
     page = browser.get(f"{live.url}/tasks/{task.json()['id']}", timeout=TIMEOUT)
     api = admin.get("/api/v1/tasks")
     for answer in (login, page, api):
