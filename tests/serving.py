@@ -23,6 +23,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from jobs.embedded_redis import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 60.0
 # Seconds an idle Herald takes to stop: well under SHUTDOWN_GRACE (25 s), so a stop that waits
@@ -109,9 +111,9 @@ class Served:
     """A running `flask serve` (or ``argv``, e.g. `make run`) started as a user starts it;
     ``port`` is where it is expected to answer."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, port: int,
+    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None,
                  argv: list[str] | None = None, cwd: Path = ROOT) -> None:
-        self.port = port
+        port = self.port = port or free_port()
         self.log_path = log_path
         self._log = log_path.open("wb")  # closed in stop()
         argv = argv or [sys.executable, "-m", "flask", "--app", "app", "serve", "--port",

@@ -7,7 +7,7 @@ import os
 from flask import Flask
 
 from . import config as herald_config
-from .extensions import csrf, db, login_manager, migrate
+from .extensions import csrf, db, limiter, login_manager, migrate
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -22,6 +22,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     if test_config:
         app.config.update(test_config)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", "herald-limits")
+    app.config.setdefault("LOGIN_ACCOUNT_LIMIT", "5 per 15 minutes")  # failures, per account
+    app.config.setdefault("LOGIN_ADDRESS_LIMIT", "20 per minute")  # attempts, per address
     herald_config.check(app.config)
     from roles.sso import check_mapper  # roles import the models: load them with the app
 
@@ -37,12 +43,14 @@ def create_app(test_config: dict | None = None) -> Flask:
                      directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
+    limiter.init_app(app)
 
-    from . import htmx, models  # noqa: F401 - models register their tables
+    from . import headers, htmx, models  # noqa: F401 - models register their tables
     from .cli import register_cli
     from .views import register_blueprints
 
     htmx.init_app(app)
+    headers.init_app(app)
     register_blueprints(app)
     register_cli(app)
     return app

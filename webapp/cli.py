@@ -17,6 +17,7 @@ from jobs.delivery import settings as server_settings
 from .extensions import db
 from .models import ApiToken, Company, Task, User
 from .models.users import email_key
+from .services import audit
 from .services import tasks as task_service
 from .services.demo import seed
 from .services.errors import InputError
@@ -90,6 +91,8 @@ def users_token(slug, email):
         raise click.ClickException(f"No active user {email} in {slug}.")
     token, plain = ApiToken.issue(user)
     db.session.add(token)
+    db.session.flush()
+    audit.record("token.create", user, details={"token_id": token.id, "via": "cli"})
     db.session.commit()
     click.echo(plain)
 

@@ -88,6 +88,7 @@ SETTINGS = (
      "the system's"),
     ("SSO_HTTP_TIMEOUT", "seconds to wait for a company's identity provider (discovery, keys, "
      "token)", "`10`"),
+    ("AUDIT_RETENTION_DAYS", "days audit events are kept", "`400`"),
     ("FLASK_DEBUG", "`1` for development: allows the default secrets", "off"),
 )
 
@@ -214,6 +215,7 @@ def from_environ(instance_path: str, environ: os._Environ | dict | None = None) 
         "DELIVERY_TRANSFER_TIMEOUT": float(env.get("DELIVERY_TRANSFER_TIMEOUT") or 300),
         "FTPS_CA_FILE": env.get("FTPS_CA_FILE") or None,
         "SSO_HTTP_TIMEOUT": float(env.get("SSO_HTTP_TIMEOUT") or 10),
+        "AUDIT_RETENTION_DAYS": int(env.get("AUDIT_RETENTION_DAYS") or 400),
         "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
         "REMEMBER_COOKIE_SECURE": base_url.startswith("https://"),
     }

@@ -4,7 +4,8 @@ Stored in ``Task.server`` as JSON whose secret settings (declared by the destina
 Fernet tokens (webapp/crypto.py). Invalid settings raise InvalidSettings with a message per
 field; the services turn it into their InputError. Secrets are write-only (the API's Server
 schema never dumps them), and an edit that leaves a password out (or empty) keeps the stored
-one.
+one — only for the very endpoint it was typed for (`endpoint`); anything else needs it typed
+again.
 """
 
 from __future__ import annotations
@@ -102,17 +103,13 @@ def validate(raw, stored: dict | None, prefix: str = "recipients.server",
     if transport not in TRANSPORTS:
         errors[f"{prefix}.transport"] = "Transport must be one of sftp, ftp, ftps."
         transport = None
-    # A password is only carried over to the same server and user.
-    same_place = stored is not None and all(
-        stored.get(k) == raw.get(k) for k in ("transport", "host", "username"))
     server = {
         "transport": transport,
         "host": _host(raw, f"{prefix}.host", "Host", errors),
         "port": _port(raw, f"{prefix}.port", DEFAULT_PORTS.get(transport, 22), errors),
         "username": _text(raw, "username", f"{prefix}.username", "Username", errors,
                           limit=128),
-        "password": _secret(raw, stored if same_place else None, f"{prefix}.password",
-                            "Password", errors, required=True),
+        "password": None,
         "directory": _text(raw, "directory", f"{prefix}.directory", "Remote directory",
                            errors, limit=500),
         "host_key_fingerprint": None,
@@ -133,14 +130,38 @@ def validate(raw, stored: dict | None, prefix: str = "recipients.server",
                 "Test connection shows it.")
         else:
             server["host_key_fingerprint"] = fingerprint.strip()
-    server["proxy"] = _proxy(raw.get("proxy"), (stored or {}).get("proxy") if same_place
-                             else None, f"{prefix}.proxy", errors)
+    server["proxy"] = _proxy(raw.get("proxy"), f"{prefix}.proxy", errors)
+    # A stored password goes only where it was typed for: the same endpoint in every part.
+    server["password"] = _secret(
+        raw, stored if stored and endpoint(stored) == endpoint(server) else None,
+        f"{prefix}.password", "Password", errors, required=True)
+    proxy, stored_proxy = server["proxy"], (stored or {}).get("proxy")
+    if proxy and proxy["username"]:
+        same = stored_proxy is not None and _proxy_endpoint(stored_proxy) == _proxy_endpoint(proxy)
+        proxy["password"] = _secret(raw["proxy"], stored_proxy if same else None,
+                                    f"{prefix}.proxy.password", "Proxy password", errors,
+                                    required=False)
     if errors:
         raise InvalidSettings(errors)
     return server
 
 
-def _proxy(raw, stored: dict | None, prefix: str, errors: dict) -> dict | None:
+def _proxy_endpoint(proxy: dict | None) -> tuple | None:
+    if not proxy:
+        return None
+    return tuple(proxy.get(k) for k in ("type", "host", "port", "username"))
+
+
+def endpoint(server: dict) -> tuple:
+    """Where a server's password goes: transport, host, port, user, pinned key and proxy.
+    A stored secret is reused only when all of them are as they were when it was typed."""
+    return (*(server.get(k) for k in ("transport", "host", "port", "username",
+                                      "host_key_fingerprint")),
+            _proxy_endpoint(server.get("proxy")))
+
+
+def _proxy(raw, prefix: str, errors: dict) -> dict | None:
+    """The proxy without its password (validate adds it once the endpoint is known)."""
     if raw is None or raw == {}:
         return None
     if not isinstance(raw, dict):
@@ -154,15 +175,11 @@ def _proxy(raw, stored: dict | None, prefix: str, errors: dict) -> dict | None:
         kind = None
     username = _text(raw, "username", f"{prefix}.username", "Proxy username", errors,
                      required=False, limit=128)
-    same = stored is not None and stored.get("host") == raw.get("host") and \
-        stored.get("username") == username
-    password = _secret(raw, stored if same else None, f"{prefix}.password",
-                       "Proxy password", errors, required=False) if username else None
     if raw.get("password") and not username:
         errors[f"{prefix}.username"] = "A proxy password needs a proxy username."
     return {"type": kind, "host": _host(raw, f"{prefix}.host", "Proxy host", errors),
             "port": _port(raw, f"{prefix}.port", DEFAULT_PROXY_PORTS.get(kind, 1080), errors),
-            "username": username, "password": password}
+            "username": username, "password": None}
 
 
 def target(stored: dict) -> str:

@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from jobs.embedded_redis import free_port
 from tests.conftest import PASSWORD
-from tests.test_serve import ROOT, Served
+from tests.serving import ROOT, Served
 
 TOKEN = "metrics-token-for-the-test"
 WAIT = 60  # seconds for anything the workers or the tick do (housekeeping: every 10 s)

@@ -66,6 +66,7 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("GET", "/admin/outbox"): FORBIDDEN_LIST,
     ("GET", "/admin/outbox/<int:message_id>"): FORBIDDEN_OBJECT,
     ("GET", "/admin/audit"): FORBIDDEN_LIST,
+    ("GET", "/admin/audit.csv"): FORBIDDEN_LIST,
     ("GET", "/admin/roles"): FORBIDDEN_LIST,
     ("GET", "/admin/roles/new"): FORBIDDEN_LIST,
     ("POST", "/admin/roles/new"): staff(302, 403, 422, 422),
@@ -111,6 +112,7 @@ EXPECTED: dict[tuple[str, str], dict] = {
     # The viewer's role is an automatic (recipient) assignment: it cannot be removed by hand.
     ("DELETE", "/api/v1/users/<int:user_id>/roles/<int:role_id>"): staff(401, 403, 404, 422),
     ("GET", "/api/v1/sso"): API_LIST,
+    ("GET", "/api/v1/audit"): API_LIST,
     ("PUT", "/api/v1/sso"): API_LIST,
 }
 

@@ -130,6 +130,15 @@ def test_every_documented_response_validates_on_real_answers(spec_and_client, ma
     call("POST", f"{users}/{carl.id}/roles", give, 200, json={"role_id": created["id"]})
     call("POST", f"{users}/{carl.id}/roles", give, 422, json={"role": "No such role"})
     take = f"{base}/users/{{user_id}}/roles/{{role_id}}"
+    managers = call("POST", roles, roles, 201, json={"name": "User managers",
+                                                    "permissions": [P.MANAGE_USERS]})
+    make_user(company, "dora@acme.example")
+    dora = db.session.scalar(sa.select(User).where(User.email_key == "dora@acme.example"))
+    call("POST", f"{users}/{dora.id}/roles", give, 200, json={"role_id": managers["id"]})
+    manager = api_token(company, "dora@acme.example")  # may not take back what she lacks
+    call("DELETE", f"{users}/{carl.id}/roles/{created['id']}", take, 403, auth=manager)
+    call("DELETE", f"{roles}/{created['id']}", role, 403, auth=manager)
+    call("DELETE", f"{users}/{dora.id}/roles/{managers['id']}", take, 204)
     call("DELETE", f"{users}/{carl.id}/roles/{created['id']}", take, 204)
     call("DELETE", f"{users}/{carl.id}/roles/{created['id']}", take, 422)
     admin_role = next(a.role_id for a in admin.assignments if a.source == "manual")
@@ -141,5 +150,9 @@ def test_every_documented_response_validates_on_real_answers(spec_and_client, ma
     call("PUT", sso, sso, 200, json={"issuer": "https://login.example.com/realms/acme",
                                      "client_id": "herald", "client_secret": "s3cret"})
     call("PUT", sso, sso, 422, json={"sync_mode": "sometimes"})
+
+    audit = f"{base}/audit"
+    call("GET", audit + "?action=task", audit, 200)
+    call("GET", audit + "?since=yesterday", audit, 422)
 
     assert _documented(spec) - seen == set()

@@ -68,7 +68,7 @@ def test_the_upgrade_applies_the_delete_rules_sqlite_ignored(tmp_path):
         assert conn.execute(sa.select(Run.id, Run.retry_of_id)).all() == [(2, None)]
         assert conn.execute(sa.select(Delivery.run_id)).scalars().all() == [2]
         assert conn.execute(sa.select(AuditEvent.run_id, AuditEvent.action)).all() == [
-            (None, "download")]
+            (None, "run.download")]
         assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     engine.dispose()

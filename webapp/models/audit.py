@@ -1,4 +1,5 @@
-"""The audit log: downloads and refused download attempts."""
+"""The audit log: who did what to which target, from where, with the changed fields (secrets
+masked). An event outlives its target: it keeps the target's type, id and name as text."""
 
 from __future__ import annotations
 
@@ -16,9 +17,14 @@ class AuditEvent(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int] = mapped_column(sa.ForeignKey("companies.id"))
     user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    actor: Mapped[str] = mapped_column(sa.String(254), default="system")  # email or "system"
     run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("runs.id", ondelete="SET NULL"))
-    action: Mapped[str] = mapped_column(sa.String(40))  # e.g. download
-    result: Mapped[str] = mapped_column(sa.String(40))  # allowed | refused
+    action: Mapped[str] = mapped_column(sa.String(40))  # e.g. task.update, run.download
+    result: Mapped[str] = mapped_column(sa.String(40), default="ok")  # ok, allowed, refused…
+    target_type: Mapped[str | None] = mapped_column(sa.String(40))
+    target_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    target_name: Mapped[str | None] = mapped_column(sa.String(300))
+    details: Mapped[dict | None] = mapped_column(sa.JSON)
     remote_addr: Mapped[str | None] = mapped_column(sa.String(64))
     at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 

@@ -6,16 +6,16 @@ errors (403, 404) that portal and API both render in their own way.
 
 from __future__ import annotations
 
-from flask import Response, abort, current_app, redirect, request, stream_with_context
-from flask_login import current_user
+from flask import Response, abort, current_app, redirect, stream_with_context
 
 from jobs.reports import storage
 from roles import permissions as P
 from roles.access import can, can_download
 
 from ..extensions import db
-from ..models import AuditEvent, Run
+from ..models import Run
 from ..tenancy import get_for_company_or_404
+from . import audit
 
 
 def visible_run(run_id: int) -> Run:
@@ -28,9 +28,8 @@ def visible_run(run_id: int) -> Run:
 
 
 def _audit(run: Run, allowed: bool) -> None:
-    db.session.add(AuditEvent(company_id=run.company_id, user_id=current_user.id, run_id=run.id,
-                              action="download", result="allowed" if allowed else "refused",
-                              remote_addr=request.remote_addr))
+    audit.record("run.download" if allowed else "run.download_refused", run,
+                 result="allowed" if allowed else "refused")
     db.session.commit()
 
 

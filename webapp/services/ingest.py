@@ -24,7 +24,7 @@ from ..models.comms import ACCOUNT_STATUSES, CHANNELS, DIRECTIONS, ROOM_TYPES
 from ..models.compliance import EXPORT_STATUSES, VIOLATION_ACTIONS, VIOLATION_TYPES
 from ..models.users import email_key
 from .errors import InputError
-from .people import normalise_email
+from .people import ingest_conflict, normalise_email
 
 BATCH = 1000
 MAX_ERRORS_REPORTED = 1000
@@ -285,6 +285,9 @@ def _apply_rows(company_id: int, spec: Kind, batch: list[tuple[int, dict]],
             db.session.add(row)
         else:
             row = db.session.get(model, row_id)
+            if model is User and (conflict := ingest_conflict(row, values)):
+                result.reject(number, record["id"], conflict)
+                continue
             row.external_id = record["id"]
         for key, value in values.items():
             setattr(row, key, value)

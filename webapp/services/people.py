@@ -11,7 +11,7 @@ from roles.permissions import ADMIN_ROLE
 from roles.viewer import ensure_builtin_roles, sync_recipient_roles
 
 from ..extensions import db
-from ..models import Company, Role, RoleAssignment, User
+from ..models import Company, Role, RoleAssignment, SsoIdentity, User
 from ..models.tenancy import slugify
 from ..models.users import email_key
 from ..schemas.fields import email_address
@@ -81,3 +81,28 @@ def create_user(company: Company, email: str, *, password: str | None = None, na
     db.session.flush()
     sync_recipient_roles(company.id)  # the new user may already be a task recipient
     return user
+
+
+def is_portal_user(user: User) -> bool:
+    """Can log in or holds a role: a password, an SSO identity or any role assignment."""
+    return bool(user.password_hash) or db.session.scalar(
+        sa.select(sa.literal(True)).where(sa.or_(
+            sa.exists().where(SsoIdentity.user_id == user.id),
+            sa.exists().where(RoleAssignment.user_id == user.id)))) is True
+
+
+def ingest_conflict(user: User, values: dict) -> str | None:
+    """Why an ingested ``users`` record may not be applied to this user, or None. Ingestion
+    never changes a portal user's login email or group flag (nor, so, its roles); the other
+    fields (name, org unit) it may. Drops the email from ``values`` when it is the same."""
+    if not is_portal_user(user):
+        return None
+    if values.get("email_key", user.email_key) != user.email_key:
+        return (f"would change the login email of portal user {user.email} to "
+                f"{values['email']}; change it in the portal instead")
+    if "is_group" in values and bool(values["is_group"]) != user.is_group:
+        return (f"would make portal user {user.email} "
+                f"{'a group email' if values['is_group'] else 'a person'}; change it in the "
+                "portal instead")
+    values.pop("email", None)
+    return None

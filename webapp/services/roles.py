@@ -1,8 +1,9 @@
 """Custom roles and role assignments: one path for the portal and the API.
 
-Built-in roles are defined in code and cannot be changed or deleted. Nobody grants a
-permission they do not hold themselves, a group email never holds a role, and no change
-leaves a company without anyone who can manage users and roles.
+Built-in roles are defined in code and cannot be changed or deleted. Nobody grants or
+takes back a permission they do not hold themselves (giving, editing, deleting and removing a
+role alike), a group email never holds a role, and no change leaves a company without anyone
+who can manage users and roles.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from roles import permissions as P
 from ..extensions import db
 from ..models import Role, RoleAssignment, User
 from ..schemas.people import RoleSchema
+from . import audit
 from .errors import NOT_AN_OBJECT, InputError, load
 
 
 class RoleConflict(RuntimeError):
-    """The change is refused as a whole: ``code`` is builtin_role or last_admin."""
+    """The change is refused as a whole: ``code`` is builtin_role, last_admin or not_held
+    (the role carries permissions the person changing it does not hold)."""
 
     def __init__(self, message: str, code: str = "builtin_role"):
         super().__init__(message)
@@ -53,6 +56,8 @@ def validate(company_id: int, payload, granted_by: frozenset[str],
         missing = sorted(set(permissions) - granted_by)
         errors["permissions"] = ("You can only grant permissions you hold yourself; you do "
                                  f"not hold {', '.join(missing)}.")
+    if role is not None and "permissions" not in errors and not held(role, granted_by):
+        errors["permissions"] = _not_held(role, granted_by)
     if errors:
         raise InputError(errors)
     return RoleInput(name=name, description=data["description"] or "",
@@ -65,19 +70,41 @@ def save(company_id: int, data: RoleInput, role: Role | None = None) -> Role:
     if role is not None and _locks_out(company_id, drop_role=role.id,
                                        new_permissions=data.permissions):
         raise RoleConflict(LOCKOUT, "last_admin")
+    before = None if role is None else {"name": role.name, "description": role.description,
+                                         "permissions": sorted(role.permissions or ())}
     if role is None:
         role = Role(company_id=company_id, builtin=False)
         db.session.add(role)
     role.name, role.description, role.permissions = data.name, data.description, data.permissions
     db.session.flush()
+    after = {"name": role.name, "description": role.description,
+             "permissions": sorted(role.permissions)}
+    audit.record("role.create" if before is None else "role.update", role,
+                 details={"fields": after} if before is None else {"changed": {
+                     k: {"from": before[k], "to": v} for k, v in after.items()
+                     if before[k] != v}})
     return role
 
 
-def delete(role: Role) -> None:
+def held(role: Role, granted_by: frozenset[str]) -> bool:
+    """May someone holding ``granted_by`` give, change or take back this role?"""
+    return set(role.permissions or ()) <= granted_by
+
+
+def _not_held(role: Role, granted_by: frozenset[str]) -> str:
+    missing = sorted(set(role.permissions or ()) - granted_by)
+    return (f"“{role.name}” carries permissions you do not hold ({', '.join(missing)}): only "
+            "someone who holds them all may change, remove or delete it.")
+
+
+def delete(role: Role, granted_by: frozenset[str]) -> None:
     if role.builtin:
         raise RoleConflict(f"“{role.name}” is a built-in role; it cannot be deleted.")
+    if not held(role, granted_by):
+        raise RoleConflict(_not_held(role, granted_by), "not_held")
     if _locks_out(role.company_id, drop_role=role.id):
         raise RoleConflict(LOCKOUT, "last_admin")
+    audit.record("role.delete", role, details={"permissions": sorted(role.permissions or ())})
     db.session.execute(sa.delete(RoleAssignment).where(RoleAssignment.role_id == role.id))
     db.session.delete(role)
     db.session.flush()
@@ -100,7 +127,7 @@ def assign(user: User, role: Role, granted_by: frozenset[str]) -> RoleAssignment
         raise InputError({"role": "No such role in this company."})
     if user.is_group:
         raise InputError({"role": "A group email cannot hold a role."})
-    if not set(role.permissions or ()) <= granted_by:
+    if not held(role, granted_by):
         raise InputError({"role": "You can only give a role whose permissions you hold "
                                   "yourself."})
     existing = db.session.scalar(sa.select(RoleAssignment).where(
@@ -111,13 +138,18 @@ def assign(user: User, role: Role, granted_by: frozenset[str]) -> RoleAssignment
     assignment = RoleAssignment(user_id=user.id, role_id=role.id, source="manual")
     db.session.add(assignment)
     db.session.flush()
+    audit.record("role.assign", user, details={"role": role.name, "role_id": role.id})
     db.session.expire(user, ["assignments"])
     return assignment
 
 
-def unassign(user: User, role: Role) -> None:
+def unassign(user: User, role: Role, granted_by: frozenset[str]) -> None:
     """Remove the manual assignment. Recipient assignments follow the tasks, SSO ones follow
     the identity provider at the next login."""
+    if user.company_id != role.company_id:
+        raise InputError({"role": "No such role in this company."})
+    if not held(role, granted_by):
+        raise RoleConflict(_not_held(role, granted_by), "not_held")
     assignment = db.session.scalar(sa.select(RoleAssignment).where(
         RoleAssignment.user_id == user.id, RoleAssignment.role_id == role.id,
         RoleAssignment.source == "manual"))
@@ -128,6 +160,7 @@ def unassign(user: User, role: Role) -> None:
         raise RoleConflict(LOCKOUT, "last_admin")
     db.session.delete(assignment)
     db.session.flush()
+    audit.record("role.unassign", user, details={"role": role.name, "role_id": role.id})
     db.session.expire(user, ["assignments"])
 
 

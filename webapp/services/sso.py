@@ -15,9 +15,10 @@ from roles import sso
 
 from ..crypto import decrypt, encrypt
 from ..extensions import db
-from ..models import Role, SsoIdentity, SsoSettings, User
+from ..models import Company, Role, RoleAssignment, SsoIdentity, SsoSettings, User
 from ..models.users import email_key
 from ..schemas.people import SSO_DEFAULTS, SsoSettingsSchema
+from . import audit
 from .errors import NOT_AN_OBJECT, InputError, load
 from .people import create_user
 
@@ -44,10 +45,12 @@ def settings_of(company_id: int) -> SsoSettings | None:
     return db.session.scalar(sa.select(SsoSettings).where(SsoSettings.company_id == company_id))
 
 
-def validate(company_id: int, payload, current: SsoSettings | None) -> SsoInput:
-    """The settings given merged over the stored ones (an absent or empty client secret keeps
-    the stored one), through SsoSettingsSchema; then the role names and what turning SSO on
-    needs."""
+def validate(company_id: int, payload, current: SsoSettings | None,
+             granted_by: frozenset[str]) -> SsoInput:
+    """The settings to save. Nobody grants through SSO what they don't hold: the roles mapped
+    before and after the edit must carry only permissions ``granted_by`` holds, and changing
+    where logins come from (see IDENTITY) needs every permission any user here holds, since
+    whoever runs the identity provider can log in as any user it is not yet bound to."""
     if not isinstance(payload, dict):
         raise InputError(NOT_AN_OBJECT)
     stored = SsoSettingsSchema(only=EDITABLE).dump(current)
@@ -63,10 +66,54 @@ def validate(company_id: int, payload, current: SsoSettings | None) -> SsoInput:
             errors["client_secret"] = "Client secret is required to turn single sign-on on."  # noqa: S105,E501
     if errors:
         raise InputError(errors)
-    return SsoInput(enabled=data["enabled"], issuer=data["issuer"],
-                    client_id=data["client_id"], client_secret=secret,
-                    groups_claim=data["groups_claim"], role_mapping=mapping,
-                    sync_mode=data["sync_mode"], allow_signup=data["allow_signup"])
+    result = SsoInput(enabled=data["enabled"], issuer=data["issuer"],
+                      client_id=data["client_id"], client_secret=secret,
+                      groups_claim=data["groups_claim"], role_mapping=mapping,
+                      sync_mode=data["sync_mode"], allow_signup=data["allow_signup"])
+    _check_held(company_id, result, current, granted_by)
+    return result
+
+
+# Where logins come from and what a login may do to roles already held.
+IDENTITY = ("enabled", "issuer", "client_id", "sync_mode", "allow_signup")
+DEFAULTS = {"enabled": False, "issuer": "", "client_id": "", "sync_mode": "sso_only",
+            "allow_signup": False}
+
+
+def _check_held(company_id: int, new: SsoInput, current: SsoSettings | None,
+                granted_by: frozenset[str]) -> None:
+    before = current.role_mapping if current is not None else {}
+    names = {r for roles in (*new.role_mapping.values(), *(before or {}).values())
+             for r in roles}
+    mapped = db.session.scalars(sa.select(Role).where(Role.company_id == company_id,
+                                                      Role.name.in_(names))).all()
+    missing = sorted({p for r in mapped for p in r.permissions or ()} - granted_by)
+    if missing:
+        raise InputError({"role_mapping": "Editing single sign-on needs every permission the "
+                                          "mapped roles carry; you do not hold "
+                                          f"{', '.join(missing)}."})
+    was = {k: getattr(current, k) if current is not None else v for k, v in DEFAULTS.items()}
+    changed = [k for k in IDENTITY if getattr(new, k) != was[k]]
+    if new.client_secret is not None:
+        changed.append("client_secret")
+    missing = sorted(held_in_company(company_id) - granted_by) if changed else []
+    if missing:
+        raise InputError({changed[0]: "Changing where logins come from lets the identity "
+                                      "provider log in as any user of the company; it needs "
+                                      "every permission they hold, and you do not hold "
+                                      f"{', '.join(missing)}."})
+
+
+def held_in_company(company_id: int) -> frozenset[str]:
+    """Every permission some active user of the company holds."""
+    roles = db.session.scalars(sa.select(Role).where(Role.id.in_(
+        sa.select(RoleAssignment.role_id).join(User, User.id == RoleAssignment.user_id)
+        .where(User.company_id == company_id, User.active.is_(True))))).all()
+    return frozenset(p for r in roles for p in r.permissions or ())
+
+
+FIELDS = ("enabled", "issuer", "client_id", "groups_claim", "role_mapping", "sync_mode",
+          "allow_signup")
 
 
 def _mapping(company_id: int, mapping: dict, errors: dict) -> dict[str, list[str]]:
@@ -82,14 +129,19 @@ def _mapping(company_id: int, mapping: dict, errors: dict) -> dict[str, list[str
 
 def save(company_id: int, data: SsoInput, current: SsoSettings | None) -> SsoSettings:
     settings = current or SsoSettings(company_id=company_id)
+    before = {k: getattr(current, k) for k in FIELDS} if current is not None else {}
     if current is None:
         db.session.add(settings)
-    for key in ("enabled", "issuer", "client_id", "groups_claim", "role_mapping", "sync_mode",
-                "allow_signup"):
+    for key in FIELDS:
         setattr(settings, key, getattr(data, key))
+    changed = {k: {"from": before.get(k), "to": getattr(data, k)} for k in FIELDS
+               if before.get(k) != getattr(data, k)}
     if data.client_secret is not None:
         settings.client_secret = encrypt(data.client_secret)
+        changed["client_secret"] = audit.MASK
     db.session.flush()
+    audit.record("sso.update", db.session.get(Company, company_id), company_id=company_id,
+                 details={"changed": changed}, target_type="sso_settings")
     return settings
 
 
@@ -147,11 +199,13 @@ def complete_login(settings: SsoSettings, claims: dict, now: datetime) -> User:
     if not user.active:
         raise SsoError(f"The account {email} is deactivated; ask your administrator.")
     if identity is None:
-        identity = db.session.scalar(sa.select(SsoIdentity).where(SsoIdentity.user_id == user.id))
-        if identity is None:
-            identity = SsoIdentity(company_id=company.id, user_id=user.id)
-            db.session.add(identity)
-        identity.issuer, identity.subject = issuer, str(subject)
+        if db.session.scalar(sa.select(SsoIdentity.id).where(SsoIdentity.user_id == user.id)):
+            # Never re-bound: another identity (issuer, subject) logs in as this user.
+            raise SsoError(f"{email} is linked to another sign-in identity; ask your "
+                           "administrator.")
+        identity = SsoIdentity(company_id=company.id, user_id=user.id, issuer=issuer,
+                               subject=str(subject))
+        db.session.add(identity)
     identity.last_claims = _storable(claims)
     identity.last_login_at = now
     roles = sso.resolve_roles(company.id, sso.mapped_role_names(claims, settings))

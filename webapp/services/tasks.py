@@ -20,6 +20,7 @@ from ..extensions import db
 from ..models import Company, OrgUnit, Run, Task, TaskRecipient
 from ..models.users import email_key
 from ..schemas.tasks import ServerSchema, TaskSchema
+from . import audit
 from .errors import NOT_AN_OBJECT, InputError, load
 from .people import acting_user_id
 
@@ -138,6 +139,7 @@ def save(company: Company, data: TaskInput, now: datetime, task: Task | None = N
             raise TaskBusy("This task is running; edit it when the run has finished.")
         _settle(task, now)
     was_active = task is not None and task.active
+    before = audit.task_fields(task)
     old_schedule = sched.of(task) if task is not None else None
     if data.active and not was_active:
         active = db.session.scalar(sa.select(sa.func.count(Task.id)).where(
@@ -174,6 +176,7 @@ def save(company: Company, data: TaskInput, now: datetime, task: Task | None = N
         task.next_run_at = sched.next_after(data.schedule, now, now)
     db.session.flush()
     sync_recipient_roles(company.id)
+    audit.task_saved(task, before)
     return task
 
 
@@ -193,6 +196,7 @@ def delete(task: Task) -> None:
     if task.status == "running":
         raise TaskBusy("This task is running; delete it when the run has finished.")
     company_id = task.company_id
+    audit.record("task.delete", task)
     storage.delete_runs(storage.files_of(task))  # its reports: nothing could reach them later
     db.session.delete(task)  # its runs go with it (ON DELETE CASCADE), a prepared one too
     db.session.flush()
@@ -212,6 +216,8 @@ def run_now(task: Task, now: datetime) -> Run:
     run = Run(company_id=task.company_id, task_id=task.id, trigger="manual",
               window_start=min(start, now), window_end=now, status="queued")
     db.session.add(run)
+    db.session.flush()
+    audit.record("task.run_now", task, details={"run_id": run.id})
     db.session.commit()
     held.enqueue(run.id)
     return run

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
+from functools import cache
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
+from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, Length
 
-from ..extensions import db, login_manager
+from ..extensions import db, limiter, login_manager
 from ..models import ApiToken, Company, User
 from ..models.users import email_key
+from ..services import audit
 
 bp = Blueprint("auth", __name__)
 
@@ -61,7 +65,19 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
+def _account_key() -> str:
+    return "account:" + email_key(request.form.get("email", ""))[:254]
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_ADDRESS_LIMIT"], methods=["POST"],
+               scope="login-address", error_message="Too many login attempts from your "
+               "address; wait a minute and try again.")
+@limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_LIMIT"], methods=["POST"],
+               key_func=_account_key, scope="login-account",
+               deduct_when=lambda _response: g.get("login_failed", False),
+               error_message="Too many failed logins for this account; try again in a "
+               "few minutes.")
 def login():
     if current_user.is_authenticated:
         return redirect(safe_next(request.args.get("next")) or url_for("tasks.index"))
@@ -71,11 +87,21 @@ def login():
         query = sa.select(User).join(Company).where(User.email_key == email_key(form.email.data))
         if form.company.data:
             query = query.where(Company.slug == form.company.data.strip().lower())
-        matches = [u for u in db.session.scalars(query)
-                   if u.is_active and u.check_password(form.password.data)]
+        candidates = [u for u in db.session.scalars(query) if u.is_active and u.password_hash]
+        matches = [u for u in candidates if u.check_password(form.password.data)]
+        if not candidates:  # an unknown address costs what a known one does
+            check_password_hash(_dummy_hash(), form.password.data)
         if len(matches) == 1:
+            audit.record("login.success", matches[0], actor=matches[0],
+                         details={"method": "password"})
+            db.session.commit()
             login_user(matches[0])
             return redirect(safe_next(request.args.get("next")) or url_for("tasks.index"))
+        g.login_failed = not matches
+        for user in candidates if not matches else ():
+            audit.record("login.failure", user, actor=form.email.data.strip()[:254],
+                         result="refused", details={"method": "password"})
+        db.session.commit()
         if len(matches) > 1:
             ask_company = True
             form.company.errors = ["This email has an account in several companies: "
@@ -86,9 +112,16 @@ def login():
                            ask_company=ask_company or bool(form.company.data))
 
 
+@cache
+def _dummy_hash() -> str:
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
 @bp.post("/logout")
 @login_required
 def logout():
+    audit.record("logout", current_user._get_current_object())
+    db.session.commit()
     logout_user()
     flash("You are logged out.")
     return redirect(url_for("auth.login"))

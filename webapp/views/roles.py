@@ -95,7 +95,7 @@ def _edit(role: Role | None):
 def delete(role_id: int):
     role = get_for_company_or_404(Role, role_id)
     try:
-        role_service.delete(role)
+        role_service.delete(role, permissions_of(current_user))
     except role_service.RoleConflict as exc:
         flash(str(exc), "error")
         return redirect(url_for("roles.show", role_id=role.id))
@@ -147,7 +147,7 @@ def unassign(user_id: int, role_id: int):
     target = get_for_company_or_404(User, user_id)
     role = get_for_company_or_404(Role, role_id)
     try:
-        role_service.unassign(target, role)
+        role_service.unassign(target, role, permissions_of(current_user))
     except (InputError, role_service.RoleConflict) as exc:
         db.session.rollback()
         flash(str(exc.fields["role"]) if isinstance(exc, InputError) else str(exc), "error")

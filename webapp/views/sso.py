@@ -14,12 +14,13 @@ from joserfc.errors import JoseError
 
 from roles import permissions as P
 from roles import sso
-from roles.access import require_permission
+from roles.access import permissions_of, require_permission
 
 from ..extensions import db
 from ..htmx import render
 from ..models import Company, Role, SsoSettings
 from ..models.sso import SYNC_MODES
+from ..services import audit
 from ..services import sso as sso_service
 from ..services.errors import InputError
 from .auth import safe_next
@@ -86,7 +87,12 @@ def callback(slug: str):
         user = sso_service.complete_login(settings, dict(claims), datetime.now(UTC))
     except sso_service.SsoError as exc:
         db.session.rollback()
+        audit.record("login.failure", company_id=settings.company_id,
+                     actor=str(claims.get("email") or claims.get("sub") or "unknown")[:254],
+                     result="refused", details={"method": "sso", "reason": str(exc)})
+        db.session.commit()
         abort(403, description=str(exc))
+    audit.record("login.success", user, actor=user, details={"method": "sso"})
     db.session.commit()
     login_user(user)
     return redirect(session.pop("sso_next", None) or url_for("tasks.home"))
@@ -122,7 +128,8 @@ def settings():
         try:
             if isinstance(mapping, str):
                 raise InputError({"role_mapping": mapping})
-            data = sso_service.validate(company_id, payload, current)
+            data = sso_service.validate(company_id, payload, current,
+                                        permissions_of(current_user))
             current = sso_service.save(company_id, data, current)
         except InputError as exc:
             db.session.rollback()

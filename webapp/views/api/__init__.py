@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import ingest, openapi, roles, runs, sso, tasks  # noqa: F401 - routes register on bp
+from . import audit, ingest, openapi, roles, runs, sso, tasks  # noqa: F401 - routes register on bp
 from .blueprint import bp
 
 __all__ = ["bp"]

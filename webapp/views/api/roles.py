@@ -111,7 +111,7 @@ def edit_role(role_id: int):
         return invalid(exc)
     except role_service.RoleConflict as exc:
         db.session.rollback()
-        return error_response(409, exc.code, str(exc))
+        return conflict(exc)
     db.session.commit()
     return jsonify(RoleSchema().dump(role))
 
@@ -126,14 +126,15 @@ def delete_role(role_id: int):
       parameters: [{name: role_id, in: path, required: true, schema: {type: integer}}]
       responses:
         204: {description: Deleted}
-        409: {description: A built-in role, content: {application/json: {schema: Error}}}
+        403: {description: The role carries permissions you do not hold, content: {application/json: {schema: Error}}}
+        409: {description: "A built-in role, or nobody would be left to manage users", content: {application/json: {schema: Error}}}
     """
     role = get_for_company_or_404(Role, role_id)
     try:
-        role_service.delete(role)
+        role_service.delete(role, permissions_of(current_user))
     except role_service.RoleConflict as exc:
         db.session.rollback()
-        return error_response(409, exc.code, str(exc))
+        return conflict(exc)
     db.session.commit()
     return "", 204
 
@@ -225,18 +226,24 @@ def unassign_role(user_id: int, role_id: int):
         - {name: role_id, in: path, required: true, schema: {type: integer}}
       responses:
         204: {description: Removed}
+        403: {description: The role carries permissions you do not hold, content: {application/json: {schema: Error}}}
         409: {description: Nobody would be left to manage users and roles, content: {application/json: {schema: Error}}}
         422: {description: No manual assignment, content: {application/json: {schema: Error}}}
     """
     user = get_for_company_or_404(User, user_id)
     role = get_for_company_or_404(Role, role_id)
     try:
-        role_service.unassign(user, role)
+        role_service.unassign(user, role, permissions_of(current_user))
     except InputError as exc:
         db.session.rollback()
         return invalid(exc)
     except role_service.RoleConflict as exc:
         db.session.rollback()
-        return error_response(409, exc.code, str(exc))
+        return conflict(exc)
     db.session.commit()
     return "", 204
+
+
+def conflict(exc: role_service.RoleConflict):
+    """403 for a role holding what the caller does not hold; 409 for the other refusals."""
+    return error_response(403 if exc.code == "not_held" else 409, exc.code, str(exc))

@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from roles import permissions as P
 from roles import sso
-from roles.access import require_permission
+from roles.access import permissions_of, require_permission
 
 from ...extensions import db
 from ...schemas.people import SsoSettingsSchema
@@ -55,7 +55,7 @@ def put_sso():
     current = sso_service.settings_of(current_user.company_id)
     try:
         data = sso_service.validate(current_user.company_id, request.get_json(silent=True),
-                                    current)
+                                    current, permissions_of(current_user))
         settings = sso_service.save(current_user.company_id, data, current)
     except InputError as exc:
         db.session.rollback()

@@ -1,0 +1,62 @@
+"""GET /api/v1/audit: the company's audit trail, newest first, filtered, keyset-paged."""
+
+from __future__ import annotations
+
+from flask import jsonify, request
+from flask_login import current_user
+
+from roles import permissions as P
+from roles.access import require_permission
+
+from ...services import audit
+from ...services.errors import InputError
+from .blueprint import bp
+from .errors import invalid
+
+
+@bp.get("/audit")
+@require_permission(P.VIEW_AUDIT)
+def list_audit():
+    """The audit trail: who did what to which target, from where, newest first.
+    ---
+    get:
+      summary: List audit events
+      parameters:
+        - {name: action, in: query, required: false, schema: {type: string}, description: "An action (task.update) or a family of them (task)"}
+        - {name: actor, in: query, required: false, schema: {type: string}, description: "The actor's email, or system"}
+        - {name: since, in: query, required: false, schema: {type: string, format: date-time}}
+        - {name: until, in: query, required: false, schema: {type: string, format: date-time}}
+        - {name: cursor, in: query, required: false, schema: {type: string}, description: next_cursor of the previous page}
+      responses:
+        200:
+          description: One page of events and the cursor of the next (null at the end)
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  next_cursor: {type: string, nullable: true}
+                  events:
+                    type: array
+                    items:
+                      type: object
+                      properties:
+                        id: {type: integer}
+                        at: {type: string, format: date-time}
+                        actor: {type: string}
+                        action: {type: string}
+                        result: {type: string}
+                        target_type: {type: string, nullable: true}
+                        target_id: {type: integer, nullable: true}
+                        target_name: {type: string, nullable: true}
+                        details: {type: object}
+                        ip: {type: string, nullable: true}
+        422: {description: Invalid filters, content: {application/json: {schema: Error}}}
+    """
+    try:
+        filters = audit.parse_filters(request.args)
+    except InputError as exc:
+        return invalid(exc)
+    events, cursor = audit.page(current_user.company_id, filters)
+    return jsonify({"events": [audit.as_dict(e) for e in events],
+                    "next_cursor": str(cursor) if cursor else None})
