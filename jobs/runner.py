@@ -21,7 +21,7 @@ from webapp.models import Delivery, Run, Task
 from .delivery import attempts
 from .reports import registry
 from .reports.base import BuildContext
-from .reports.csv import file_name, write_csv
+from .reports.csv import file_name, write_report
 
 log = logging.getLogger(__name__)
 
@@ -150,9 +150,8 @@ def _build(run: Run, now: datetime) -> None:
                        timezone=tz, options=dict(task.options or {}))
     path = report_path(run)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    run.row_count, run.size_bytes = write_csv(
-        path, company.name, rtype.columns, rtype.rows(db.session, ctx),
-        excel_bom=bool(ctx.options.get("excel_bom")))
+    run.row_count, run.size_bytes = write_report(
+        path, db.session, rtype, ctx, excel_bom=bool(ctx.options.get("excel_bom")))
     run.summary = rtype.summary(run.row_count, db.session, ctx)
     emails = {d.target for d in run.deliveries if d.kind == "email"}
     for email in task.recipient_emails:
