@@ -10,11 +10,11 @@ cell as the CSV needs it and Python never touches one:
 
 The same statement runs on SQLite and PostgreSQL; where they differ (no regular
 expressions in SQLite, no time zones either) each gets its own SQL for the same result.
-A time's offset comes from a small search tree of ``CASE`` over the zone's transitions
+A time's offset comes from a balanced tree of ``CASE`` over the zone's transitions
 (computed here from ``zoneinfo``), so both databases render it identically, without time
-zone support in the database. A column is referenced many times by these expressions: a
-report whose column is expensive to compute (a correlated subquery) computes it in a
-subquery fenced by ``fenced()`` so that it is computed once per row.
+zone support in the database. These expressions name their column many times: a report
+whose column is expensive to compute (a correlated subquery) computes it in a subquery
+fenced by ``fenced()``, so that it is computed once per row.
 """
 
 from __future__ import annotations
@@ -25,25 +25,27 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from webapp.models.types import UTCDateTime
 
-NUMBER_PG = r"^[+-]([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
-# the zone's transitions are computed over these years; a time outside them gets the
-# offset in force at the nearest end
+# a zone's transitions are taken from these years; a time outside them gets the offset in
+# force at the nearest end
 FIRST_YEAR, LAST_YEAR = 1970, 2100
 
 
-def render(stmt: sa.Select, columns, ctx, dialect: str, span=None) -> sa.Select:
+def render(stmt: sa.Select, columns, ctx, span=None) -> sa.Select:
     """``stmt`` with its columns replaced by their cells, ``company`` first. ``span`` is
-    the (start, end) that every time of the report lies in, if known: the time zone's
+    the (start, end) that every time of the report lies in, if known: the zone's
     transitions outside it are left out of the SQL."""
     selected = list(stmt.selected_columns)
     if len(selected) != len(columns):
         raise ValueError(f"the statement has {len(selected)} columns, the report "
                          f"{len(columns)}")
-    company = text_cell(sa.literal(ctx.company_name, sa.String), dialect)
-    cells = [cell(_unlabelled(col), ctx, dialect, span).label(name)
+    # written into the SQL by SQLAlchemy's own quoting, so that it is one constant
+    company = Escaped(sa.literal(ctx.company_name, sa.String, literal_execute=True))
+    cells = [cell(_unlabelled(col), ctx.timezone, span).label(name)
              for col, name in zip(selected, columns, strict=True)]
     return stmt.with_only_columns(company.label("company"), *cells,
                                   maintain_column_froms=True)
@@ -51,113 +53,142 @@ def render(stmt: sa.Select, columns, ctx, dialect: str, span=None) -> sa.Select:
 
 def fenced(stmt: sa.Select) -> sa.Select:
     """A subquery the database computes once per row instead of merging it into the outer
-    query (which would compute its expressions once per reference): ``OFFSET 0`` keeps
-    both PostgreSQL and SQLite from flattening it."""
+    query (which would compute its expressions once per use): ``OFFSET 0`` keeps both
+    PostgreSQL and SQLite from flattening it."""
     return stmt.offset(0)
 
 
-def cell(col, ctx, dialect: str, span=None):
+def cell(col, tz: ZoneInfo, span=None):
     kind = col.type
     if isinstance(kind, UTCDateTime):
-        return local_time(col, ctx.timezone, dialect, span)
+        return LocalTime(col, zone=tz.key, span=span)
     if isinstance(kind, sa.Boolean):
-        return sa.case((col, _const("true")), (sa.not_(col), _const("false")))
+        return sa.case((col, sa.literal_column("'true'")),
+                       (sa.not_(col), sa.literal_column("'false'")))
     if isinstance(kind, sa.Integer):
         return col
     if isinstance(kind, sa.String):
-        return text_cell(col, dialect)
+        return Escaped(col)
     raise TypeError(f"no CSV rendering for {col!r} of type {kind!r}")
 
 
-def text_cell(x, dialect: str):
+class Escaped(FunctionElement):
     """The text, with ``'`` before it if it starts like a formula and is not a number."""
-    first = sa.func.substr(x, 1, 1)
-    if dialect == "postgresql":
-        tab_cr = (sa.func.chr(9), sa.func.chr(13))
-        digits_only = sa.and_(sa.func.ltrim(sa.func.substr(x, 2), _const("0123456789"))
-                              == _const(""), sa.func.length(x) > 1)
-        number = sa.and_(first.in_([_const("+"), _const("-")]),
-                         sa.or_(digits_only, x.op("~")(_const(NUMBER_PG))))
-        plain = sa.func.nullif(x, _const(""))  # COPY writes an empty text as ""
-    else:
-        tab_cr = (sa.func.char(9), sa.func.char(13))
-        number = _sqlite_number(x, first)
-        plain = x
-    dangerous = first.in_([_const("="), _const("+"), _const("-"), _const("@"), *tab_cr])
-    return sa.case((sa.and_(dangerous, sa.not_(number)), _const("'").concat(x)),
-                   else_=plain)
+
+    type = sa.String()
+    name = "escaped"
+    inherit_cache = True
 
 
-def _sqlite_number(x, first):
-    """SQLite has no regular expressions: ``[+-](digits[.digits*]|.digits)([eE][+-]?digits)?``
-    spelled with GLOB. The part after the sign is a mantissa (digits and at most one dot,
-    at least one digit), then optionally ``e``/``E`` and an exponent (an optional sign and
-    at least one digit)."""
-    def glob(value, pattern):
-        return value.op("GLOB")(_const(pattern))
-
-    def mantissa(m):
-        return sa.and_(sa.not_(glob(m, "*[^0-9.]*")), glob(m, "*[0-9]*"),
-                       sa.not_(glob(m, "*.*.*")))
-
-    def exponent(e):
-        unsigned = sa.func.substr(e, sa.case((glob(e, "[+-]*"), 2), else_=1))
-        return sa.and_(unsigned != _const(""), sa.not_(glob(unsigned, "*[^0-9]*")))
-
-    rest = sa.func.substr(x, 2)
-    e_at = sa.func.instr(sa.func.lower(rest), _const("e"))
-    return sa.and_(
-        first.in_([_const("+"), _const("-")]),
-        sa.or_(
-            sa.and_(rest != _const(""), sa.not_(glob(rest, "*[^0-9]*"))),  # the usual case
-            sa.and_(e_at == 0, mantissa(rest)),
-            sa.and_(e_at > 0, mantissa(sa.func.substr(rest, 1, e_at - 1)),
-                    exponent(sa.func.substr(rest, e_at + 1)))))
+_NUMBER_RE = r"'^[+-]([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$'"
+_POSTGRESQL_ESCAPED = (
+    "CASE WHEN left({x}, 1) IN ('=', '+', '-', '@', chr(9), chr(13))"
+    " AND NOT (left({x}, 1) IN ('+', '-') AND ((length({x}) > 1"
+    f" AND ltrim(substr({{x}}, 2), '0123456789') = '') OR {{x}} ~ {_NUMBER_RE}))"
+    # COPY writes an empty text as "" and NULL as nothing; csv.writer writes both as nothing
+    " THEN '''' || {x} ELSE NULLIF({x}, '') END")
 
 
-def local_time(col, tz: ZoneInfo, dialect: str, span=None):
-    """``col`` (naive UTC) as ``YYYY-MM-DDTHH:MM:SS[.ffffff]+HH:MM`` in ``tz``."""
-    points, offsets = transitions(tz.key)
-    if span is not None:  # only the transitions inside the span matter
-        lo = bisect_right(points, span[0].astimezone(UTC).replace(tzinfo=None))
-        hi = bisect_right(points, span[1].astimezone(UTC).replace(tzinfo=None))
+def _sqlite_mantissa(m: str) -> str:
+    """Digits and at most one dot, at least one digit."""
+    return f"({m} NOT GLOB '*[^0-9.]*' AND {m} GLOB '*[0-9]*' AND {m} NOT GLOB '*.*.*')"
+
+
+def _sqlite_exponent(e: str) -> str:
+    """An optional sign, then at least one digit."""
+    digits = f"substr({e}, CASE WHEN {e} GLOB '[+-]*' THEN 2 ELSE 1 END)"
+    return f"({digits} != '' AND {digits} NOT GLOB '*[^0-9]*')"
+
+
+# SQLite has no regular expressions: the number is spelled with GLOB. After the sign comes
+# a mantissa, then optionally e or E and an exponent.
+_REST, _E_AT = "substr({x}, 2)", "instr(lower(substr({x}, 2)), 'e')"
+_SQLITE_ESCAPED = (
+    "CASE WHEN substr({x}, 1, 1) IN ('=', '+', '-', '@', char(9), char(13))"
+    " AND NOT (substr({x}, 1, 1) IN ('+', '-') AND ("
+    f"({_REST} != '' AND {_REST} NOT GLOB '*[^0-9]*')"  # the usual case: digits only
+    f" OR ({_E_AT} = 0 AND {_sqlite_mantissa(_REST)})"
+    f" OR ({_E_AT} > 0 AND {_sqlite_mantissa(f'substr({_REST}, 1, {_E_AT} - 1)')}"
+    f" AND {_sqlite_exponent(f'substr({_REST}, {_E_AT} + 1)')})))"
+    " THEN '''' || {x} ELSE {x} END")
+
+
+@compiles(Escaped, "postgresql")
+def _escaped_postgresql(element, compiler, **kw):
+    return _fill(_POSTGRESQL_ESCAPED, compiler.process(_only(element), **kw))
+
+
+@compiles(Escaped, "sqlite")
+def _escaped_sqlite(element, compiler, **kw):
+    return _fill(_SQLITE_ESCAPED, compiler.process(_only(element), **kw))
+
+
+class LocalTime(FunctionElement):
+    """A naive UTC time as ``YYYY-MM-DDTHH:MM:SS[.ffffff]+HH:MM`` in ``zone``."""
+
+    type = sa.String()
+    name = "local_time"
+    inherit_cache = False  # the zone and span are not in the cache key
+
+    def __init__(self, col, zone: str, span=None):
+        super().__init__(col)
+        self.zone = zone
+        self.bounds = None if span is None else tuple(
+            t.astimezone(UTC).replace(tzinfo=None) for t in span)
+
+
+@compiles(LocalTime, "postgresql")
+def _local_time_postgresql(element, compiler, **kw):
+    return _fill(_local_time_sql(element.zone, "postgresql", element.bounds),
+                 compiler.process(_only(element), **kw))
+
+
+@compiles(LocalTime, "sqlite")
+def _local_time_sqlite(element, compiler, **kw):
+    return _fill(_local_time_sql(element.zone, "sqlite", element.bounds),
+                 compiler.process(_only(element), **kw))
+
+
+@lru_cache(maxsize=256)
+def _local_time_sql(zone: str, dialect: str, bounds) -> str:
+    points, offsets = transitions(zone)
+    if bounds is not None:  # only the transitions inside the span matter
+        lo, hi = bisect_right(points, bounds[0]), bisect_right(points, bounds[1])
         points, offsets = points[lo:hi], offsets[lo:hi + 1]
-    suffix = _tree(col, points, [_const(_offset_text(s)) for s in offsets])
+    suffix = _tree(points, [f"'{_offset_text(s)}'" for s in offsets])
     if dialect == "postgresql":
-        local = col + _tree(col, points, [sa.literal_column(f"interval '{s} seconds'")
-                                          for s in offsets])
-        wall = sa.cast(local, sa.Text)
-        # PostgreSQL drops trailing zeros of the microseconds; isoformat keeps six digits
-        wall = sa.case((sa.func.date_trunc(_const("second"), col) == col, wall),
-                       else_=sa.func.rpad(wall, 26, _const("0")))
-        return sa.func.replace(wall, _const(" "), _const("T")).concat(suffix)
+        shifted = "CAST({x} + " + _tree(points, [f"interval '{s} seconds'" for s in offsets]) \
+            + " AS text)"
+        # PostgreSQL drops the trailing zeros of microseconds; isoformat writes six digits
+        wall = f"rpad({shifted}, CASE WHEN date_trunc('second', {{x}}) = {{x}} THEN 19 " \
+               "ELSE 26 END, '0')"
+        return f"replace({wall}, ' ', 'T') || {suffix}"
     # SQLAlchemy stores 'YYYY-MM-DD HH:MM:SS.ffffff'; strftime is given whole seconds (it
     # would round 59.9999995 up to the next minute) and the fraction is put back after
-    shift = _tree(col, points, [_const(f"{s:+d} seconds") for s in offsets])
-    wall = sa.func.strftime(_const("%Y-%m-%dT%H:%M:%S"), sa.func.substr(col, 1, 19), shift)
-    fraction = sa.func.substr(col, 20)
-    fraction = sa.case((fraction.in_([_const(""), _const(".000000")]), _const("")),
-                       else_=fraction)
-    return wall.concat(fraction).concat(suffix)
+    shift = _tree(points, [f"'{s:+d} seconds'" for s in offsets])
+    return (f"strftime('%Y-%m-%dT%H:%M:%S', substr({{x}}, 1, 19), {shift})"
+            " || CASE WHEN substr({x}, 20) IN ('', '.000000') THEN '' ELSE substr({x}, 20) END"
+            f" || {suffix}")
 
 
-def _tree(col, points, values):
+def _tree(points, values) -> str:
     """``values[i]`` for a time between ``points[i-1]`` and ``points[i]``: a balanced tree
     of ``CASE``, so a zone with 260 transitions costs 9 comparisons."""
     if len(values) == 1:
         return values[0]
     mid = len(values) // 2
-    return sa.case((col < _const(points[mid - 1].isoformat(" ")),
-                    _tree(col, points[:mid - 1], values[:mid])),
-                   else_=_tree(col, points[mid:], values[mid:]))
+    return (f"CASE WHEN {{x}} < '{points[mid - 1].isoformat(' ')}' "
+            f"THEN {_tree(points[:mid - 1], values[:mid])} "
+            f"ELSE {_tree(points[mid:], values[mid:])} END")
 
 
 @lru_cache(maxsize=64)
-def transitions(key: str) -> tuple[list[datetime], list[int]]:
+def transitions(zone: str) -> tuple[list[datetime], list[int]]:
     """The zone's transitions from FIRST_YEAR to LAST_YEAR: the instants (naive UTC) at
     which its offset changes, and the offsets in seconds before, between and after them.
-    Found by looking at every day and bisecting to the second where the offset moved."""
-    tz = ZoneInfo(key)
+    Found by looking once a week (no zone has changed and changed back within a week since
+    1970) and bisecting to the second where the offset moved."""
+    tz = ZoneInfo(zone)
 
     def offset(t: int) -> int:
         return int(datetime.fromtimestamp(t, tz).utcoffset().total_seconds())
@@ -166,16 +197,18 @@ def transitions(key: str) -> tuple[list[datetime], list[int]]:
     t = int((datetime(FIRST_YEAR, 1, 1, tzinfo=UTC) - epoch).total_seconds())
     end = int((datetime(LAST_YEAR, 1, 1, tzinfo=UTC) - epoch).total_seconds())
     points, offsets = [], [offset(t)]
-    day = 86400
+    week = 7 * 86400
     while t < end:
-        if offset(t + day) != offsets[-1]:
-            lo, hi = t, t + day  # offset(lo) is the old one, offset(hi) the new
+        if offset(t + week) != offsets[-1]:
+            lo, hi = t, t + week  # offset(lo) is the old one, offset(hi) another
             while hi - lo > 1:
                 mid = (lo + hi) // 2
                 lo, hi = (mid, hi) if offset(mid) == offsets[-1] else (lo, mid)
             points.append(datetime(1970, 1, 1) + timedelta(seconds=hi))
             offsets.append(offset(hi))
-        t += day
+            t = hi
+        else:
+            t += week
     return points, offsets
 
 
@@ -184,12 +217,13 @@ def _offset_text(seconds: int) -> str:
     return datetime(2000, 1, 1, tzinfo=timezone(timedelta(seconds=seconds))).isoformat()[19:]
 
 
-def _const(value: str):
-    """A constant of ours (never user input) written into the SQL as it is, so that the
-    statement can be run as such by the database's own shell."""
-    if "'" in value and value != "'":
-        raise ValueError(value)
-    return sa.literal_column("''''" if value == "'" else f"'{value}'", sa.String)
+def _fill(template: str, x: str) -> str:
+    return x.join(template.split("{x}"))
+
+
+def _only(element):
+    (col,) = element.clauses.clauses
+    return col
 
 
 def _unlabelled(col):

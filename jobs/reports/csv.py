@@ -28,15 +28,17 @@ def file_name(company_slug: str, report_key: str, start: datetime, end: datetime
     return f"{company_slug}_{report_key}_{start.strftime(fmt)}-{end.strftime(fmt)}.csv"
 
 
-def cells_statement(rtype: ReportType, ctx: BuildContext, dialect: str) -> sa.Select:
+def cells_statement(rtype: ReportType, ctx: BuildContext) -> sa.Select:
     """The report's statement whose columns are the CSV's cells, ``company`` first."""
     span = None if rtype.snapshot else (ctx.window_start, ctx.window_end)
-    return cells.render(rtype.statement(ctx), rtype.columns, ctx, dialect, span)
+    return cells.render(rtype.statement(ctx), rtype.columns, ctx, span)
 
 
-def driver_sql(stmt: sa.Select, dialect) -> tuple[str, dict | list]:
+def driver_sql(stmt: sa.Select, dialect) -> tuple[str, dict]:
     """The statement as its driver takes it: SQL text and bound values, each converted by
     its column type (a time to naive UTC, or to SQLite's text) as SQLAlchemy would."""
+    if dialect.name == "sqlite":  # by name: cells.py writes a column many times
+        dialect = type(dialect)(paramstyle="named")
     compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     params = {}
     for name, value in compiled.construct_params().items():
@@ -46,8 +48,6 @@ def driver_sql(stmt: sa.Select, dialect) -> tuple[str, dict | list]:
             bind = compiled.binds[name.rsplit("_", 1)[0]]
         process = bind.type.dialect_impl(dialect).bind_processor(dialect)
         params[name] = process(value) if process else value
-    if compiled.positiontup is not None:
-        return compiled.string, [params[name] for name in compiled.positiontup]
     return compiled.string, params
 
 
@@ -63,7 +63,7 @@ def write_report(path: str, session, rtype: ReportType, ctx: BuildContext,
     session's transaction; return (row count, size in bytes)."""
     connection = session.connection()
     dialect = connection.dialect
-    sql, params = driver_sql(cells_statement(rtype, ctx, dialect.name), dialect)
+    sql, params = driver_sql(cells_statement(rtype, ctx), dialect)
     driver = connection.connection.driver_connection
     tmp = f"{path}.part"
     with open(tmp, "wb") as fh:
@@ -99,7 +99,7 @@ def _copy_postgresql(driver, sql: str, params: dict, fh) -> int:
     return count
 
 
-def _write_sqlite(driver, sql: str, params: list, fh) -> int:
+def _write_sqlite(driver, sql: str, params: dict, fh) -> int:
     text = io.TextIOWrapper(fh, encoding="utf-8", newline="", write_through=False)
     writer = csv.writer(text, lineterminator="\r\n")
     cur = driver.cursor()

@@ -124,7 +124,7 @@ def both(tmp_path, rtype, ctx, excel_bom=False) -> bytes:
 
 @pytest.fixture
 def tricky(make_company):
-    company = make_company('=HYPERLINK("x"), "Evil" Co')
+    company = make_company('=HYPERLINK("x"), "Evil" 100% Co {x} %(x)s ?')
     tricky_data(company.id)
     return company
 
@@ -151,7 +151,7 @@ def test_every_dangerous_first_character_is_escaped(tricky, tmp_path):
                        timezone=ZoneInfo("Europe/London"))
     data = both(tmp_path, rtype, ctx).decode()
     rows = list(csv.reader(io.StringIO(data, newline="")))
-    assert {row[0] for row in rows[1:]} == {"'=HYPERLINK(\"x\"), \"Evil\" Co"}
+    assert {row[0] for row in rows[1:]} == {"'=HYPERLINK(\"x\"), \"Evil\" 100% Co {x} %(x)s ?"}
     names = {row[3] for row in rows[1:]}
     for cell in ("'=1+1", "'-x", "'@SUM(A1)", "'\tx", "'\rx", "-5", "+1.5e3", "+447700900001",
                  "'-", "'+1e", "'-1.2.3", "'+ 5", "'-5\n", "'-\u0663", "-0", "'--1", "'+-1",
