@@ -286,7 +286,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", help="comma-separated report keys")
     parser.add_argument("--keep", action="store_true",
-                        help="keep the SQLite database (its path is printed)")
+                        help="keep the data (SQLite: its path is printed)")
     parser.add_argument("--case-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case_child:
@@ -343,9 +343,9 @@ def main() -> None:
                   f"{out['herald']:>6.2f}s {out['shell']:>6.2f}s {ratio:>5.2f}x "
                   f"{out['rss_mb']:>6.1f}", flush=True)
         goal = 1.3 if args.pg else 4.0
-        print(f"[{kind}] worst ratio {max(ratios):.2f}x (goal <= {goal}x); load average at "
+        print(f"[{kind}] worst ratio {max(ratios, default=0):.2f}x (goal <= {goal}x); load average at "
               f"end: {open('/proc/loadavg').read().strip()}")
-        if args.pg:
+        if args.pg and not args.keep:
             with app.app_context():
                 db.drop_all()
                 db.engine.dispose()

@@ -12,9 +12,12 @@ from __future__ import annotations
 import csv
 import io
 import os
+import select
 from datetime import datetime
 
+import psycopg
 import sqlalchemy as sa
+from psycopg import pq
 
 from . import cells
 from .base import BuildContext, ReportType
@@ -66,37 +69,79 @@ def write_report(path: str, session, rtype: ReportType, ctx: BuildContext,
     sql, params = driver_sql(cells_statement(rtype, ctx), dialect)
     driver = connection.connection.driver_connection
     tmp = f"{path}.part"
-    with open(tmp, "wb") as fh:
-        fh.write((BOM if excel_bom else b"") + header(rtype.columns))
-        if dialect.name == "postgresql":
-            count = _copy_postgresql(driver, sql, params, fh)
-        else:
-            count = _write_sqlite(driver, sql, params, fh)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write((BOM if excel_bom else b"") + header(rtype.columns))
+            if dialect.name == "postgresql":
+                count = _copy_postgresql(driver, sql, params, fh)
+            else:
+                count = _write_sqlite(driver, sql, params, fh)
+    except BaseException:
+        os.unlink(tmp)
+        raise
     os.replace(tmp, path)
     return count, os.path.getsize(path)
 
 
 def _copy_postgresql(driver, sql: str, params: dict, fh) -> int:
-    """The server writes the CSV; each row arrives as one message ending in ``\\n`` (a
-    newline inside a quoted cell stays as it is, as csv.writer leaves it)."""
+    """The server writes the CSV, one message a row ending in ``\\n`` (a newline inside a
+    quoted cell stays as it is, as csv.writer leaves it), which becomes ``\\r\\n``.
+
+    The rows are read with libpq's own call (``PQgetCopyData``, psycopg's ``pgconn``)
+    rather than psycopg's ``Copy.read()``, which costs 2 µs a row in Python to this loop's
+    0.5: as much as the server's own work for a small row. Non-blocking, waiting for the
+    socket with ``select`` (which lets the run's heartbeat thread go on)."""
     with driver.cursor() as cur:
-        # text output of timestamps as cells.py expects it, and UTF-8 whatever the default
+        # timestamps' text as cells.py expects it; UTF-8 whatever the database's default
         cur.execute("SELECT set_config('DateStyle', 'ISO, MDY', true), "
                     "set_config('client_encoding', 'UTF8', true)")
-        count, batch = 0, []
-        with cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
-            for row in copy:
-                batch.append(row[:-1])
-                if len(batch) == BATCH:
-                    fh.write(b"\r\n".join(batch))
-                    fh.write(b"\r\n")
-                    count += len(batch)
-                    batch.clear()
-        if batch:
-            fh.write(b"\r\n".join(batch))
-            fh.write(b"\r\n")
-            count += len(batch)
+        query = psycopg.ClientCursor(driver).mogrify(
+            f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params)
+    pgconn = driver.pgconn
+    pgconn.send_query(query.encode())
+    result = _result(pgconn)
+    if result.status != pq.ExecStatus.COPY_OUT:
+        _raise(pgconn, result)
+    get, socket, buf, count = pgconn.get_copy_data, pgconn.socket, bytearray(), 0
+    while True:
+        size, data = get(1)
+        if size > 0:
+            buf += data
+            buf[-1:] = b"\r\n"
+            count += 1
+            if len(buf) > 1 << 20:
+                fh.write(buf)
+                buf.clear()
+        elif size == 0:  # nothing yet
+            select.select([socket], [], [])
+            pgconn.consume_input()
+        else:
+            break
+    fh.write(buf)
+    result = _result(pgconn)
+    if result.status != pq.ExecStatus.COMMAND_OK:
+        _raise(pgconn, result)
+    while pgconn.get_result() is not None:
+        pass
     return count
+
+
+def _result(pgconn):
+    while pgconn.is_busy():
+        select.select([pgconn.socket], [], [])
+        pgconn.consume_input()
+    return pgconn.get_result()
+
+
+def _raise(pgconn, result):
+    while pgconn.get_result() is not None:
+        pass
+    state = result.error_field(pq.DiagnosticField.SQLSTATE)
+    try:
+        error = psycopg.errors.lookup(state.decode())
+    except (AttributeError, KeyError):  # no or unknown SQLSTATE
+        error = psycopg.DatabaseError
+    raise error(result.error_message.decode(errors="replace").strip())
 
 
 def _write_sqlite(driver, sql: str, params: dict, fh) -> int:

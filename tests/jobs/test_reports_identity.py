@@ -195,3 +195,35 @@ def test_any_text_matches_the_reference(make_company, tmp_path, names):
         db.session.rollback()
         db.session.execute(sa.delete(Room).where(Room.company_id == company.id))
         db.session.commit()
+
+
+def test_a_statement_failing_midway_leaves_no_file_and_a_usable_session(make_company,
+                                                                        tmp_path):
+    from jobs.reports.base import ReportType
+
+    company = make_company("Fails Ltd")
+    db.session.add_all([Room(company_id=company.id, external_id=f"f{i}", name=f"Room {i}",
+                             channel="sms", participants=i) for i in range(3000)])
+    db.session.commit()
+
+    class Failing(ReportType):
+        key, columns = "failing", ("name", "n")
+
+        def statement(self, ctx):
+            if db.session.get_bind().dialect.name == "postgresql":
+                n = 1 / (Room.participants - 2500)  # division by zero at the 2,501st row
+            else:  # SQLite divides by zero quietly but not abs() of the smallest integer
+                n = sa.func.abs(-9223372036854775807 - sa.func.max(Room.participants - 2499, 0))
+            return (sa.select(Room.name, sa.cast(n, sa.Integer))
+                    .where(Room.company_id == ctx.company_id).order_by(Room.participants))
+
+    ctx = BuildContext(company_id=company.id, company_name=company.name, channels=("sms",),
+                       window_start=END, window_end=END, timezone=ZoneInfo("UTC"))
+    path = tmp_path / "failing.csv"
+    with pytest.raises(Exception, match="division by zero|integer overflow"):
+        write_report(str(path), db.session, Failing(), ctx)
+    assert list(tmp_path.iterdir()) == []
+    db.session.rollback()
+    both(tmp_path, registry.get("room_metadata"), BuildContext(
+        company_id=company.id, company_name=company.name, channels=("sms",),
+        window_start=END, window_end=END, timezone=ZoneInfo("UTC")))
