@@ -343,8 +343,8 @@ def main() -> None:
                   f"{out['herald']:>6.2f}s {out['shell']:>6.2f}s {ratio:>5.2f}x "
                   f"{out['rss_mb']:>6.1f}", flush=True)
         goal = 1.3 if args.pg else 4.0
-        print(f"[{kind}] worst ratio {max(ratios, default=0):.2f}x (goal <= {goal}x); load average at "
-              f"end: {open('/proc/loadavg').read().strip()}")
+        print(f"[{kind}] worst ratio {max(ratios, default=0):.2f}x (goal <= {goal}x); load "
+              f"average at end: {open('/proc/loadavg').read().strip()}")
         if args.pg and not args.keep:
             with app.app_context():
                 db.drop_all()
