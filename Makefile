@@ -13,7 +13,7 @@ FLASK := $(BIN)/flask --app app
 PYTEST_ARGS ?=
 SERVE_ARGS ?=
 
-.PHONY: run test lint venv htmx clean
+.PHONY: run setup test lint venv htmx clean
 
 venv: $(STAMP)
 
@@ -41,16 +41,17 @@ $(ENV_FILE): | $(STAMP)
 	} > $@.tmp && mv $@.tmp $@
 	@echo "Generated $@ (SECRET_KEY, HERALD_ENCRYPTION_KEY); keep it, it decrypts stored secrets."
 
-run: $(STAMP) htmx $(ENV_FILE)
-	@set -e; \
-	while IFS= read -r line; do \
-	  case "$$line" in ''|'#'*) continue ;; esac; \
-	  key="$${line%%=*}"; \
-	  if [ -z "$${!key:-}" ]; then export "$$line"; fi; \
-	done < $(ENV_FILE); \
-	$(FLASK) db upgrade; \
-	$(FLASK) demo quickstart; \
-	exec $(FLASK) serve $(SERVE_ARGS)
+# What `make run` does before it starts Herald: migrations, and a demo company on a new
+# database. (tests/test_readme_cli.py runs it in a copy of the checkout.)
+setup: $(STAMP) htmx $(ENV_FILE)
+	@$(FLASK) db upgrade
+	@$(FLASK) demo quickstart
+
+# Every command reads instance/herald.env itself (webapp/config.py): no env handling here.
+# Another port: `PORT=5201 make run` (or SERVE_ARGS="--port 5201"). Unlike a platform's PORT,
+# this one stays on 127.0.0.1 unless HOST says otherwise.
+run: setup
+	@HOST="$${HOST:-127.0.0.1}" exec $(FLASK) serve $(SERVE_ARGS)
 
 # pytest's exit status is make's: 5 (no tests collected) fails too.
 test: $(STAMP) htmx

@@ -30,6 +30,7 @@ from rq.job import Job
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from jobs import dispatch as dispatcher  # noqa: E402
+from jobs import held, tick  # noqa: E402
 from jobs import schedule as sched  # noqa: E402
 from jobs.embedded_redis import EmbeddedRedis  # noqa: E402
 from jobs.queue import REPORTS_QUEUE, connect  # noqa: E402
@@ -111,7 +112,7 @@ def enqueue_lag(app, conn, due_count: int, lead: float | None = None
         with app.app_context():
             while not stop.is_set():
                 started = time.monotonic()
-                dispatcher.run_tick()
+                tick.run_tick()
                 db.session.remove()
                 stop.wait(max(0.0, app.config["DISPATCH_INTERVAL"] -
                               (time.monotonic() - started)) + 0.3)  # + poll jitter
@@ -136,7 +137,7 @@ def enqueue_lag(app, conn, due_count: int, lead: float | None = None
         sa.select(sa.func.min(Run.created_at), sa.func.max(Run.created_at))).one()
     with conn.pipeline(transaction=False) as pipe:
         for run_id, _ in runs:
-            pipe.hget(Job.key_for(dispatcher.job_id(run_id)), "enqueued_at")
+            pipe.hget(Job.key_for(held.job_id(run_id)), "enqueued_at")
         stamps = pipe.execute()
     lags = []
     for (_, scheduled_for), stamp in zip(runs, stamps, strict=True):

@@ -100,7 +100,7 @@ def load(company_id: int, rows: int, dense: bool) -> None:
     (so that every account is inactive and listed)."""
     from webapp.extensions import db
     from webapp.models import Message
-    from webapp.services.demo import bulk_insert
+    from webapp.services.bulk import bulk_insert
 
     rng = random.Random(company_id)
     n_rooms, n_accounts = (10_000, 300) if dense else (rows, rows)

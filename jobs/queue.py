@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import redis
-from flask import current_app
+from flask import Flask, current_app
 from rq import Queue
 
 REPORTS_QUEUE = "reports"
 SYSTEM_QUEUE = "system"
 QUEUE_NAMES = (SYSTEM_QUEUE, REPORTS_QUEUE)  # a worker listens in this order
+PERIODIC_JOB_PREFIX = "herald-periodic-"  # the ids of Herald's own periodic jobs
 
 
 def connect(url: str) -> redis.Redis:
@@ -33,3 +34,15 @@ def connection() -> redis.Redis:
 
 def get_queue(name: str = REPORTS_QUEUE, conn: redis.Redis | None = None) -> Queue:
     return Queue(name, connection=conn or connection())
+
+
+def redis_url(app: Flask, role: str = "worker") -> str:
+    """``REDIS_URL``, or exit with a message saying what to set."""
+    url = app.config.get("REDIS_URL")
+    if not url:
+        raise SystemExit(
+            f"REDIS_URL is not set: the {role} needs the Redis that holds the queues. Set "
+            "REDIS_URL (e.g. redis://127.0.0.1:6379/0), or run everything with "
+            "`flask --app app serve`, which starts an embedded Redis, workers and scheduler."
+        )
+    return url

@@ -19,16 +19,13 @@ from webapp.extensions import db
 from webapp.models import Delivery, Run, Task
 
 from .delivery import attempts
+from .delivery.settings import target as server_target
 from .reports import registry
 from .reports.base import BuildContext
 from .reports.csv import file_name, write_report
+from .reports.storage import report_path
 
 log = logging.getLogger(__name__)
-
-
-def report_path(run: Run) -> str:
-    return os.path.join(current_app.config["REPORTS_DIR"], run.company.slug, str(run.id),
-                        run.file_name)
 
 
 def run_report(run_id: int) -> str:
@@ -55,15 +52,15 @@ def run_report(run_id: int) -> str:
             db.session.rollback()
             run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
             run.finished_at = datetime.now(UTC)
-            release(task, run)
+            update_task_status(task, run)
             db.session.commit()
             raise
     failed = [d for d in run.deliveries if d.status == "failed"]
     run.status = attempts.outcome(run.deliveries)
     run.finished_at = datetime.now(UTC)
-    release(task, run)
+    update_task_status(task, run)
     db.session.commit()
-    if failed:  # recorded above; raised so that RQ (and its retry policy) see the failure
+    if failed:  # recorded above; raised so that RQ records the job as failed too
         raise DeliveryError(f"{len(failed)} of {len(run.deliveries)} deliveries of run "
                             f"{run.id} failed: " + "; ".join(
                                 f"{d.target}: {d.error}" for d in failed))
@@ -89,7 +86,7 @@ def claim(run: Run, now: datetime) -> bool:
     return claimed
 
 
-def release(task: Task, run: Run) -> None:
+def update_task_status(task: Task, run: Run) -> None:
     """The task's status once ``run`` is over: running while another of its runs still is."""
     others = db.session.scalar(sa.select(sa.func.count(Run.id)).where(
         Run.task_id == task.id, Run.status == "running", Run.id != run.id))
@@ -104,7 +101,7 @@ def heartbeat_every(timeout: float) -> float:
 class Heartbeat:
     """Updates ``heartbeat_at`` of a running run every ``every`` seconds from a thread, on
     its own database connection, until the block ends. A process that dies stops beating:
-    the reaper (jobs.dispatch.reap) sees the silence and fails the run."""
+    the reaper (jobs/reaper.py) sees the silence and fails the run."""
 
     def __init__(self, run_id: int, every: float):
         self.run_id, self.every = run_id, every
@@ -159,10 +156,8 @@ def _build(run: Run, now: datetime) -> None:
             run.deliveries.append(Delivery(company_id=run.company_id, kind="email", target=email))
     if task.server and rtype.server_upload and not any(
             d.kind == "server" for d in run.deliveries):
-        from webapp.services import servers
-
         run.deliveries.append(Delivery(company_id=run.company_id, kind="server",
-                                       target=servers.target(task.server)))
+                                       target=server_target(task.server)))
     db.session.commit()
 
 

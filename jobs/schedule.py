@@ -1,4 +1,4 @@
-"""Schedule math, pure: a schedule → its run instants and windows (SPEC §3).
+"""Schedule math, pure: a schedule → its run instants and windows (docs/product.md §3).
 
 No database, no Redis, no clock: every function takes the instants it needs. Local times are
 read with ``zoneinfo`` and ``fold=0`` (a missing wall-clock time moves forward by the gap, a
@@ -53,6 +53,21 @@ class Schedule:
         if self.kind == "monthly":
             data["day"] = self.day
         return data
+
+
+def of(row) -> Schedule:
+    """The schedule stored in a row's ``schedule_*`` and ``timezone`` columns (a task)."""
+    hour, minute = (int(x) for x in row.schedule_time.split(":"))
+    return Schedule(kind=row.schedule_kind, time=time(hour, minute), timezone=row.timezone,
+                    every=row.schedule_every, weekday=row.schedule_weekday,
+                    day=row.schedule_day)
+
+
+def columns(schedule: Schedule) -> dict:
+    """The column values that store ``schedule`` in a row (the reverse of :func:`of`)."""
+    return {"schedule_kind": schedule.kind, "schedule_time": schedule.time.strftime("%H:%M"),
+            "schedule_every": schedule.every, "schedule_weekday": schedule.weekday,
+            "schedule_day": schedule.day, "timezone": schedule.timezone}
 
 
 @dataclass(frozen=True)
@@ -278,20 +293,3 @@ def upcoming(schedule: Schedule, after: datetime, count: int = 5,
         runs.append(Window(run_at=at, start=start, end=at))
         start, at = at, next_after(schedule, at, series_start)
     return runs
-
-
-def describe(schedule: Schedule) -> str:
-    """The schedule in words, for lists and emails."""
-    at = schedule.time.strftime("%H:%M")
-    if schedule.kind == "daily":
-        text = f"Every day at {at}"
-    elif schedule.kind == "hourly":
-        text = ("Every hour" if schedule.every == 1 else f"Every {schedule.every} hours")
-        text += f" starting at {at}"
-    elif schedule.kind == "weekly":
-        names = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-        text = f"Every {names[schedule.weekday]} at {at}"
-    else:
-        months = "month" if schedule.every == 1 else f"{schedule.every} months"
-        text = f"Every {months} on day {schedule.day} at {at}"
-    return f"{text} ({schedule.timezone})"

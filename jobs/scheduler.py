@@ -18,12 +18,12 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq_scheduler import Scheduler
 
-from .queue import SYSTEM_QUEUE, connect
+from .queue import PERIODIC_JOB_PREFIX, SYSTEM_QUEUE, connect, redis_url
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("jobs.scheduler")  # not __main__ under python -m
 
-JOB_ID_PREFIX = "herald-periodic-"
-MAX_POLL_INTERVAL = 1  # seconds between two looks at the schedule (jobs.dispatch.SCHEDULER_POLL)
+JOB_ID_PREFIX = PERIODIC_JOB_PREFIX
+MAX_POLL_INTERVAL = 1  # seconds between two looks at the schedule (jobs.tick.SCHEDULER_POLL)
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def periodic_jobs(dispatch_interval: int) -> tuple[PeriodicJob, ...]:
     """The definitions: every Herald periodic job, given the configured dispatcher interval."""
     return (
         PeriodicJob(
-            func="jobs.dispatch.run_tick",
+            func="jobs.tick.run_tick",
             queue=SYSTEM_QUEUE,
             interval=dispatch_interval,
             timeout=max(60, 5 * dispatch_interval),
@@ -119,11 +119,11 @@ class HeraldScheduler(Scheduler):
 
 
 def main() -> int:
-    from webapp import create_app
+    from webapp import create_app, logs
 
-    from .worker import redis_url
 
     app = create_app()
+    logs.configure(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])
     conn = connect(redis_url(app, role="scheduler"))
     interval = int(app.config["DISPATCH_INTERVAL"])
     register_periodic_jobs(conn, interval)

@@ -7,7 +7,7 @@ from functools import wraps
 from flask import abort, g
 from flask_login import current_user
 
-from .permissions import ADMIN_GROUP_PERMISSIONS, download_permission
+from .permissions import ADMIN_GROUP_PERMISSIONS, BY_KEY, download_permission
 
 
 def permissions_of(user) -> frozenset[str]:
@@ -49,7 +49,5 @@ def require_permission(permission: str):
 
 
 def _label(permission: str) -> str:
-    from .permissions import BY_KEY
-
     p = BY_KEY.get(permission)
     return p.label if p else permission

@@ -1,4 +1,4 @@
-"""The permission catalog (SPEC §6) and the built-in roles, defined in code."""
+"""The permission catalog (docs/product.md §6) and the built-in roles, defined in code."""
 
 from __future__ import annotations
 

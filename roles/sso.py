@@ -1,4 +1,6 @@
-"""Single sign-on with a company's OpenID Connect provider (Authlib), and the role mapping.
+"""Single sign-on's role mapping: the hook (claims → role names), the role sync at login,
+and who would lose download access under a sync mode. Logging in itself (Authlib, binding
+the identity to a user) is webapp/services/sso.py.
 
 The role-mapping hook turns the ID token's claims into Herald role names. The default,
 :func:`map_roles`, reads the company's groups claim and its mapping (IdP group → role names).
@@ -12,9 +14,10 @@ Sync at login (the company's ``sync_mode``):
 
 - ``sso_only`` (default): the mapped roles replace the roles that SSO gave earlier; manual and
   recipient (automatic viewer) assignments stay.
-- ``replace_all``: the mapped roles replace every role of the user — the behaviour SPEC §6
-  warns about: an automatically assigned viewer role disappears unless the mapping gives a
-  role that can download. :func:`at_risk` lists the recipients that would lose access.
+- ``replace_all``: the mapped roles replace every role of the user — the behaviour
+  docs/product.md §6 warns about: an automatically assigned viewer role disappears unless the
+  mapping gives a role that can download. :func:`at_risk` lists the recipients that would lose
+  access.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ import importlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import lru_cache
 
 import sqlalchemy as sa
@@ -48,10 +50,6 @@ class MappingContext:
     company_slug: str
     groups_claim: str = "groups"
     role_mapping: dict[str, list[str]] = field(default_factory=dict)
-
-
-class SsoError(RuntimeError):
-    """The login cannot complete; the message is shown to the person logging in."""
 
 
 # -- the hook -------------------------------------------------------------------------------
@@ -99,6 +97,17 @@ def load_mapper(path: str) -> Callable[[dict, MappingContext], Iterable[str]]:
     if not callable(func):
         raise ValueError(f"HERALD_SSO_ROLE_MAPPER: {path!r} is not a function")
     return func
+
+
+def check_mapper(config) -> None:
+    """Load the configured hook at start-up (better now than at someone's SSO login);
+    ValueError names what is wrong."""
+    path = config.get("SSO_ROLE_MAPPER")
+    if path:
+        try:
+            load_mapper(path)
+        except (ImportError, ValueError) as exc:
+            raise ValueError(f"HERALD_SSO_ROLE_MAPPER={path} cannot be loaded: {exc}") from None
 
 
 def context_for(settings: SsoSettings) -> MappingContext:
@@ -169,59 +178,6 @@ def _last_way_in(user: User, current: list[RoleAssignment], roles: list[Role]) -
     return keep
 
 
-def complete_login(settings: SsoSettings, claims: dict, now: datetime) -> User:
-    """The user for validated ID token claims: matched by verified email, created on first
-    login if the company allows it; then the role sync. Raise SsoError with a message."""
-    email = claims.get("email")
-    subject = claims.get("sub")
-    if not isinstance(email, str) or not email.strip() or not subject:
-        raise SsoError("Your identity provider did not send an email address; ask your "
-                       "administrator to release the email claim to Herald.")
-    if claims.get("email_verified") is not True:
-        raise SsoError(f"Your identity provider has not verified the address {email}; Herald "
-                       "only accepts verified addresses.")
-    company = settings.company
-    user = db.session.scalar(sa.select(User).where(User.company_id == company.id,
-                                                   User.email_key == email_key(email)))
-    issuer = settings.issuer
-    identity = db.session.scalar(sa.select(SsoIdentity).where(
-        SsoIdentity.company_id == company.id, SsoIdentity.issuer == issuer,
-        SsoIdentity.subject == str(subject)))
-    if identity is not None and (user is None or identity.user_id != user.id):
-        raise SsoError("This identity is linked to another Herald user; ask your administrator.")
-    if user is None:
-        if not settings.allow_signup:
-            raise SsoError(f"{email} is not a user of {company.name}; ask your administrator to "
-                           "add you.")
-        from webapp.services.people import InputError, create_user
-
-        try:
-            user = create_user(company, email, name=str(claims.get("name") or ""))
-        except InputError as exc:
-            raise SsoError("; ".join(exc.fields.values())) from None
-    if user.is_group:
-        raise SsoError(f"{email} is a group email of {company.name}: it cannot log in.")
-    if not user.active:
-        raise SsoError(f"The account {email} is deactivated; ask your administrator.")
-    if identity is None:
-        identity = db.session.scalar(sa.select(SsoIdentity).where(SsoIdentity.user_id == user.id))
-        if identity is None:
-            identity = SsoIdentity(company_id=company.id, user_id=user.id)
-            db.session.add(identity)
-        identity.issuer, identity.subject = issuer, str(subject)
-    identity.last_claims = _storable(claims)
-    identity.last_login_at = now
-    roles = resolve_roles(company.id, mapped_role_names(claims, settings))
-    sync_roles(user, roles, settings.sync_mode)
-    return user
-
-
-def _storable(claims: dict) -> dict:
-    """The claims kept for predicting the mapping (the token's own fields dropped)."""
-    drop = {"nonce", "at_hash", "c_hash", "auth_time", "iat", "exp", "nbf", "jti", "sid"}
-    return {k: v for k, v in claims.items() if k not in drop}
-
-
 # -- who would lose download access ---------------------------------------------------------
 
 
@@ -283,24 +239,3 @@ def at_risk(company_id: int, mode: str | None = None, report_type: str | None = 
                    f"{given}, which lacks {'; '.join(lost)}")
         out[user.email] = why
     return out
-
-
-# -- Authlib's Flask client ------------------------------------------------------------------
-
-
-def oidc_client(settings: SsoSettings):
-    """An Authlib Flask OAuth client for the company's provider (discovery, PKCE, nonce)."""
-    from authlib.integrations.flask_client import FlaskOAuth2App
-    from authlib.integrations.flask_client.integration import FlaskIntegration
-
-    from webapp.crypto import decrypt
-
-    name = f"herald-sso-{settings.company_id}"
-    return FlaskOAuth2App(
-        FlaskIntegration(name), name,
-        client_id=settings.client_id,
-        client_secret=decrypt(settings.client_secret) if settings.client_secret else None,
-        server_metadata_url=settings.issuer.rstrip("/") + "/.well-known/openid-configuration",
-        client_kwargs={"scope": SCOPES, "code_challenge_method": "S256",
-                       "default_timeout": current_app.config.get("SSO_HTTP_TIMEOUT", 10)},
-    )

@@ -6,8 +6,10 @@ import sqlalchemy as sa
 
 from webapp.extensions import db
 from webapp.models import Company, Role, RoleAssignment, TaskRecipient, User
+from webapp.models.users import email_key
 
 from .permissions import BUILTIN_ROLES, VIEWER_ROLE
+from .sso import at_risk
 
 
 def ensure_builtin_roles(company: Company) -> dict[str, Role]:
@@ -58,10 +60,6 @@ def download_blockers(company_id: int, emails: list[str],
     """Recipients who will not be able to download, with the reason: not a user, a group
     email, an inactive user, or a user whose next SSO login would remove the viewer role
     (sync mode "replace all" without a mapped role that can download ``report_type``)."""
-    from webapp.models.users import email_key
-
-    from .sso import at_risk
-
     users = {u.email_key: u for u in db.session.scalars(sa.select(User).where(
         User.company_id == company_id, User.email_key.in_([email_key(e) for e in emails])))}
     reasons = {}

@@ -9,6 +9,8 @@ import json
 import re
 from collections import Counter
 
+from jobs import schedule as sched
+
 from .conftest import PASSWORD
 
 
@@ -164,7 +166,7 @@ def test_daily_schedule_dispatches_once_and_mails_the_outbox(make_company, api_t
         "recipients": {"emails": ["admin@acme.example", "team@acme.example"]}}).get_json()
     task = db.session.get(Task, created["id"])
     due = task.next_run_at
-    assert due.astimezone(task.schedule.tz).strftime("%H:%M") == "06:30"
+    assert due.astimezone(sched.of(task).tz).strftime("%H:%M") == "06:30"
 
     assert dispatch(due - timedelta(seconds=1), redis_conn) == []  # not yet
     [run_id] = dispatch(due + timedelta(seconds=1), redis_conn)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 
 from flask import Flask
@@ -12,7 +11,7 @@ from .extensions import csrf, db, login_manager, migrate
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    app = Flask(__name__, instance_path=_instance_path())
+    app = Flask(__name__, instance_path=herald_config.default_instance_path())
     app.config.from_mapping(herald_config.from_environ(app.instance_path))
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
@@ -24,9 +23,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     herald_config.check(app.config)
+    from roles.sso import check_mapper  # roles import the models: load them with the app
+
+    try:
+        check_mapper(app.config)
+    except ValueError as exc:
+        raise herald_config.ConfigError(str(exc)) from None
     os.makedirs(app.instance_path, exist_ok=True)
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Logging is the process's, configured where it starts (webapp/logs.py), not here.
 
     db.init_app(app)
     migrate.init_app(app, db, render_as_batch=True, compare_type=True,
@@ -43,7 +47,3 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_cli(app)
     return app
 
-
-def _instance_path() -> str:
-    # The repository's own instance/ folder when run from a checkout, as `make run` does.
-    return os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "instance"))

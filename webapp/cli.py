@@ -1,4 +1,4 @@
-"""`flask --app app …` commands of SPEC §8."""
+"""`flask --app app …` commands of docs/product.md §8."""
 
 from __future__ import annotations
 
@@ -12,10 +12,16 @@ from cryptography.fernet import InvalidToken
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from jobs.delivery import settings as server_settings
+
 from .extensions import db
-from .models import ApiToken, Company, User
+from .models import ApiToken, Company, Task, User
 from .models.users import email_key
-from .services.people import InputError, create_company, create_user
+from .services import tasks as task_service
+from .services.demo import seed
+from .services.errors import InputError
+from .services.ingest import KINDS, ingest
+from .services.people import create_company, create_user
 
 companies = AppGroup("companies", help="Manage companies (tenants).")
 users = AppGroup("users", help="Manage users and API tokens.")
@@ -94,7 +100,6 @@ def users_token(slug, email):
 @click.option("--messages", default=5000, show_default=True, type=click.IntRange(0))
 def demo_seed(slug, days, messages):
     """Generate realistic communications data for a company."""
-    from .services.demo import seed
 
     started = time.monotonic()
     counts = seed(_company(slug), now=datetime.now(UTC), days=days, messages=messages)
@@ -108,14 +113,10 @@ def demo_seed(slug, days, messages):
 @demo.command("quickstart")
 def demo_quickstart():
     """On a new database: a demo company, its admin, demo data and a daily task."""
-    from .services import tasks as task_service
-    from .services.demo import seed
 
-    url = current_app.config["BASE_URL"]
     existing = db.session.scalar(sa.select(Company).order_by(Company.id).limit(1))
     if existing is not None:
-        click.echo(f"Herald is at {url}/login (database already set up; log in with your "
-                   "existing account).")
+        click.echo("The database is set up already: log in with your existing account.")
         return
     password = secrets.token_urlsafe(12)
     company = create_company("Demo Bank", "Europe/London", DEMO_ADMIN, password)
@@ -131,7 +132,8 @@ def demo_quickstart():
     path = current_app.instance_path + "/demo-login.txt"
     with open(path, "w") as fh:
         fh.write(f"{DEMO_ADMIN}\n{password}\n")
-    click.echo(f"\n  Herald: {url}/login\n  Log in as {DEMO_ADMIN} with password {password}\n"
+    # `serve` prints the URL once it listens (the port is its to choose).
+    click.echo(f"\n  Log in as {DEMO_ADMIN} with password {password}\n"
                f"  (also kept in {path})\n")
 
 
@@ -142,7 +144,6 @@ def demo_quickstart():
 def data_import(slug, kind, file):
     """Import an NDJSON file of KIND records (org-units, users, accounts, rooms, messages,
     violations, irregularities, export-emails)."""
-    from .services.ingest import KINDS, ingest
 
     if kind not in KINDS:
         raise click.ClickException(f"KIND must be one of {', '.join(KINDS)}.")
@@ -160,14 +161,12 @@ def secrets_rotate():
 
     Put the new key first in HERALD_ENCRYPTION_KEY (new,old), run this, then drop the old key.
     """
-    from .models import Task
-    from .services import servers
 
     count = 0
     for task in db.session.scalars(sa.select(Task).where(Task.server.is_not(None))):
         if task.server:
             try:
-                task.server = servers.rotate(task.server)
+                task.server = server_settings.rotate(task.server)
             except (ValueError, InvalidToken) as exc:
                 db.session.rollback()
                 raise click.ClickException(f"Task {task.id}: its secrets cannot be decrypted "

@@ -1,14 +1,25 @@
 """Herald's configuration: the only module that reads ``os.environ``.
 
-Every setting is optional for a local run (SPEC §8). Outside debug mode Herald refuses to
+Every setting is optional for a local run (docs/product.md §8). Outside debug mode Herald refuses to
 start with a development ``SECRET_KEY`` or without ``HERALD_ENCRYPTION_KEY``.
+
+Every process (each ``flask --app app …`` command, the workers, the scheduler, gunicorn)
+reads the environment over ``instance/herald.env`` when that file exists: ``make run``
+generates the secrets there, so the CLI works in the checkout it set up. A variable set
+(non-empty) in the environment wins over the file.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
+from dotenv import dotenv_values
+
+ENV_FILE = "herald.env"  # in the instance folder
+DEFAULT_PORT = 5000
+LOG_FORMATS = ("text", "json")
 DEV_SECRET_KEY = "dev-only-secret-key-not-for-production"  # noqa: S105 - the refused default
 
 
@@ -26,7 +37,17 @@ SETTINGS = (
     ("SMTP_URL", "`smtp://user:pass@host:port`, `smtp+starttls://…` or `smtps://…`",
      "unset: the built-in outbox"),
     ("MAIL_FROM", "sender address of report emails", "`Herald <herald@localhost>`"),
-    ("BASE_URL", "public URL of the portal, for links in emails", "`http://127.0.0.1:5000`"),
+    ("BASE_URL", "public URL of the portal, for links in emails and the SSO redirect URI",
+     "the address `serve` listens on, e.g. `http://127.0.0.1:5000` (set it in production)"),
+    ("PORT", "port of the web server (`serve` and the Procfile's `web`)", "`5000`"),
+    ("HOST", "address the web server listens on", "`127.0.0.1`; `0.0.0.0` when `PORT` is "
+     "set (a platform's router must reach it)"),
+    ("WEB_CONCURRENCY", "gunicorn worker processes of the web server", "2 to 4, by CPU count"),
+    ("SHUTDOWN_GRACE", "seconds a report in progress may take to finish after SIGTERM; then "
+     "it is interrupted at a safe point and queued again (what was sent is not sent again)",
+     "`25`"),
+    ("LOG_FORMAT", "`text`, or `json` for one JSON object per line", "`text`"),
+    ("LOG_LEVEL", "`DEBUG`, `INFO`, `WARNING` or `ERROR`", "`INFO`"),
     ("REPORTS_DIR", "where report CSVs are kept", "`instance/reports`"),
     ("DISPATCH_INTERVAL", "seconds between two dispatcher ticks (each dispatches the tasks "
      "due within its interval at their instant)", "`1`"),
@@ -45,6 +66,8 @@ SETTINGS = (
     ("DELIVERY_TRANSFER_TIMEOUT", "seconds an upload may take, in all", "`300`"),
     ("FTPS_CA_FILE", "PEM file of extra certificate authorities trusted for FTPS servers",
      "the system's"),
+    ("SSO_HTTP_TIMEOUT", "seconds to wait for a company's identity provider (discovery, keys, "
+     "token)", "`10`"),
     ("FLASK_DEBUG", "`1` for development: allows the default secrets", "off"),
 )
 
@@ -53,12 +76,98 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def from_environ(instance_path: str, environ: os._Environ | dict | None = None) -> dict:
-    """Build the Flask config mapping from the environment."""
-    env = os.environ if environ is None else environ
-    instance = Path(instance_path)
-    base_url = env.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+def default_instance_path() -> str:
+    """The repository's own instance/ folder when run from a checkout, as `make run` does."""
+    return os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "instance"))
+
+
+def load_environ(instance_path: str | None = None) -> dict[str, str]:
+    """The process environment over ``instance/herald.env`` (when present)."""
+    path = Path(instance_path or default_instance_path()) / ENV_FILE
+    merged = {k: v for k, v in dotenv_values(path).items() if v is not None} \
+        if path.is_file() else {}
+    merged.update((k, v) for k, v in os.environ.items() if v or k not in merged)
+    return merged
+
+
+def process_environ() -> dict[str, str]:
+    """The environment as is, for the child processes of ``serve`` (they read it again)."""
+    return dict(os.environ)
+
+
+def process_settings(env: dict | None = None) -> dict:
+    """What a process needs before its app exists: where to listen, how many web workers,
+    the shutdown grace and the logging. Raises ConfigError for a value that cannot be used."""
+    env = load_environ() if env is None else env
+    fmt = (env.get("LOG_FORMAT") or "text").strip().lower()
+    if fmt not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT must be text or json, not {env['LOG_FORMAT']!r}.")
+    level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
+    if not isinstance(logging.getLevelName(level), int):
+        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not "
+                          f"{env['LOG_LEVEL']!r}.")
     return {
+        "PORT": _number(env, "PORT", int, 1, 65535),
+        "HOST": (env.get("HOST") or "").strip() or None,
+        "WEB_CONCURRENCY": _number(env, "WEB_CONCURRENCY", int, 1, 64),
+        "SHUTDOWN_GRACE": _number(env, "SHUTDOWN_GRACE", float, 0, 3600, default=25.0),
+        "LOG_FORMAT": fmt,
+        "LOG_LEVEL": level,
+    }
+
+
+def _number(env, name: str, kind: type, low: float, high: float, default=None):
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise ConfigError(f"{name} must be a {'whole ' if kind is int else ''}number from "
+                          f"{low:g} to {high:g}, not {raw!r}.")
+    return value
+
+
+def listen_address(settings: dict, host: str | None = None,
+                   port: int | None = None) -> tuple[str, int]:
+    """Where the web server listens: the flags, else HOST and PORT, else 127.0.0.1:5000.
+    PORT without HOST means a platform routes to us from outside: listen on 0.0.0.0."""
+    port = port or settings.get("PORT") or DEFAULT_PORT
+    host = host or settings.get("HOST") or ("0.0.0.0" if settings.get("PORT") else  # noqa: S104
+                                            "127.0.0.1")
+    return host, port
+
+
+def reachable_host(host: str) -> str:
+    """How this machine reaches a listening address (0.0.0.0 → 127.0.0.1, :: → ::1)."""
+    if host in ("", "0.0.0.0", "*"):  # noqa: S104 - reading, not binding
+        return "127.0.0.1"
+    return "::1" if host == "::" else host
+
+
+def url_of(host: str, port: int) -> str:
+    """The URL of a listening address, as this machine reaches it."""
+    host = reachable_host(host)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def web_workers(settings: dict) -> int:
+    """WEB_CONCURRENCY, else 2 to 4 by CPU count (gthread workers of 4 threads each)."""
+    return settings.get("WEB_CONCURRENCY") or min(4, max(2, os.cpu_count() or 1))
+
+
+def from_environ(instance_path: str, environ: os._Environ | dict | None = None) -> dict:
+    """Build the Flask config mapping from the environment (and instance/herald.env)."""
+    env = load_environ(instance_path) if environ is None else environ
+    instance = Path(instance_path)
+    process = process_settings(env)
+    explicit_base_url = (env.get("BASE_URL") or "").strip().rstrip("/")
+    base_url = explicit_base_url or url_of(*listen_address(process))
+    return {
+        **process,
+        "BASE_URL_SET": bool(explicit_base_url),
         "DEBUG_MODE": _flag(env.get("FLASK_DEBUG")),
         "SQLALCHEMY_DATABASE_URI": _normalise_db_url(
             env.get("DATABASE_URL") or f"sqlite:///{instance / 'herald.db'}"
@@ -78,6 +187,7 @@ def from_environ(instance_path: str, environ: os._Environ | dict | None = None) 
         "DELIVERY_CONNECT_TIMEOUT": float(env.get("DELIVERY_CONNECT_TIMEOUT") or 30),
         "DELIVERY_TRANSFER_TIMEOUT": float(env.get("DELIVERY_TRANSFER_TIMEOUT") or 300),
         "FTPS_CA_FILE": env.get("FTPS_CA_FILE") or None,
+        "SSO_HTTP_TIMEOUT": float(env.get("SSO_HTTP_TIMEOUT") or 10),
         "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
         "REMEMBER_COOKIE_SECURE": base_url.startswith("https://"),
     }
@@ -103,16 +213,7 @@ def _normalise_db_url(url: str) -> str:
 
 
 def check(config: dict) -> None:
-    """Refuse to run in production with development secrets, or with a role-mapping hook
-    that cannot be loaded (better now than at someone's SSO login)."""
-    mapper = config.get("SSO_ROLE_MAPPER")
-    if mapper:
-        from roles.sso import load_mapper
-
-        try:
-            load_mapper(mapper)
-        except (ImportError, ValueError) as exc:
-            raise ConfigError(f"HERALD_SSO_ROLE_MAPPER={mapper} cannot be loaded: {exc}") from None
+    """Refuse to run in production with development secrets or impossible settings."""
     if config.get("DISPATCH_AHEAD", 0) < 0:
         raise ConfigError(f"DISPATCH_AHEAD must be 0 or more seconds, not "
                           f"{config['DISPATCH_AHEAD']}.")

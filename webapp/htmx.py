@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, render_template
 from htmx_flask import Htmx
 from htmx_flask import request as htmx_request
 from jinja2_fragments.flask import render_block
@@ -25,8 +25,6 @@ def is_htmx() -> bool:
 
 def render(template: str, block: str | None = None, **context) -> str:
     """The whole page, or only ``block`` when htmx asked for it."""
-    from flask import render_template
-
     if block and is_htmx():
         return render_block(template, block, **context)
     return render_template(template, **context)

@@ -1,9 +1,16 @@
 """``flask --app app serve``: web server, RQ workers and scheduler under one supervisor.
 
-Each part runs as a child process in its own process group, with the same environment. When
-``REDIS_URL`` is unset an embedded Redis is started first and handed to the children. A child
-that dies unexpectedly is restarted after a short backoff. SIGTERM or SIGINT stops everything
-within ``SHUTDOWN_BUDGET`` seconds and exits 0. The Procfile runs the same parts separately.
+Each part of webapp/processes.py runs as a child process in its own process group, with the
+same environment. When ``REDIS_URL`` is unset an embedded Redis is started first and handed to
+the children. A child that dies unexpectedly is restarted after a short backoff.
+
+It listens on ``--host``/``--port``, else ``HOST``/``PORT`` (webapp/config.py). Without
+``BASE_URL`` the children get that address's URL as ``BASE_URL``, so links in emails and the
+SSO redirect URI name the port really served.
+
+SIGTERM or SIGINT: every child is asked to stop; a report in progress has ``SHUTDOWN_GRACE``
+seconds to finish, then it is interrupted and queued again (jobs/worker.py); whatever is left
+``STOP_MARGIN`` seconds after that is killed. A second signal cuts the grace short.
 """
 
 from __future__ import annotations
@@ -11,8 +18,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,16 +30,21 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from jobs.embedded_redis import EmbeddedRedis, die_with_parent
-from jobs.queue import SYSTEM_QUEUE
+from jobs.shutdown import HORSE_KILL_AFTER
+
+from . import config as herald_config
+from . import logs
+from .processes import PROCESSES, check_port_free
 
 log = logging.getLogger("herald.serve")
 
 TICK = 0.2  # seconds between two looks at the children
 BACKOFF_START, BACKOFF_MAX = 1.0, 30.0  # seconds before restarting a child that died
 STABLE_AFTER = 30.0  # a child that ran this long before dying restarts without backoff
-SECOND_TERM_AFTER = 4.0  # a second SIGTERM (RQ's cold shutdown: abandon the current job)
-KILL_AFTER = 7.0  # SIGKILL to whatever remains of a child's process group
-SHUTDOWN_BUDGET = 10.0
+# After the grace: the interrupt, HORSE_KILL_AFTER for the job to stop, then the worker puts
+# its run back in the queue. What still runs then is killed. (A platform's SIGKILL comes 30 s
+# after its SIGTERM: 25 s of grace + 4.5 s.)
+STOP_MARGIN = HORSE_KILL_AFTER + 1.5
 
 
 @dataclass
@@ -56,17 +68,27 @@ class Supervisor:
     """Starts the children, restarts those that die, stops them all on request."""
 
     def __init__(self, children: list[Child], env: dict[str, str], cwd: str,
-                 redis: EmbeddedRedis | None = None) -> None:
+                 redis: EmbeddedRedis | None = None, grace: float = 25.0,
+                 announce: Announcement | None = None) -> None:
         self.children = children
         self.env = env
         self.cwd = cwd
         self.redis = redis
+        self.grace = grace
+        self.announce = announce
         self.stopping = False
+        self.hurry = False
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
         if not self.stopping:
-            log.info("Received %s: stopping every process", signal.Signals(signum).name)
-        self.stopping = True
+            log.info("Received %s: stopping every process; a report in progress has %g s to "
+                     "finish (send %s again to interrupt it now: it is queued again)",
+                     name, self.grace, name)
+            self.stopping = True
+        elif not self.hurry:
+            log.info("Received %s again: interrupting the reports in progress", name)
+            self.hurry = True
 
     def run(self) -> None:
         """Supervise until SIGTERM/SIGINT, then stop every child and the embedded Redis."""
@@ -79,6 +101,9 @@ class Supervisor:
                 self._check_redis()
                 for child in self.children:
                     self._check(child)
+                if self.announce is not None and self.announce.ready():
+                    log.info("%s", self.announce.message)
+                    self.announce = None
                 time.sleep(TICK)
         finally:
             self.shutdown()
@@ -133,34 +158,51 @@ class Supervisor:
                 child.process.terminate()  # it re-registers the periodic jobs when restarted
 
     def shutdown(self) -> None:
-        """SIGTERM each child, again after a while, then SIGKILL; then stop Redis."""
+        """SIGTERM each child; wait for the grace and the margin (a second SIGTERM to the
+        workers when asked to hurry); then SIGKILL what is left, and stop Redis."""
         start = time.monotonic()
         live = [child.process for child in self.children if child.alive]
         for process in live:
             _signal_leader(process, signal.SIGTERM)
-        second_term_sent = False
+        hurried = False
         while any(process.poll() is None for process in live):
-            elapsed = time.monotonic() - start
-            if elapsed >= KILL_AFTER:
+            if time.monotonic() - start >= self.grace + STOP_MARGIN:
                 break
-            if elapsed >= SECOND_TERM_AFTER and not second_term_sent:
+            if self.hurry and not hurried:
                 for process in live:
                     if process.poll() is None:
                         _signal_leader(process, signal.SIGTERM)
-                second_term_sent = True
+                hurried = True
             time.sleep(0.05)
         for child in self.children:
             if child.process is None:
                 continue
             _kill_group(child.process.pid, signal.SIGKILL)
             if child.process.poll() is None:
+                log.warning("%s (pid %d) did not stop in time: killed", child.name,
+                            child.process.pid)
                 child.process.kill()
             child.process.wait()
             log.info("Stopped %s (pid %d)", child.name, child.process.pid)
         if self.redis is not None:
-            remaining = SHUTDOWN_BUDGET - (time.monotonic() - start) - 0.5
-            self.redis.stop(timeout=max(0.5, remaining))
+            self.redis.stop(timeout=2)
             log.info("Stopped the embedded Redis")
+
+
+@dataclass
+class Announcement:
+    """A message logged once the web server accepts connections."""
+
+    host: str
+    port: int
+    message: str
+
+    def ready(self) -> bool:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
 
 
 def _signal_leader(process: subprocess.Popen[bytes], signum: int) -> None:
@@ -184,58 +226,60 @@ def _describe(returncode: int | None) -> str:
     return f"status {returncode}"
 
 
-def web_argv(host: str, port: int) -> list[str]:
-    """Gunicorn serving ``app:app``; gthread workers so htmx polling doesn't block a page."""
-    script = Path(sys.executable).with_name("gunicorn")
-    base = [str(script)] if script.exists() else [sys.executable, "-m", "gunicorn"]
-    workers = min(4, max(2, os.cpu_count() or 1))
-    argv = [*base, "app:app", "--bind", f"{host}:{port}", "--workers", str(workers),
-            "--worker-class", "gthread", "--threads", "4", "--graceful-timeout", "5",
-            "--access-logfile", "-"]
-    if _gunicorn_has_control_socket():
-        # Recent gunicorn listens on ~/.gunicorn/gunicorn.ctl, one path for all its instances.
-        argv.append("--no-control-socket")
-    return argv
-
-
-def _gunicorn_has_control_socket() -> bool:
-    from gunicorn.config import KNOWN_SETTINGS
-
-    return any(setting.name == "control_socket_disable" for setting in KNOWN_SETTINGS)
-
-
 def build_children(host: str, port: int, workers: int) -> list[Child]:
-    children = [Child("web", web_argv(host, port))]
-    children += [Child(f"worker-{n}", [sys.executable, "-m", "jobs.worker"])
-                 for n in range(1, workers + 1)]
-    # Herald's own periodic jobs get a worker of their own: a long report never delays the
-    # dispatcher tick (and so the enqueue lag of every other task).
-    children.append(Child("dispatcher", [sys.executable, "-m", "jobs.worker", SYSTEM_QUEUE]))
-    children.append(Child("scheduler", [sys.executable, "-m", "jobs.scheduler"]))
+    """One child per process of webapp/processes.py (``workers`` of the scaled one); the web
+    server listens on ``host:port``."""
+    children = []
+    for process in PROCESSES:
+        argv = process.argv()
+        if process.name == "web":
+            argv += ["--bind", f"{host}:{port}"]
+        count = workers if process.scaled else 1
+        children += [Child(f"{process.name}-{n}" if count > 1 else process.name, argv)
+                     for n in range(1, count + 1)]
     return children
 
 
 @click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535),
-              help="Port to listen on.")
+@click.option("--host", default=None,
+              help="Address to listen on.  [default: HOST, else 127.0.0.1; 0.0.0.0 when PORT "
+                   "is set]")
+@click.option("--port", default=None, type=click.IntRange(1, 65535),
+              help="Port to listen on.  [default: PORT, else 5000]")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 32),
-              help="Number of RQ worker processes.")
+              help="Number of RQ worker processes for reports.")
 @with_appcontext
-def serve_command(host: str, port: int, workers: int) -> None:
+def serve_command(host: str | None, port: int | None, workers: int) -> None:
     """Run the web server, RQ workers and scheduler (and Redis if REDIS_URL is unset)."""
+    config = current_app.config
+    logs.configure(config["LOG_FORMAT"], config["LOG_LEVEL"])
+    host, port = herald_config.listen_address(config, host, port)
+    check_port_free(host, port)
     project_root = str(Path(current_app.root_path).parent)
-    # The children get this process's environment as is (they read it through webapp.config).
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # The children get this process's environment (they read it through webapp.config).
+    env = {**herald_config.process_environ(), "PYTHONUNBUFFERED": "1"}
+    url = herald_config.url_of(host, port)
+    if config["BASE_URL_SET"]:
+        message = f"Herald is up: {url}/login (links in emails use {config['BASE_URL']})"
+    else:
+        env["BASE_URL"] = url
+        message = f"Herald is up: {url}/login"
+        log.log(logging.INFO if config["DEBUG_MODE"] else logging.WARNING,
+                "BASE_URL is not set: links in emails and the SSO redirect URI use %s, the "
+                "address Herald listens on, which recipients elsewhere cannot reach. Set "
+                "BASE_URL to the portal's public URL.", url)
     redis = None
-    if not current_app.config.get("REDIS_URL"):
+    if not config.get("REDIS_URL"):
         try:
             redis = EmbeddedRedis(Path(current_app.instance_path) / "redis").start()
         except RuntimeError as exc:
             raise click.ClickException(str(exc)) from exc
         log.info("Started the embedded Redis (pid %d) at %s", redis.pid, redis.url)
         env["REDIS_URL"] = redis.url
-    supervisor = Supervisor(build_children(host, port, workers), env, project_root, redis)
+    supervisor = Supervisor(build_children(host, port, workers), env, project_root, redis,
+                            grace=config["SHUTDOWN_GRACE"],
+                            announce=Announcement(herald_config.reachable_host(host), port,
+                                                  message))
     try:
         supervisor.run()
     finally:

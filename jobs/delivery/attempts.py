@@ -20,7 +20,7 @@ with the same Message-ID (chosen and stored before the first attempt) and the sa
 (uploaded under a temporary name, then renamed over), so the recipient gets that same
 message or file again, not a second report.
 
-Retries are rows, not timers: the periodic tick (jobs/dispatch.run_tick) enqueues the
+Retries are rows, not timers: the periodic tick (jobs/tick.run_tick) enqueues the
 deliveries whose ``next_attempt_at`` has come, so a flushed Redis or a restart loses none.
 """
 
@@ -39,8 +39,12 @@ from webapp.extensions import db
 from webapp.models import Delivery, Run
 
 from ..queue import REPORTS_QUEUE, connection, get_queue
-from . import registry
-from .base import DeliveryFailed, SendContext, Timeouts, scrub
+from ..reports.storage import report_path
+from ..shutdown import uninterruptible
+from . import registry, settings
+from .base import DeliveryFailed, SendContext, scrub
+from .email import new_message_id
+from .settings import timeouts
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +63,6 @@ def max_attempts() -> int:
     return len(retry_delays()) + 1
 
 
-def timeouts() -> Timeouts:
-    return Timeouts(connect=current_app.config["DELIVERY_CONNECT_TIMEOUT"],
-                    transfer=current_app.config["DELIVERY_TRANSFER_TIMEOUT"])
-
-
 def stale_after() -> timedelta:
     """How long an attempt may be "sending" before its worker is taken for dead."""
     t = timeouts()
@@ -71,7 +70,7 @@ def stale_after() -> timedelta:
 
 
 def outcome(deliveries) -> str:
-    """A finished run's status from its deliveries (SPEC §8: succeeded, partial, failed).
+    """A finished run's status from its deliveries (docs/product.md §8: succeeded, partial, failed).
     Once the first attempts are made, a delivery not sent is one that failed (a "sending"
     one is being retried), so only "sent" counts."""
     sent = sum(d.status == "sent" for d in deliveries)
@@ -94,6 +93,7 @@ def claim(delivery_id: int, number: int, now: datetime) -> bool:
     return result.rowcount == 1
 
 
+@uninterruptible()  # a stopping worker interrupts the job only once the attempt is recorded
 def attempt(delivery_id: int, number: int, clock: Clock = _clock) -> Delivery | None:
     """Attempt ``number`` of one delivery. None if another worker has it, or had it.
 
@@ -113,8 +113,6 @@ def attempt(delivery_id: int, number: int, clock: Clock = _clock) -> Delivery | 
         destination = (registry.get("email") if delivery.kind == "email"
                        else registry.for_transport(ctx.server.transport))
         if delivery.kind == "email" and not delivery.message_id:
-            from .email import new_message_id
-
             delivery.message_id = new_message_id()
             db.session.commit()
         receipt = destination.send(ctx)
@@ -134,17 +132,13 @@ def attempt(delivery_id: int, number: int, clock: Clock = _clock) -> Delivery | 
 
 
 def _context(run: Run, delivery: Delivery) -> SendContext:
-    from webapp.services import servers
-
-    from ..runner import report_path
-
     server = None
     if delivery.kind == "server":
         task = run.task
         if not task.server:
             raise DeliveryFailed("The task no longer has an upload server.")
         try:
-            server = servers.settings(task.server)
+            server = settings.settings(task.server)
         except ValueError as exc:  # a secret the configured keys cannot decrypt
             raise DeliveryFailed(f"The server's password cannot be read: {exc}") from None
         delivery.target = server.target

@@ -19,12 +19,12 @@ class DeliveryFailed(RuntimeError):
     """A delivery attempt failed; the message is recorded on the delivery row as it is."""
 
 
-@dataclass(frozen=True)
-class Setting:
-    name: str
-    label: str
-    secret: bool = False
-    required: bool = True
+class InvalidSettings(ValueError):
+    """A destination's settings are invalid; ``fields`` maps each field to its message."""
+
+    def __init__(self, fields: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in fields.items()))
+        self.fields = fields
 
 
 @dataclass(frozen=True)
@@ -94,11 +94,6 @@ class Destination:
     key: str = ""
     kind: str = "server"  # the delivery row's kind: email | server
     transports: tuple[str, ...] = ()
-    settings: tuple[Setting, ...] = ()
-
-    @property
-    def secret_settings(self) -> tuple[str, ...]:
-        return tuple(s.name for s in self.settings if s.secret)
 
     def send(self, ctx: SendContext) -> str | None:
         raise NotImplementedError
@@ -114,19 +109,6 @@ def scrub(text: str, secrets: list[str]) -> str:
             text = text.replace(secret, "••••")
     return text
 
-
-SERVER_SETTINGS = (
-    Setting("host", "Host"),
-    Setting("port", "Port"),
-    Setting("username", "Username"),
-    Setting("password", "Password", secret=True),
-    Setting("directory", "Remote directory"),
-    Setting("proxy.type", "Proxy type", required=False),
-    Setting("proxy.host", "Proxy host", required=False),
-    Setting("proxy.port", "Proxy port", required=False),
-    Setting("proxy.username", "Proxy username", required=False),
-    Setting("proxy.password", "Proxy password", secret=True, required=False),
-)
 
 
 def describe_error(exc: BaseException) -> str:

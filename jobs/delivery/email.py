@@ -13,7 +13,7 @@ from webapp.models import Run
 
 from ..reports import registry
 from . import mailer
-from .base import DeliveryFailed, Destination, SendContext, Setting
+from .base import DeliveryFailed, Destination, SendContext
 
 
 def run_url(run: Run) -> str:
@@ -57,7 +57,6 @@ class EmailDestination(Destination):
 
     key = "email"
     kind = "email"
-    settings = (Setting("address", "Email address"),)
 
     def send(self, ctx: SendContext) -> str:
         try:

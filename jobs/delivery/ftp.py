@@ -15,7 +15,6 @@ import time
 from flask import current_app
 
 from .base import (
-    SERVER_SETTINGS,
     DeliveryFailed,
     Destination,
     SendContext,
@@ -91,7 +90,6 @@ def _tls_context() -> ssl.SSLContext:
 class FtpDestination(Destination):
     key = "ftp"
     transports = ("ftp", "ftps")
-    settings = SERVER_SETTINGS
 
     def _open(self, server: ServerSettings, timeouts: Timeouts) -> ftplib.FTP:
         if server.transport == "ftps":

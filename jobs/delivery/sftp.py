@@ -15,12 +15,10 @@ import time
 import paramiko
 
 from .base import (
-    SERVER_SETTINGS,
     DeliveryFailed,
     Destination,
     SendContext,
     ServerSettings,
-    Setting,
     TestResult,
     Timeouts,
     describe_error,
@@ -95,7 +93,6 @@ class _Session:
 class SftpDestination(Destination):
     key = "sftp"
     transports = ("sftp",)
-    settings = SERVER_SETTINGS + (Setting("host_key_fingerprint", "Host key fingerprint"),)
 
     def test(self, server: ServerSettings, timeouts: Timeouts) -> TestResult:
         """Connect, authenticate and open the directory; report the server's key whatever the

@@ -1,5 +1,6 @@
-"""Writing a report's CSV file: UTF-8 (with a BOM for Excel if the task asks), RFC 4180,
-``\\r\\n`` line ends, a header row, the ``company`` column first.
+"""Writing a report's CSV file as docs/product.md §2 describes it: UTF-8 (with a BOM for
+Excel if the task asks), RFC 4180, ``\\r\\n`` line ends, a header row, the ``company``
+column first.
 
 The database renders every cell (cells.py). On PostgreSQL the server also writes the CSV
 (``COPY (SELECT …) TO STDOUT WITH (FORMAT csv)``) and Python only turns its ``\\n`` line

@@ -1,6 +1,6 @@
 """SSO settings and identities; backfill the built-in roles and the viewer assignments
 
-The upgrade path of SPEC §6: every existing company gets the built-in roles (company-admin,
+The upgrade path of docs/product.md §6: every existing company gets the built-in roles (company-admin,
 scheduled-reports.viewer) brought up to date with the catalog in roles/permissions.py, and every
 active, non-group user whose email is a recipient of an existing task gets the viewer role
 (source "recipient"). Running it again changes nothing.

@@ -15,7 +15,8 @@ from aiosmtpd.smtp import AuthResult
 
 from jobs.delivery import attempts
 from jobs.embedded_redis import free_port
-from jobs.runner import DeliveryError, report_path, run_report
+from jobs.reports.storage import report_path
+from jobs.runner import DeliveryError, run_report
 from webapp.extensions import db
 from webapp.models import Delivery, Run
 from webapp.services import tasks as task_service

@@ -11,7 +11,8 @@ import pytest
 
 from jobs.delivery import attempts
 from jobs.embedded_redis import free_port
-from jobs.runner import DeliveryError, report_path, run_report
+from jobs.reports.storage import report_path
+from jobs.runner import DeliveryError, run_report
 from webapp.extensions import db
 from webapp.models import Delivery, Run
 from webapp.services import tasks as task_service
@@ -288,8 +289,8 @@ def test_interrupted_attempt_is_recovered_and_retried(app, make_company, server_
     assert attempts.claim(delivery.id, 1, datetime.now(UTC) - timedelta(hours=2))
     assert not attempts.claim(delivery.id, 1, datetime.now(UTC))  # taken: nobody else sends
     now = datetime.now(UTC)
-    # The periodic tick (jobs/dispatch.run_tick) recovers it and enqueues its next attempt.
-    from jobs.dispatch import retry_deliveries
+    # The periodic tick (jobs/tick.run_tick) recovers it and enqueues its next attempt.
+    from jobs.reaper import retry_deliveries
 
     assert retry_deliveries(now, redis_conn) == [delivery.id]
     db.session.expire_all()
@@ -305,7 +306,7 @@ def test_interrupted_attempt_is_recovered_and_retried(app, make_company, server_
 
 def test_pending_delivery_of_a_reaped_run_is_delivered(app, make_company, server_report_type,
                                                        sftp_server, redis_conn, work):
-    from jobs.dispatch import retry_deliveries
+    from jobs.reaper import retry_deliveries
     from jobs.runner import _build
 
     task = make_task(make_company(), server_payload(sftp_server, "sftp"))

@@ -13,6 +13,7 @@ from rq import Queue
 from rq.job import Job
 
 from jobs import dispatch as dispatcher
+from jobs import held, tick
 from jobs import schedule as sched
 from jobs.queue import REPORTS_QUEUE
 from webapp.extensions import db
@@ -85,7 +86,7 @@ def test_simulated_months_no_duplicate_no_missed_contiguous(app, make_company, r
     catch_ups = 0
     for task_id in task_ids:
         task = db.session.get(Task, task_id)
-        schedule, series = task.schedule, task.series_start
+        schedule, series = sched.of(task), task.series_start
         runs = runs_of(task)
         assert runs, task.name
         expected = list(sched.instants(schedule, series, runs[-1].scheduled_for, series))
@@ -116,9 +117,9 @@ def test_simulated_months_no_duplicate_no_missed_contiguous(app, make_company, r
         assert task.watermark == runs[-1].window_end
     assert catch_ups >= 3 * 5  # every daily and hourly task caught up after the downtime
     # every run was released (enqueued) once, but those prepared for an instant to come
-    held = redis_conn.zcard(dispatcher.HELD)
+    waiting = redis_conn.zcard(held.HELD)
     total = db.session.scalar(sa.select(sa.func.count(Run.id)))
-    assert total == dispatched + held
+    assert total == dispatched + waiting
     assert Queue(REPORTS_QUEUE, connection=redis_conn).count == dispatched
 
 
@@ -142,7 +143,7 @@ def test_a_run_exactly_at_its_instant_and_not_a_moment_before(app, make_company,
     run = db.session.get(Run, run_id)
     assert (run.window_start, run.window_end, run.trigger) == (
         utc(2026, 1, 1, 0), utc(2026, 1, 1, 1), "scheduled")
-    assert Job.exists(dispatcher.job_id(run_id), connection=redis_conn)
+    assert Job.exists(held.job_id(run_id), connection=redis_conn)
 
 
 def test_a_stale_dispatcher_cannot_create_an_occurrence_twice(app, make_company, redis_conn):
@@ -224,20 +225,20 @@ def test_flushed_redis_loses_no_queued_run(app, make_company, redis_conn):
     created = dispatcher.dispatch(utc(2026, 1, 1, 1), redis_conn)
     redis_conn.flushdb()
     now = datetime.now(UTC)
-    assert dispatcher.requeue_lost(now, redis_conn, grace=timedelta(0)) == created
-    assert Job.exists(dispatcher.job_id(created[0]), connection=redis_conn)
-    assert dispatcher.requeue_lost(now, redis_conn, grace=timedelta(0)) == []  # once
+    assert held.requeue_lost(now, redis_conn, grace=timedelta(0)) == created
+    assert Job.exists(held.job_id(created[0]), connection=redis_conn)
+    assert held.requeue_lost(now, redis_conn, grace=timedelta(0)) == []  # once
     # a job that ended without starting its run (worker died first) is enqueued again
-    job = Job.fetch(dispatcher.job_id(created[0]), connection=redis_conn)
+    job = Job.fetch(held.job_id(created[0]), connection=redis_conn)
     job.set_status("failed")
-    assert dispatcher.requeue_lost(now, redis_conn, grace=timedelta(0)) == created
+    assert held.requeue_lost(now, redis_conn, grace=timedelta(0)) == created
     assert Queue(REPORTS_QUEUE, connection=redis_conn).job_ids.count(
-        dispatcher.job_id(created[0])) == 1
+        held.job_id(created[0])) == 1
     assert task.next_run_at == utc(2026, 1, 1, 2)
 
 
 def test_the_tick_dispatches_each_task_at_its_instant_within_its_interval(
-        app, make_company, redis_conn):
+        app, make_company, redis_conn, monkeypatch):
     company = make_company("Acme Bank")
     for minute in (0, 1):
         new_task(company, {"kind": "hourly", "every": 1, "time": f"00:{minute:02d}",
@@ -245,7 +246,7 @@ def test_the_tick_dispatches_each_task_at_its_instant_within_its_interval(
     app.config["DISPATCH_INTERVAL"] = 89  # + the scheduler's 1 s poll
     clock = {"now": utc(2026, 1, 1, 0, 59, 30)}
     enqueued_at: dict[int, datetime] = {}
-    real_release = dispatcher.release
+    real_release = dispatcher.release_held
 
     def sleep(seconds):
         clock["now"] += timedelta(seconds=seconds)
@@ -255,11 +256,8 @@ def test_the_tick_dispatches_each_task_at_its_instant_within_its_interval(
         enqueued_at.update({i: clock["now"] for i in released})
         return released
 
-    dispatcher.release = release
-    try:
-        dispatcher.run_tick(now=lambda: clock["now"], sleep=sleep)
-    finally:
-        dispatcher.release = real_release
+    monkeypatch.setattr(dispatcher, "release_held", release)
+    tick.run_tick(now=lambda: clock["now"], sleep=sleep)
     runs = db.session.scalars(sa.select(Run).order_by(Run.scheduled_for)).all()
     assert [r.scheduled_for for r in runs] == [utc(2026, 1, 1, 1), utc(2026, 1, 1, 1, 1)]
     assert [enqueued_at[r.id] for r in runs] == [r.scheduled_for for r in runs]  # zero lag

@@ -19,6 +19,7 @@ from aiosmtpd.controller import Controller
 from rq import Queue
 
 from jobs import dispatch as dispatcher
+from jobs import held, reaper
 from jobs.embedded_redis import free_port
 from jobs.queue import REPORTS_QUEUE, SYSTEM_QUEUE
 from jobs.runner import run_report
@@ -120,7 +121,7 @@ def test_worker_killed_mid_run_fails_the_run_retries_once_and_frees_the_task(
         time.sleep(2.5)
         run = fresh(Run, run_id)
         assert run.heartbeat_at > first_beat
-        assert dispatcher.reap(datetime.now(UTC), timedelta(seconds=1)) == []
+        assert reaper.reap(datetime.now(UTC), timedelta(seconds=1)) == []
         assert fresh(Run, run_id).status == "running"
     finally:
         worker.send_signal(signal.SIGKILL)
@@ -128,7 +129,7 @@ def test_worker_killed_mid_run_fails_the_run_retries_once_and_frees_the_task(
     assert worker.returncode == -signal.SIGKILL
 
     time.sleep(1.5)  # the heartbeat timeout passes in silence
-    [retry_id] = dispatcher.reap(datetime.now(UTC), timedelta(seconds=1))
+    [retry_id] = reaper.reap(datetime.now(UTC), timedelta(seconds=1))
     dead, retry = fresh(Run, run_id), fresh(Run, retry_id)
     assert dead.status == "failed"
     assert "stopped responding" in dead.error and "Retried once" in dead.error
@@ -148,7 +149,7 @@ def test_worker_killed_mid_run_fails_the_run_retries_once_and_frees_the_task(
     assert retry.status == "succeeded", retry.error
     assert [d.status for d in retry.deliveries] == ["sent"]
     assert ["ops@acme.example"] in tarpit.messages
-    assert dispatcher.reap(datetime.now(UTC) + timedelta(hours=1), timedelta(seconds=1)) == []
+    assert reaper.reap(datetime.now(UTC) + timedelta(hours=1), timedelta(seconds=1)) == []
     assert fresh(Task, task.id).status == "scheduled"
 
 
@@ -162,9 +163,9 @@ def test_a_retry_that_dies_too_is_not_retried_again(app, make_company, redis_con
         run.status, run.heartbeat_at, run.started_at = "running", now, now
         task.status = "running"
         db.session.commit()
-        assert dispatcher.reap(now + timedelta(minutes=4), timedelta(minutes=5),
+        assert reaper.reap(now + timedelta(minutes=4), timedelta(minutes=5),
                                redis_conn) == []
-        retried = dispatcher.reap(now + timedelta(minutes=6), timedelta(minutes=5),
+        retried = reaper.reap(now + timedelta(minutes=6), timedelta(minutes=5),
                                   redis_conn)
         assert db.session.get(Run, run_id).status == "failed"
         assert task.status == "scheduled"
@@ -188,7 +189,7 @@ def test_a_retry_does_not_send_again_what_the_dead_run_sent(app, make_company, r
     db.session.commit()
     run = task_service.run_now(task, datetime.now(UTC))
     db.session.commit()
-    dispatcher.enqueue(run.id, redis_conn)
+    held.enqueue(run.id, redis_conn)
     work()
     assert len(mailbox.messages) == 2
     run = db.session.get(Run, run.id)
@@ -196,7 +197,7 @@ def test_a_retry_does_not_send_again_what_the_dead_run_sent(app, make_company, r
     run.status, run.heartbeat_at = "running", datetime.now(UTC) - timedelta(hours=1)
     run.deliveries[1].status = "pending"
     db.session.commit()
-    [retry_id] = dispatcher.reap(datetime.now(UTC), timedelta(minutes=5), redis_conn)
+    [retry_id] = reaper.reap(datetime.now(UTC), timedelta(minutes=5), redis_conn)
     work()
     retry = db.session.get(Run, retry_id)
     assert retry.status == "succeeded"
@@ -241,7 +242,7 @@ def test_a_flushed_redis_gets_its_periodic_job_back_and_the_schedule_recovers(
     redis_conn.flushdb()
     scheduler.enqueue_jobs()  # one loop of the scheduler process
     system = Queue(SYSTEM_QUEUE, connection=redis_conn)
-    assert [j.func_name for j in system.jobs] == ["jobs.dispatch.run_tick"]
+    assert [j.func_name for j in system.jobs] == ["jobs.tick.run_tick"]
     assert any(k.decode().startswith("rq:job:" + JOB_ID_PREFIX) for k in redis_conn.keys())
     scheduler.enqueue_jobs()  # registered once, not twice
     assert len(redis_conn.zrange(scheduler.scheduled_jobs_key, 0, -1)) == 1

@@ -15,6 +15,7 @@ from rq import Queue
 from rq.job import Job
 
 from jobs import dispatch as dispatcher
+from jobs import held
 from jobs.queue import REPORTS_QUEUE
 from webapp.extensions import db
 from webapp.models import OutboxMessage, Run, Task
@@ -60,26 +61,26 @@ def test_a_run_is_prepared_ahead_held_and_released_at_its_instant(app, make_comp
     [run] = runs_of(task)
     assert (run.status, run.scheduled_for, run.window_start, run.window_end) == (
         "queued", T, T - timedelta(days=1), T)
-    job = Job.fetch(dispatcher.job_id(run.id), connection=redis_conn)
+    job = Job.fetch(held.job_id(run.id), connection=redis_conn)
     assert job.get_status() == "scheduled" and queued_jobs(redis_conn) == []
     # The task still says when it runs next; only the following instant is noted.
     db.session.refresh(task)
-    assert (task.next_run_at, task.watermark, task.following_run_at) == (
+    assert (task.next_run_at, task.watermark, task.prepared_following_at) == (
         T, None, T + timedelta(days=1))
     # Later ticks before the instant prepare nothing more and release nothing.
     assert dispatcher.dispatch(T - timedelta(microseconds=1), redis_conn) == []
     assert len(runs_of(task)) == 1
 
     assert dispatcher.dispatch(T, redis_conn) == [run.id]
-    assert queued_jobs(redis_conn) == [dispatcher.job_id(run.id)]
-    job = Job.fetch(dispatcher.job_id(run.id), connection=redis_conn)
+    assert queued_jobs(redis_conn) == [held.job_id(run.id)]
+    job = Job.fetch(held.job_id(run.id), connection=redis_conn)
     assert job.get_status() == "queued" and job.origin == REPORTS_QUEUE
     assert job.enqueued_at is not None and job.args == (run.id,)
     db.session.refresh(task)
-    assert (task.next_run_at, task.watermark, task.following_run_at) == (
+    assert (task.next_run_at, task.watermark, task.prepared_following_at) == (
         T + timedelta(days=1), T, None)
     assert dispatcher.dispatch(T + timedelta(seconds=1), redis_conn) == []  # never twice
-    assert redis_conn.zcard(dispatcher.HELD) == 0
+    assert redis_conn.zcard(held.HELD) == 0
 
 
 def test_a_released_job_is_run_by_a_worker(app, make_company, redis_conn, work):
@@ -97,9 +98,9 @@ def test_release_is_atomic_each_job_is_queued_once(app, make_company, redis_conn
     company = make_company("Acme")
     tasks = [daily_task(company) for _ in range(3)]
     dispatcher.dispatch(T - timedelta(seconds=10), redis_conn)
-    first = dispatcher.release(T, redis_conn)
-    assert len(first) == 3 and dispatcher.release(T, redis_conn) == []
-    assert sorted(queued_jobs(redis_conn)) == sorted(dispatcher.job_id(i) for i in first)
+    first = held.release_held(T, redis_conn)
+    assert len(first) == 3 and held.release_held(T, redis_conn) == []
+    assert sorted(queued_jobs(redis_conn)) == sorted(held.job_id(i) for i in first)
     assert {r.task_id for r in db.session.scalars(sa.select(Run))} == {t.id for t in tasks}
 
 
@@ -111,7 +112,7 @@ def test_changing_the_schedule_cancels_the_prepared_run(app, make_company, redis
     edit(company, task, {"schedule": {"kind": "daily", "time": "07:00", "timezone": "UTC"}},
          T - timedelta(seconds=20))
     assert runs_of(task) == []
-    assert (task.next_run_at, task.following_run_at, task.watermark) == (
+    assert (task.next_run_at, task.prepared_following_at, task.watermark) == (
         T + timedelta(hours=1), None, None)
     # The held job is still released at its instant; it finds no run and does nothing.
     assert dispatcher.dispatch(T, redis_conn) == [prepared]
@@ -131,7 +132,7 @@ def test_deactivating_cancels_the_prepared_run(app, make_company, redis_conn):
     dispatcher.dispatch(T - timedelta(seconds=30), redis_conn)
     edit(company, task, {"active": False}, T - timedelta(seconds=5))
     assert runs_of(task) == []
-    assert (task.status, task.next_run_at, task.following_run_at) == ("inactive", None, None)
+    assert (task.status, task.next_run_at, task.prepared_following_at) == ("inactive", None, None)
     dispatcher.dispatch(T + timedelta(days=3), redis_conn)
     assert runs_of(task) == []
 
@@ -155,13 +156,13 @@ def test_an_edit_between_release_and_settle_moves_the_watermark_first(app, make_
     company = make_company("Acme")
     task = daily_task(company)
     dispatcher.dispatch(T - timedelta(seconds=30), redis_conn)
-    [released] = dispatcher.release(T, redis_conn)
+    [released] = held.release_held(T, redis_conn)
     db.session.refresh(task)
     assert (task.next_run_at, task.watermark) == (T, None)  # not settled
     edit(company, task, {"schedule": {"kind": "hourly", "every": 6, "time": "01:00",
                                       "timezone": "UTC"}}, T + timedelta(seconds=1))
     assert [r.id for r in runs_of(task)] == [released]  # released: not cancelled
-    assert (task.watermark, task.next_run_at, task.following_run_at) == (
+    assert (task.watermark, task.next_run_at, task.prepared_following_at) == (
         T, T + timedelta(hours=1), None)
     [run_id] = dispatcher.dispatch(T + timedelta(hours=1), redis_conn)
     run = db.session.get(Run, run_id)
@@ -173,7 +174,7 @@ def test_run_now_between_release_and_settle_starts_where_the_released_run_ends(
     company = make_company("Acme")
     task = daily_task(company)
     dispatcher.dispatch(T - timedelta(seconds=30), redis_conn)
-    dispatcher.release(T, redis_conn)
+    held.release_held(T, redis_conn)
     manual = task_service.run_now(task, T + timedelta(hours=2))
     db.session.commit()
     assert (manual.window_start, manual.window_end) == (T, T + timedelta(hours=2))
@@ -190,16 +191,16 @@ def test_a_flushed_redis_gets_prepared_jobs_back_still_held(app, make_company, r
     [run] = runs_of(task)
     redis_conn.flushdb()
     now = T - timedelta(seconds=40)
-    assert dispatcher.requeue_lost(now, redis_conn, grace=timedelta(0)) == [run.id]
+    assert held.requeue_lost(now, redis_conn, grace=timedelta(0)) == [run.id]
     assert queued_jobs(redis_conn) == []  # not before its instant
-    assert Job.fetch(dispatcher.job_id(run.id), connection=redis_conn).get_status() == \
+    assert Job.fetch(held.job_id(run.id), connection=redis_conn).get_status() == \
         "scheduled"
-    assert dispatcher.requeue_lost(now, redis_conn, grace=timedelta(0)) == []  # once
+    assert held.requeue_lost(now, redis_conn, grace=timedelta(0)) == []  # once
     # Only the held set lost (a partial restore): held again, not duplicated.
-    redis_conn.delete(dispatcher.HELD)
-    assert dispatcher.requeue_lost(now, redis_conn, grace=timedelta(0)) == [run.id]
+    redis_conn.delete(held.HELD)
+    assert held.requeue_lost(now, redis_conn, grace=timedelta(0)) == [run.id]
     assert dispatcher.dispatch(T, redis_conn) == [run.id]
-    assert queued_jobs(redis_conn) == [dispatcher.job_id(run.id)]
+    assert queued_jobs(redis_conn) == [held.job_id(run.id)]
 
 
 def test_a_prepared_run_whose_instant_passed_unreleased_is_enqueued(app, make_company,
@@ -209,9 +210,9 @@ def test_a_prepared_run_whose_instant_passed_unreleased_is_enqueued(app, make_co
     dispatcher.dispatch(T - timedelta(seconds=50), redis_conn)
     [run] = runs_of(task)
     redis_conn.flushdb()
-    assert dispatcher.requeue_lost(T + timedelta(seconds=3), redis_conn,
+    assert held.requeue_lost(T + timedelta(seconds=3), redis_conn,
                                    grace=timedelta(0)) == [run.id]
-    assert queued_jobs(redis_conn) == [dispatcher.job_id(run.id)]
+    assert queued_jobs(redis_conn) == [held.job_id(run.id)]
 
 
 def test_many_tasks_at_one_instant_are_released_together(app, make_company, redis_conn):
@@ -222,7 +223,7 @@ def test_many_tasks_at_one_instant_are_released_together(app, make_company, redi
         assert dispatcher.dispatch(T - timedelta(seconds=59), redis_conn) == []
     finally:
         dispatcher.BATCH = batch
-    assert redis_conn.zcard(dispatcher.HELD) == 12
+    assert redis_conn.zcard(held.HELD) == 12
     released = dispatcher.dispatch(T, redis_conn)
     assert len(released) == 12 and len(queued_jobs(redis_conn)) == 12
     db.session.expire_all()

@@ -1,5 +1,5 @@
-"""Schedule math (SPEC §3): explicit DST cases per zone, SPEC's examples, validation, and
-hypothesis properties checked against a brute-force reading of the rule."""
+"""Schedule math (docs/product.md §3): explicit DST cases per zone, its examples, validation,
+and hypothesis properties checked against a brute-force reading of the rule."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def walls(schedule, instants):
     return [i.astimezone(schedule.tz).strftime("%m-%d %H:%M %Z") for i in instants]
 
 
-# -- SPEC §3 examples -----------------------------------------------------------------------
+# -- docs/product.md §3 examples ------------------------------------------------------------
 
 def test_every_4_hours_from_0630_runs_at_the_same_six_times_every_day():
     s = make("hourly", "06:30", "UTC", every=4)
@@ -234,7 +234,7 @@ moments = st.datetimes(min_value=datetime(1995, 1, 1), max_value=datetime(2037, 
 
 
 def brute_force(schedule, around: datetime, days: int, series_start=None) -> list[datetime]:
-    """SPEC §3 read literally: every allowed wall-clock time of every local day, fold=0,
+    """docs/product.md §3 read literally: every allowed wall-clock time of every local day, fold=0,
     repeated instants removed, in time order."""
     tz = schedule.tz
     centre = around.astimezone(tz).date()

@@ -31,7 +31,7 @@ def make_task(company, emails, report_type="usage_by_rooms", name="Rooms daily",
 
 
 def finished_run(task: Task, body: str = "company,channel\r\nAcme,sms\r\n") -> Run:
-    from jobs.runner import report_path
+    from jobs.reports.storage import report_path
 
     now = datetime.now(UTC)
     run = Run(company_id=task.company_id, task_id=task.id, trigger="manual",

@@ -1,4 +1,4 @@
-"""Every route × persona → the expected status (SPEC §1 and §6).
+"""Every route × persona → the expected status (docs/product.md §1 and §6).
 
 Personas: anonymous; a recipient holding only the automatic ``scheduled-reports.viewer`` role;
 a user with a custom role holding one download permission (the run's type); the company

@@ -1,6 +1,6 @@
-"""The upgrade path of SPEC §6: `flask db upgrade` on a database made at the initial revision
-creates the built-in roles of existing companies and gives the viewer role to the users who are
-already recipients of a task. The real CLI runs in a subprocess, on SQLite or (with
+"""The upgrade path of docs/product.md §6: `flask db upgrade` on a database made at the initial
+revision creates the built-in roles of existing companies and gives the viewer role to the users
+who are already recipients of a task. The real CLI runs in a subprocess, on SQLite or (with
 TEST_DATABASE_URL) on a PostgreSQL database of its own."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Schedule previews (SPEC §3, §8): the API, the form's htmx fragment and its no-JS
+"""Schedule previews (docs/product.md §3, §8): the API, the form's htmx fragment and its no-JS
 fallback; the 409 while running; the 100-activated-tasks limit under concurrent requests."""
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -171,3 +172,8 @@ def test_readme_lists_every_setting():
     readme = (ROOT / "README.md").read_text()
     for name, meaning, default in config.SETTINGS:
         assert f"| `{name}` | {meaning} | {default} |" in readme, name
+
+
+def test_every_variable_the_config_reads_is_in_the_settings_table():
+    read = set(re.findall(r'env\.get\("([A-Z_]+)"', (ROOT / "webapp" / "config.py").read_text()))
+    assert read and read <= {name for name, _, _ in config.SETTINGS}

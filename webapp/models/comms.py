@@ -1,5 +1,5 @@
-"""Communications data the reports read (SPEC §7). Every row belongs to a company and keeps
-the source system's id (``external_id``) for idempotent ingestion."""
+"""Communications data the reports read (docs/product.md §7). Every row belongs to a company
+and keeps the source system's id (``external_id``) for idempotent ingestion."""
 
 from __future__ import annotations
 

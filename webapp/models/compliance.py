@@ -1,4 +1,4 @@
-"""Compliance and archiving events the reports read (SPEC §7): policy violations,
+"""Compliance and archiving events the reports read (docs/product.md §7): policy violations,
 irregularities that stop archiving, and the emails that export messages to the archive.
 Each row belongs to a company and keeps the source system's id (``external_id``)."""
 

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import time
-
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-
-from jobs import schedule as sched
 
 from ..extensions import db
 from .types import UTCDateTime, utcnow
@@ -31,7 +27,7 @@ class Task(db.Model):
     schedule_day: Mapped[int | None] = mapped_column()
     timezone: Mapped[str] = mapped_column(sa.String(64))
     options: Mapped[dict] = mapped_column(sa.JSON, default=dict)
-    server: Mapped[dict | None] = mapped_column(sa.JSON)  # upload destination (SPEC §5)
+    server: Mapped[dict | None] = mapped_column(sa.JSON)  # upload destination (docs/product.md §5)
     active: Mapped[bool] = mapped_column(default=True)
     status: Mapped[str] = mapped_column(sa.String(16), default="scheduled")
     series_start = mapped_column(UTCDateTime)  # when the current series was (re)activated
@@ -39,29 +35,13 @@ class Task(db.Model):
     watermark = mapped_column(UTCDateTime)  # where the last scheduled window ended
     # The instant after next_run_at, set while next_run_at's run is prepared ahead of it
     # (jobs/dispatch.py): non-null means that run exists, queued for its instant.
-    following_run_at = mapped_column(UTCDateTime)
+    prepared_following_at = mapped_column(UTCDateTime)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
 
     company = relationship("Company")
     recipients = relationship("TaskRecipient", back_populates="task", order_by="TaskRecipient.id",
                               cascade="all, delete-orphan")
-
-    @property
-    def schedule(self) -> sched.Schedule:
-        hour, minute = (int(x) for x in self.schedule_time.split(":"))
-        return sched.Schedule(kind=self.schedule_kind, time=time(hour, minute),
-                              timezone=self.timezone, every=self.schedule_every,
-                              weekday=self.schedule_weekday, day=self.schedule_day)
-
-    @schedule.setter
-    def schedule(self, value: sched.Schedule) -> None:
-        self.schedule_kind = value.kind
-        self.schedule_time = value.time.strftime("%H:%M")
-        self.schedule_every = value.every
-        self.schedule_weekday = value.weekday
-        self.schedule_day = value.day
-        self.timezone = value.timezone
 
     @property
     def recipient_emails(self) -> list[str]:

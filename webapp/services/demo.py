@@ -1,4 +1,4 @@
-"""Demo communications data for a company (SPEC §7): an org-unit tree, people, corporate
+"""Demo communications data for a company (docs/product.md §7): an org-unit tree, people, corporate
 numbers on several channels (some disconnected, some idle for weeks), direct and group
 rooms, messages in both directions with a daily and weekly rhythm in the company's time
 zone, DLP and room-condition violations, irregularities per channel, and archive export
@@ -11,8 +11,7 @@ million messages take minutes."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,126 +20,16 @@ import sqlalchemy as sa
 from ..extensions import db
 from ..models import Account, Company, Message, OrgUnit, Room, User
 from ..models.users import email_key
+from . import demo_vocabulary as vocab
+from .bulk import CHUNK, bulk_insert
+from .bulk import db_time as _ts
+from .demo_vocabulary import Plan
 
-FIRST = ("Alice", "Bruno", "Chen", "Dana", "Emeka", "Fatima", "Goran", "Hana", "Ivan", "Jia",
-         "Kofi", "Lena", "Mateo", "Nina", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tara",
-         "Uma", "Viktor", "Wen", "Xavier", "Yara", "Zoltan")
-LAST = ("Ng", "Okafor", "Schmidt", "Rossi", "Tanaka", "Silva", "Kowalski", "Haddad", "Moreau",
-        "Patel", "Larsen", "Costa", "Novak", "Ibrahim", "Walsh", "Zhang", "Kim", "Dubois")
-# name, parent name
-UNITS = (("Global Markets", None), ("Equities", "Global Markets"),
-         ("Cash Equities Desk", "Equities"), ("Derivatives Desk", "Equities"),
-         ("Fixed Income", "Global Markets"), ("Rates Desk", "Fixed Income"),
-         ("Wealth Management", None), ("Private Banking", "Wealth Management"),
-         ("Asia Private Banking", "Private Banking"), ("Family Office Services",
-         "Wealth Management"), ("Operations", None), ("Compliance", "Operations"))
-CLIENT_FIRST = ("Harbor", "Norther", "Blue Pine", "Meridian", "Atlas", "Kestrel", "Solace",
-                "Orchid", "Granite", "Lumen", "Cobalt", "Juniper", "Sable", "Vantage")
-CLIENT_LAST = ("Capital", "Trust", "LLP", "Family Office", "Pension Fund", "Partners",
-               "Holdings", "Ventures", "Asset Management", "Foundation")
-CHANNEL_MIX = (("whatsapp", 45), ("imessage", 20), ("sms", 12), ("wecom", 10),
-               ("telegram", 5), ("wechat", 3), ("line", 3), ("signal", 2))
-STATUS_MIX = (("connected", 85), ("disconnected", 7), ("pending", 5), ("error", 3))
-# relative traffic per local hour of a working day
-HOUR_PROFILE = (1, 1, 1, 1, 1, 2, 5, 14, 30, 42, 46, 44, 34, 38, 44, 42, 36, 26, 16, 10, 7,
-                5, 3, 2)
-WEEKDAY_WEIGHT = (1.0, 1.0, 1.0, 1.0, 0.9, 0.25, 0.15)
-DLP_POLICIES = ("Card numbers", "IBAN in chat", "Insider list terms", "Guaranteed returns",
-                "Offensive language", "Personal data")
-ROOM_POLICIES = ("External guest joined", "Unapproved group name", "Recording disabled",
-                 "Client added personal number")
-NATIVE_EVENTS = (("disconnected", "The phone was disconnected from the archiving service", True),
-                 ("logged_out", "The account was logged out on the device", True),
-                 ("sync_delayed", "Messages arrived more than an hour late", False),
-                 ("backup_failed", "The device backup the archive reads from failed", False))
-OTHER_EVENTS = (("disconnected", "The connector lost its session", True),
-                ("rate_limited", "The provider throttled the connector", False))
-WECOM_EVENTS = (("unusual_client_status", "The client deleted the conversation"),
-                ("anonymous_contact", "A contact hid their identity"),
-                ("group_messages_not_archived", "Group messages were not archived"))
-SMTP_FAILURES = ("451 4.7.1 Greylisted, please try again later",
-                 "552 5.3.4 Message size exceeds fixed maximum message size",
-                 "421 4.4.2 Connection timed out", "550 5.1.1 Archive mailbox unavailable")
-CHUNK = 50_000
 REBUILD_INDEXES_FROM = 500_000  # messages
-
-
-@dataclass(frozen=True)
-class Plan:
-    """How much to make; derived from the message count so a big seed stays plausible."""
-
-    days: int
-    messages: int
-    people: int
-    rooms: int
-
-    @classmethod
-    def for_messages(cls, days: int, messages: int, people: int | None = None,
-                     rooms: int | None = None) -> Plan:
-        people = people or max(24, min(5000, messages // 4000))
-        rooms = rooms or max(people * 4, min(200_000, messages // 100))
-        return cls(days=days, messages=messages, people=people, rooms=rooms)
 
 
 def _weighted(rng: random.Random, mix) -> str:
     return rng.choices([k for k, _ in mix], [w for _, w in mix])[0]
-
-
-def _ts(value: datetime) -> str:
-    """A UTC time as both databases store UTCDateTime (naive UTC, SQLAlchemy's format)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def _copy_text(value) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    text = str(value)
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace(
-        "\r", "\\r")
-
-
-def bulk_insert(table: str, columns: Sequence[str], rows: Iterable[Sequence],
-                plain: bool = False) -> int:
-    """Insert rows of ready database values (times as ``_ts`` strings) through the driver, in
-    the session's transaction: ``executemany`` on SQLite, ``COPY`` on PostgreSQL.
-    ``plain``: the values are numbers and strings with nothing to escape for ``COPY``."""
-    connection = db.session.connection()
-    raw = connection.connection.dbapi_connection
-    count = 0
-    cursor = raw.cursor()
-    try:
-        if connection.dialect.name == "postgresql":
-            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                buffer = []
-                for row in rows:
-                    buffer.append("\t".join(map(str, row)) if plain
-                                  else "\t".join(_copy_text(v) for v in row))
-                    count += 1
-                    if len(buffer) >= CHUNK:
-                        copy.write("\n".join(buffer) + "\n")
-                        buffer = []
-                if buffer:
-                    copy.write("\n".join(buffer) + "\n")
-        else:
-            # room for the indexes being filled, so that pages are not evicted and re-read
-            cursor.execute("PRAGMA cache_size = -262144")
-            sql = (f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 - our names
-                   f"VALUES ({', '.join('?' for _ in columns)})")
-            batch = []
-            for row in rows:
-                batch.append(row)
-                if len(batch) >= CHUNK:
-                    cursor.executemany(sql, batch)
-                    count += len(batch)
-                    batch = []
-            if batch:
-                cursor.executemany(sql, batch)
-                count += len(batch)
-    finally:
-        cursor.close()
-    return count
 
 
 def _ids(model, company_id: int, prefix: str) -> dict[str, int]:
@@ -172,20 +61,21 @@ def seed(company: Company, *, now: datetime, days: int = 14, messages: int = 500
 
     # org units, level by level (a parent is inserted before its children)
     unit_ids: dict[str, int] = {}
-    for i, (name, parent) in enumerate(UNITS, start=1):
+    for i, (name, parent) in enumerate(vocab.UNITS, start=1):
         unit = OrgUnit(company_id=cid, external_id=f"{prefix}ou-{i}", name=name,
                        parent_id=unit_ids[parent] if parent else None)
         db.session.add(unit)
         db.session.flush()
         unit_ids[name] = unit.id
-    leaf_units = [unit_ids[n] for n, _ in UNITS if not any(p == n for _, p in UNITS)]
+    leaf_units = [unit_ids[n] for n, _ in vocab.UNITS if not any(p == n for _, p in vocab.UNITS)]
     all_units = list(unit_ids.values())
 
     # people
     slug = company.slug
     user_rows = []
     for i in range(plan.people):
-        first, last = FIRST[i % len(FIRST)], LAST[(i * 7 + i // len(FIRST)) % len(LAST)]
+        first = vocab.FIRST[i % len(vocab.FIRST)]
+        last = vocab.LAST[(i * 7 + i // len(vocab.FIRST)) % len(vocab.LAST)]
         email = f"{first}.{last}{i}{tag}@{slug}.example".lower()
         user_rows.append({"company_id": cid, "external_id": f"{prefix}u-{i + 1}",
                           "email": email, "email_key": email_key(email),
@@ -200,10 +90,10 @@ def seed(company: Company, *, now: datetime, days: int = 14, messages: int = 500
     # corporate numbers: one to three channels each; some idle for weeks
     account_rows, account_meta = [], []
     for i, (user_id, unit_id, name) in enumerate(users):
-        channels = {_weighted(rng, CHANNEL_MIX) for _ in range(rng.choice((1, 2, 2, 3)))}
+        channels = {_weighted(rng, vocab.CHANNEL_MIX) for _ in range(rng.choice((1, 2, 2, 3)))}
         for channel in sorted(channels):
             n = len(account_rows) + 1
-            status = _weighted(rng, STATUS_MIX)
+            status = _weighted(rng, vocab.STATUS_MIX)
             idle = rng.random() < 0.08 or status == "disconnected"
             last = now - (timedelta(days=rng.randint(15, 90), minutes=rng.randint(0, 1440))
                           if idle else timedelta(minutes=rng.randint(5, 600)))
@@ -231,7 +121,7 @@ def seed(company: Company, *, now: datetime, days: int = 14, messages: int = 500
         account_id, channel, user_id, unit_id, owner_name, idle = accounts[
             (n - 1) % len(accounts) if n <= len(accounts) else rng.randrange(len(accounts))]
         group = rng.random() < 0.25
-        client = f"{rng.choice(CLIENT_FIRST)} {rng.choice(CLIENT_LAST)}"
+        client = f"{rng.choice(vocab.CLIENT_FIRST)} {rng.choice(vocab.CLIENT_LAST)}"
         participants = rng.randint(3, 40) if group else 2
         internal = max(1, min(participants - 1, int(participants * rng.uniform(0.2, 0.6))))
         room_rows.append({
@@ -265,7 +155,7 @@ def seed(company: Company, *, now: datetime, days: int = 14, messages: int = 500
     while hour < now:
         local = hour.astimezone(tz)
         slots.append(hour.strftime("%Y-%m-%d %H:"))
-        slot_weights.append(HOUR_PROFILE[local.hour] * WEEKDAY_WEIGHT[local.weekday()])
+        slot_weights.append(vocab.HOUR_PROFILE[local.hour] * vocab.WEEKDAY_WEIGHT[local.weekday()])
         hour += timedelta(hours=1)
     slot_cum = _cumulative(slot_weights)
     last_slot_seconds = int((now - (hour - timedelta(hours=1))).total_seconds())
@@ -327,7 +217,7 @@ def seed(company: Company, *, now: datetime, days: int = 14, messages: int = 500
         violation_rows.append((
             cid, f"{prefix}v-{n}", room_id, owner if rng.random() < 0.7 else None,
             "dlp" if dlp else "room_condition",
-            rng.choice(DLP_POLICIES if dlp else ROOM_POLICIES),
+            rng.choice(vocab.DLP_POLICIES if dlp else vocab.ROOM_POLICIES),
             "blocked" if rng.random() < 0.35 else "flagged", random_time()))
     bulk_insert("violations", ("company_id", "external_id", "room_id", "user_id", "type",
                                "policy", "action", "occurred_at"), violation_rows)
@@ -338,12 +228,12 @@ def seed(company: Company, *, now: datetime, days: int = 14, messages: int = 500
         for account_id, channel, _user, _unit, _name, idle in accounts:
             for _ in range(rng.choice((0, 0, 1, 1, 2, 4 if idle else 1))):
                 if channel in ("whatsapp", "imessage"):
-                    event, text, stopped = rng.choice(NATIVE_EVENTS)
+                    event, text, stopped = rng.choice(vocab.NATIVE_EVENTS)
                     contact, room_id = None, None
                 elif channel == "wecom":
                     continue  # per room, below
                 else:
-                    event, text, stopped = rng.choice(OTHER_EVENTS)
+                    event, text, stopped = rng.choice(vocab.OTHER_EVENTS)
                     contact, room_id = None, None
                 irregularity_rows.append((
                     cid, f"{prefix}irr-{len(irregularity_rows) + 1}", channel, account_id,
@@ -352,9 +242,9 @@ def seed(company: Company, *, now: datetime, days: int = 14, messages: int = 500
         for _ in range(min(len(wecom_rooms) * 2, max(10, plan.messages // 2000))):
             room_id, account_id, _channel, unit_id, _owner, _idle = rng.choice(wecom_rooms) \
                 if wecom_rooms else (None, None, "wecom", rng.choice(all_units), None, False)
-            event, text = rng.choice(WECOM_EVENTS)
+            event, text = rng.choice(vocab.WECOM_EVENTS)
             contact = (None if event == "group_messages_not_archived"
-                       else f"{rng.choice(CLIENT_FIRST)} contact {rng.randint(1, 999)}")
+                       else f"{rng.choice(vocab.CLIENT_FIRST)} contact {rng.randint(1, 999)}")
             irregularity_rows.append((
                 cid, f"{prefix}irr-{len(irregularity_rows) + 1}", "wecom", account_id,
                 room_id, unit_id, event, text, contact,
@@ -380,7 +270,7 @@ def seed(company: Company, *, now: datetime, days: int = 14, messages: int = 500
             cid, f"{prefix}x-{n}", room_id, count, f"journal@archive.{slug}.example",
             f"<{prefix}x-{n}.{rng.getrandbits(40):x}@herald.{slug}.example>",
             count * rng.randint(900, 4000), "failed" if failed else "sent",
-            rng.choice(SMTP_FAILURES) if failed
+            rng.choice(vocab.SMTP_FAILURES) if failed
             else f"250 2.0.0 OK queued as {rng.getrandbits(32):08X}", _ts(exported)))
     bulk_insert("export_emails", ("company_id", "external_id", "room_id", "messages",
                                   "archive_address", "email_message_id", "size_bytes",

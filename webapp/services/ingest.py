@@ -1,4 +1,4 @@
-"""NDJSON ingestion of communications data (SPEC §7): validate each line, resolve the
+"""NDJSON ingestion of communications data (docs/product.md §7): validate each line, resolve the
 source ids it refers to, upsert by the record's own ``id``. A bad line is rejected alone,
 with its line number and reason; the good ones are kept. Input is read line by line in
 batches, so a large body is never held in memory.
@@ -16,12 +16,15 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from marshmallow import Schema, ValidationError, fields, validate
 
+from roles.viewer import sync_recipient_roles
+
 from ..extensions import db
 from ..models import Account, ExportEmail, Irregularity, Message, OrgUnit, Room, User, Violation
 from ..models.comms import ACCOUNT_STATUSES, CHANNELS, DIRECTIONS, ROOM_TYPES
 from ..models.compliance import EXPORT_STATUSES, VIOLATION_ACTIONS, VIOLATION_TYPES
 from ..models.users import email_key
-from .people import InputError, normalise_email
+from .errors import InputError
+from .people import normalise_email
 
 BATCH = 1000
 MAX_ERRORS_REPORTED = 1000
@@ -272,7 +275,8 @@ def _apply_rows(company_id: int, spec: Kind, batch: list[tuple[int, dict]],
             result.reject(number, record["id"], _reason(exc.fields))
             continue
         row_id = existing.get(record["id"])
-        if row_id is None and model is User:  # a portal user is the same record (SPEC §7)
+        # a portal user is the same record (docs/product.md §7)
+        if row_id is None and model is User:
             row_id = db.session.scalar(sa.select(User.id).where(
                 User.company_id == company_id, User.email_key == values["email_key"],
                 User.external_id.is_(None)))
@@ -296,9 +300,7 @@ def _apply_rows(company_id: int, spec: Kind, batch: list[tuple[int, dict]],
             result.created += 1
         else:
             result.updated += 1
-    if model is User:  # new or changed users may be task recipients (SPEC §6)
-        from roles.viewer import sync_recipient_roles
-
+    if model is User:  # new or changed users may be task recipients (docs/product.md §6)
         sync_recipient_roles(company_id)
     db.session.commit()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from email_validator import EmailNotValidError, validate_email
 
 from jobs.schedule import is_timezone
 from roles.permissions import ADMIN_ROLE
@@ -13,24 +12,16 @@ from ..extensions import db
 from ..models import Company, Role, RoleAssignment, User
 from ..models.tenancy import slugify
 from ..models.users import email_key
-
-
-class InputError(ValueError):
-    """Bad input; ``fields`` maps each field to its message."""
-
-    def __init__(self, fields: dict[str, str]):
-        super().__init__("; ".join(f"{k}: {v}" for k, v in fields.items()))
-        self.fields = fields
+from ..schemas.fields import email_address
+from .errors import InputError
 
 
 def normalise_email(value: str, field: str = "email") -> str:
-    """Check an address's syntax (no DNS lookup); special-use domains are accepted on purpose,
-    since internal distribution lists often live on them."""
+    """An address's normal form (webapp/schemas/fields.py: syntax only); InputError if bad."""
     try:
-        return validate_email(value or "", check_deliverability=False,
-                              test_environment=True).normalized
-    except EmailNotValidError as exc:
-        raise InputError({field: f"“{value}” is not a valid email address: {exc}"}) from None
+        return email_address(value)
+    except ValueError as exc:
+        raise InputError({field: str(exc)}) from None
 
 
 def create_company(name: str, timezone: str, admin_email: str | None = None,

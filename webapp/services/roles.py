@@ -7,19 +7,16 @@ leaves a company without anyone who can manage users and roles.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from roles import permissions as P
-from roles.permissions import ALL, BUILTIN_ROLES
 
 from ..extensions import db
 from ..models import Role, RoleAssignment, User
-from .people import InputError
-
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
+from ..schemas.people import RoleSchema
+from .errors import NOT_AN_OBJECT, InputError, load
 
 
 class RoleConflict(RuntimeError):
@@ -39,50 +36,26 @@ class RoleInput:
 
 def validate(company_id: int, payload, granted_by: frozenset[str],
              role: Role | None = None) -> RoleInput:
-    """A whole role, or with ``role`` a partial edit merged over it."""
+    """A whole role, or with ``role`` a partial edit merged over it, through RoleSchema; then
+    a name already taken and permissions the granter does not hold."""
     if not isinstance(payload, dict):
-        raise InputError({"body": "The request body must be a JSON object."})
-    data = {"name": role.name, "description": role.description,
-            "permissions": list(role.permissions)} if role else {"description": ""}
-    data.update({k: payload[k] for k in ("name", "description", "permissions") if k in payload})
-    errors = {k: "Unknown field." for k in sorted(set(payload) - {"name", "description",
-                                                                  "permissions", "id",
-                                                                  "builtin", "holders"})}
+        raise InputError(NOT_AN_OBJECT)
+    stored = RoleSchema(only=("name", "description", "permissions")).dump(role) if role else {}
+    data, errors = load(RoleSchema(), {**stored, **payload})
     name = data.get("name")
-    if not isinstance(name, str) or not name.strip():
-        errors["name"] = "Role name is required."
-    elif not NAME_RE.match(name.strip()):
-        errors["name"] = ("Role name must be 1 to 100 letters, digits, spaces, dots, dashes or "
-                          "underscores, starting with a letter or digit.")
-    else:
-        name = name.strip()
-        if name.lower() in {b.lower() for b in BUILTIN_ROLES}:
-            errors["name"] = f"“{name}” is the name of a built-in role; choose another name."
-        else:
-            clash = db.session.scalar(sa.select(Role.id).where(
-                Role.company_id == company_id, sa.func.lower(Role.name) == name.lower()))
-            if clash is not None and (role is None or clash != role.id):
-                errors["name"] = f"A role named “{name}” already exists."
-    description = data.get("description")
-    if description is None:
-        description = ""
-    if not isinstance(description, str) or len(description) > 500:
-        errors["description"] = "Description must be text of at most 500 characters."
+    if name is not None:
+        clash = db.session.scalar(sa.select(Role.id).where(
+            Role.company_id == company_id, sa.func.lower(Role.name) == name.lower()))
+        if clash is not None and (role is None or clash != role.id):
+            errors["name"] = f"A role named “{name}” already exists."
     permissions = data.get("permissions")
-    if not isinstance(permissions, list) or not permissions or not all(
-            isinstance(p, str) for p in permissions):
-        errors["permissions"] = "Choose at least one permission."
-    else:
-        unknown = [p for p in permissions if p not in ALL]
-        if unknown:
-            errors["permissions"] = f"Unknown permission: {', '.join(unknown)}."
-        elif not set(permissions) <= granted_by:
-            missing = sorted(set(permissions) - granted_by)
-            errors["permissions"] = ("You can only grant permissions you hold yourself; you do "
-                                     f"not hold {', '.join(missing)}.")
+    if permissions is not None and not set(permissions) <= granted_by:
+        missing = sorted(set(permissions) - granted_by)
+        errors["permissions"] = ("You can only grant permissions you hold yourself; you do "
+                                 f"not hold {', '.join(missing)}.")
     if errors:
         raise InputError(errors)
-    return RoleInput(name=name, description=description.strip(),
+    return RoleInput(name=name, description=data["description"] or "",
                      permissions=sorted(set(permissions)))
 
 

@@ -1,19 +1,31 @@
-"""A company's single sign-on settings: validation and saving (portal and API)."""
+"""Single sign-on: a company's settings (validation and saving, portal and API) and the login
+itself (Authlib's OpenID Connect client, binding the identity to a user, the role sync)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from datetime import datetime
 
 import sqlalchemy as sa
+from authlib.integrations.flask_client import FlaskOAuth2App
+from authlib.integrations.flask_client.integration import FlaskIntegration
+from flask import current_app
 
-from ..crypto import encrypt
+from roles import sso
+
+from ..crypto import decrypt, encrypt
 from ..extensions import db
-from ..models import Role, SsoSettings
-from ..models.sso import SYNC_MODES
-from .people import InputError
+from ..models import Role, SsoIdentity, SsoSettings, User
+from ..models.users import email_key
+from ..schemas.people import SSO_DEFAULTS, SsoSettingsSchema
+from .errors import NOT_AN_OBJECT, InputError, load
+from .people import create_user
 
-LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
+class SsoError(RuntimeError):
+    """The login cannot complete; the message is shown to the person logging in."""
+
+EDITABLE = tuple(k for k in SSO_DEFAULTS if k != "client_secret")
 
 
 @dataclass
@@ -33,81 +45,39 @@ def settings_of(company_id: int) -> SsoSettings | None:
 
 
 def validate(company_id: int, payload, current: SsoSettings | None) -> SsoInput:
+    """The settings given merged over the stored ones (an absent or empty client secret keeps
+    the stored one), through SsoSettingsSchema; then the role names and what turning SSO on
+    needs."""
     if not isinstance(payload, dict):
-        raise InputError({"body": "The request body must be a JSON object."})
-    known = {"enabled", "issuer", "client_id", "client_secret", "groups_claim", "role_mapping",
-             "sync_mode", "allow_signup"}
-    errors = {k: "Unknown field." for k in sorted(set(payload) - known - {
-        "client_secret_set", "redirect_uri", "login_url", "at_risk"})}
-    data = {"enabled": False, "issuer": "", "client_id": "", "groups_claim": "groups",
-            "role_mapping": {}, "sync_mode": "sso_only", "allow_signup": False}
-    if current is not None:
-        data.update({k: getattr(current, k) for k in data})
-    data.update({k: payload[k] for k in known if k in payload})
-
-    for key in ("enabled", "allow_signup"):
-        if not isinstance(data[key], bool):
-            errors[key] = f"{key.replace('_', ' ').capitalize()} must be true or false."
-    issuer = data["issuer"].strip().rstrip("/") if isinstance(data["issuer"], str) else None
-    if issuer is None:
-        errors["issuer"] = "Issuer must be a URL."
-    elif issuer:
-        parts = urlsplit(issuer)
-        if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or \
-                parts.fragment:
-            errors["issuer"] = "Issuer must be an https:// URL such as " \
-                               "https://login.example.com/realms/acme."
-        elif parts.scheme == "http" and parts.hostname not in LOOPBACK:
-            errors["issuer"] = "Issuer must use https:// (http:// only on this machine)."
-    client_id = data["client_id"].strip() if isinstance(data["client_id"], str) else None
-    if client_id is None or len(client_id) > 255:
-        errors["client_id"] = "Client id must be text of at most 255 characters."
-    secret = payload.get("client_secret")
-    if secret is not None and (not isinstance(secret, str) or len(secret) > 2000):
-        errors["client_secret"] = "Client secret must be text of at most 2000 characters."  # noqa: S105
-    secret = secret.strip() if isinstance(secret, str) and secret.strip() else None
-    claim = data["groups_claim"].strip() if isinstance(data["groups_claim"], str) else ""
-    if not claim or len(claim) > 100:
-        errors["groups_claim"] = "Groups claim must be a claim name such as groups " \
-                                 "(a dotted path reaches nested claims: realm_access.roles)."
-    if data["sync_mode"] not in SYNC_MODES:
-        errors["sync_mode"] = f"Sync mode must be one of {', '.join(SYNC_MODES)}."
-    mapping = data["role_mapping"]
-    clean: dict[str, list[str]] = {}
-    if not isinstance(mapping, dict):
-        errors["role_mapping"] = "Role mapping must map IdP group names to lists of role names."
-    else:
-        names = set(db.session.scalars(sa.select(Role.name).where(
-            Role.company_id == company_id)))
-        for group, roles in mapping.items():
-            field = f"role_mapping.{group}"
-            if not isinstance(group, str) or not group.strip() or len(group) > 200:
-                errors["role_mapping"] = "Group names must be 1 to 200 characters."
-                continue
-            if isinstance(roles, str):
-                roles = [roles]
-            if not isinstance(roles, list) or not roles or not all(
-                    isinstance(r, str) for r in roles):
-                errors[field] = "Map the group to a list of role names."
-                continue
-            unknown = [r for r in roles if r not in names]
-            if unknown:
-                errors[field] = f"No role named {', '.join(unknown)} in this company; create " \
-                                "it first."
-                continue
-            clean[group.strip()] = list(dict.fromkeys(roles))
-    if data["enabled"] is True and not errors:
-        for key, value in (("issuer", issuer), ("client_id", client_id)):
-            if not value:
+        raise InputError(NOT_AN_OBJECT)
+    stored = SsoSettingsSchema(only=EDITABLE).dump(current)
+    data, errors = load(SsoSettingsSchema(), {**stored, **payload})
+    mapping = _mapping(company_id, data.get("role_mapping", {}), errors)
+    secret = data.get("client_secret") or None
+    if data.get("enabled") is True and not errors:
+        for key in ("issuer", "client_id"):
+            if not data[key]:
                 errors[key] = f"{key.replace('_', ' ').capitalize()} is required to turn " \
                               "single sign-on on."
         if secret is None and (current is None or not current.client_secret):
             errors["client_secret"] = "Client secret is required to turn single sign-on on."  # noqa: S105,E501
     if errors:
         raise InputError(errors)
-    return SsoInput(enabled=data["enabled"], issuer=issuer, client_id=client_id,
-                    client_secret=secret, groups_claim=claim, role_mapping=clean,
+    return SsoInput(enabled=data["enabled"], issuer=data["issuer"],
+                    client_id=data["client_id"], client_secret=secret,
+                    groups_claim=data["groups_claim"], role_mapping=mapping,
                     sync_mode=data["sync_mode"], allow_signup=data["allow_signup"])
+
+
+def _mapping(company_id: int, mapping: dict, errors: dict) -> dict[str, list[str]]:
+    """The mapping, if every role it names exists in the company."""
+    names = set(db.session.scalars(sa.select(Role.name).where(Role.company_id == company_id)))
+    for group, roles in mapping.items():
+        unknown = [r for r in roles if r not in names]
+        if unknown:
+            errors[f"role_mapping.{group}"] = f"No role named {', '.join(unknown)} in this " \
+                                              "company; create it first."
+    return mapping
 
 
 def save(company_id: int, data: SsoInput, current: SsoSettings | None) -> SsoSettings:
@@ -139,3 +109,73 @@ def parse_mapping_text(text: str) -> dict[str, list[str]] | str:
 
 def mapping_text(mapping: dict[str, list[str]]) -> str:
     return "\n".join(f"{g} = {', '.join(r)}" for g, r in (mapping or {}).items())
+
+
+# -- logging in -------------------------------------------------------------------------------
+
+
+def complete_login(settings: SsoSettings, claims: dict, now: datetime) -> User:
+    """The user for validated ID token claims: matched by verified email, created on first
+    login if the company allows it; then the role sync. Raise SsoError with a message."""
+    email = claims.get("email")
+    subject = claims.get("sub")
+    if not isinstance(email, str) or not email.strip() or not subject:
+        raise SsoError("Your identity provider did not send an email address; ask your "
+                       "administrator to release the email claim to Herald.")
+    if claims.get("email_verified") is not True:
+        raise SsoError(f"Your identity provider has not verified the address {email}; Herald "
+                       "only accepts verified addresses.")
+    company = settings.company
+    user = db.session.scalar(sa.select(User).where(User.company_id == company.id,
+                                                   User.email_key == email_key(email)))
+    issuer = settings.issuer
+    identity = db.session.scalar(sa.select(SsoIdentity).where(
+        SsoIdentity.company_id == company.id, SsoIdentity.issuer == issuer,
+        SsoIdentity.subject == str(subject)))
+    if identity is not None and (user is None or identity.user_id != user.id):
+        raise SsoError("This identity is linked to another Herald user; ask your administrator.")
+    if user is None:
+        if not settings.allow_signup:
+            raise SsoError(f"{email} is not a user of {company.name}; ask your administrator to "
+                           "add you.")
+        try:
+            user = create_user(company, email, name=str(claims.get("name") or ""))
+        except InputError as exc:
+            raise SsoError("; ".join(exc.fields.values())) from None
+    if user.is_group:
+        raise SsoError(f"{email} is a group email of {company.name}: it cannot log in.")
+    if not user.active:
+        raise SsoError(f"The account {email} is deactivated; ask your administrator.")
+    if identity is None:
+        identity = db.session.scalar(sa.select(SsoIdentity).where(SsoIdentity.user_id == user.id))
+        if identity is None:
+            identity = SsoIdentity(company_id=company.id, user_id=user.id)
+            db.session.add(identity)
+        identity.issuer, identity.subject = issuer, str(subject)
+    identity.last_claims = _storable(claims)
+    identity.last_login_at = now
+    roles = sso.resolve_roles(company.id, sso.mapped_role_names(claims, settings))
+    sso.sync_roles(user, roles, settings.sync_mode)
+    return user
+
+
+def _storable(claims: dict) -> dict:
+    """The claims kept for predicting the mapping (the token's own fields dropped)."""
+    drop = {"nonce", "at_hash", "c_hash", "auth_time", "iat", "exp", "nbf", "jti", "sid"}
+    return {k: v for k, v in claims.items() if k not in drop}
+
+
+# -- Authlib's Flask client ------------------------------------------------------------------
+
+
+def oidc_client(settings: SsoSettings):
+    """An Authlib Flask OAuth client for the company's provider (discovery, PKCE, nonce)."""
+    name = f"herald-sso-{settings.company_id}"
+    return FlaskOAuth2App(
+        FlaskIntegration(name), name,
+        client_id=settings.client_id,
+        client_secret=decrypt(settings.client_secret) if settings.client_secret else None,
+        server_metadata_url=settings.issuer.rstrip("/") + "/.well-known/openid-configuration",
+        client_kwargs={"scope": sso.SCOPES, "code_challenge_method": "S256",
+                       "default_timeout": current_app.config["SSO_HTTP_TIMEOUT"]},
+    )

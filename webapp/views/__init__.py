@@ -2,31 +2,34 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from jobs import schedule as sched
+from jobs import schedule_words
+from roles import permissions as P
+from roles.access import can, can_download
+
+from . import admin, auth, roles, runs, sso, tasks
+from .api import bp as api_bp
+from .api.errors import error_response
+
 
 def register_blueprints(app: Flask) -> None:
-    from . import admin, auth, roles, runs, sso, tasks
-    from .api import bp as api_bp
-
     for bp in (auth.bp, tasks.bp, runs.bp, admin.bp, roles.bp, sso.bp, api_bp):
         app.register_blueprint(bp)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         if request.path.startswith("/api/"):
-            from .api.errors import error_response
-
             return error_response(exc.code, exc.name.lower().replace(" ", "_"),
                                   exc.description)
         return render_template("errors.html", error=exc), exc.code
 
-    from jobs.schedule import describe
-    from roles import permissions as P
-    from roles.access import can, can_download
-
-    app.jinja_env.globals.update(can=can, can_download=can_download, P=P, describe=describe)
+    app.jinja_env.globals.update(can=can, can_download=can_download, P=P,
+                                 describe=schedule_words.describe, schedule_of=sched.of)
     app.jinja_env.filters["local"] = _local
 
     @app.get("/healthz")
@@ -36,6 +39,4 @@ def register_blueprints(app: Flask) -> None:
 
 def _local(value, tz: str, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
     """An instant in a time zone, for pages."""
-    from zoneinfo import ZoneInfo
-
     return value.astimezone(ZoneInfo(tz)).strftime(fmt) if value else "—"

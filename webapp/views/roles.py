@@ -7,11 +7,12 @@ from flask_login import current_user, login_required
 
 from roles import permissions as P
 from roles.access import permissions_of, require_permission
+from roles.viewer import download_blockers
 
 from ..extensions import db
 from ..models import Role, User
 from ..services import roles as role_service
-from ..services.people import InputError
+from ..services.errors import InputError
 from ..tenancy import get_for_company_or_404
 
 bp = Blueprint("roles", __name__, url_prefix="/admin")
@@ -118,8 +119,6 @@ def user(user_id: int):
 
 
 def _render_user(target: User, errors: dict | None = None, status: int = 200):
-    from roles.viewer import download_blockers
-
     held = {a.role_id for a in target.assignments if a.source == "manual"}
     assignable = [r for r in role_service.roles_of(current_user.company_id) if r.id not in held]
     return render_template("roles/user.html", target=target, assignable=assignable,

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import requests
 import sqlalchemy as sa
+from authlib.integrations.base_client import OAuthError
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_required, login_user
 from joserfc.errors import JoseError
@@ -20,7 +21,7 @@ from ..htmx import render
 from ..models import Company, Role, SsoSettings
 from ..models.sso import SYNC_MODES
 from ..services import sso as sso_service
-from ..services.people import InputError
+from ..services.errors import InputError
 from .auth import safe_next
 
 bp = Blueprint("sso", __name__)
@@ -54,7 +55,7 @@ def start():
 def login(slug: str):
     settings = _enabled_settings(slug)
     session["sso_next"] = safe_next(request.args.get("next"))
-    client = sso.oidc_client(settings)
+    client = sso_service.oidc_client(settings)
     try:
         return client.authorize_redirect(callback_url(settings.company.slug))
     except requests.RequestException as exc:
@@ -63,10 +64,8 @@ def login(slug: str):
 
 @bp.get("/sso/<slug>/callback")
 def callback(slug: str):
-    from authlib.integrations.base_client import OAuthError
-
     settings = _enabled_settings(slug)
-    client = sso.oidc_client(settings)
+    client = sso_service.oidc_client(settings)
     try:
         token = client.authorize_access_token()
         issuer = client.load_server_metadata().get("issuer", "").rstrip("/")
@@ -84,8 +83,8 @@ def callback(slug: str):
     if not claims:
         abort(400, description="Single sign-on failed: the provider sent no ID token.")
     try:
-        user = sso.complete_login(settings, dict(claims), datetime.now(UTC))
-    except sso.SsoError as exc:
+        user = sso_service.complete_login(settings, dict(claims), datetime.now(UTC))
+    except sso_service.SsoError as exc:
         db.session.rollback()
         abort(403, description=str(exc))
     db.session.commit()

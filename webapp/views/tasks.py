@@ -17,10 +17,10 @@ from roles.viewer import download_blockers
 from ..extensions import db
 from ..htmx import render, render_fragment
 from ..models import Run, Task
-from ..services import servers
 from ..services import tasks as task_service
-from ..services.people import InputError
+from ..services.errors import InputError
 from ..tenancy import current_company, get_for_company_or_404
+from . import forms
 
 bp = Blueprint("tasks", __name__)
 
@@ -54,7 +54,7 @@ def index():
         last_runs = {r.task_id: r for r in db.session.scalars(
             sa.select(Run).where(Run.id.in_(latest)))}
     active = sum(t.active for t in tasks)
-    return render("tasks/index.html", "task_table", tasks=tasks, last_runs=last_runs,
+    return render("tasks/index.html", tasks=tasks, last_runs=last_runs,
                   registry=registry, active=active, limit=task_service.MAX_ACTIVE_TASKS)
 
 
@@ -64,111 +64,10 @@ def show(task_id: int):
     task = get_for_company_or_404(Task, task_id)
     runs = db.session.scalars(sa.select(Run).where(Run.task_id == task.id)
                               .order_by(Run.id.desc()).limit(200)).all()
-    return render("tasks/show.html", "runs_table", task=task, runs=runs,
+    return render("tasks/show.html", task=task, runs=runs,
                   report=registry.get(task.report_type),
                   blockers=download_blockers(task.company_id, task.recipient_emails,
                                              task.report_type))
-
-
-def form_payload(form) -> dict:
-    """The form's fields in the API's task shape, so both share one validation."""
-    kind = form.get("schedule_kind", "")
-    schedule = {"kind": kind, "time": form.get("schedule_time", ""),
-                "timezone": form.get("timezone", "")}
-    if kind == "hourly":
-        schedule["every"] = form.get("schedule_every_hours", "")
-    elif kind == "monthly":
-        schedule["every"] = form.get("schedule_every_months", "")
-        schedule["day"] = form.get("schedule_day", "")
-    elif kind == "weekly":
-        schedule["weekday"] = form.get("schedule_weekday", "")
-    days = form.get("inactivity_days", "14").strip()
-    return {
-        "name": form.get("name", ""),
-        "report_type": form.get("report_type", ""),
-        "channels": form.getlist("channels"),
-        "schedule": schedule,
-        "recipients": {"emails": [e for e in form.getlist("emails") if e.strip()],
-                       "server": server_payload(form)},
-        "options": {"inactivity_days": int(days) if days.isdigit() else days,
-                    "org_unit_ids": [o.strip() for o in form.get("org_unit_ids", "").split(",")
-                                     if o.strip()],
-                    "excel_bom": form.get("excel_bom") == "1"},
-        "active": form.get("active") == "1",
-    }
-
-
-SERVER_FIELDS = ("server_transport", "server_host", "server_port", "server_username",
-                 "server_directory", "server_host_key_fingerprint", "proxy_type", "proxy_host",
-                 "proxy_port", "proxy_username")  # the passwords are never echoed back
-
-
-def server_payload(form) -> dict | None:
-    """The form's server fields in the API's shape; an empty password keeps the stored one."""
-    transport = form.get("server_transport", "")
-    if not transport:
-        return None
-    proxy = None
-    if form.get("proxy_type"):
-        proxy = {"type": form.get("proxy_type"), "host": form.get("proxy_host", ""),
-                 "port": form.get("proxy_port", ""),
-                 "username": form.get("proxy_username", "") or None,
-                 "password": form.get("proxy_password", "") or None}
-    return {"transport": transport, "host": form.get("server_host", ""),
-            "port": form.get("server_port", ""), "username": form.get("server_username", ""),
-            "password": form.get("server_password", "") or None,
-            "directory": form.get("server_directory", ""),
-            "host_key_fingerprint": form.get("server_host_key_fingerprint", "") or None,
-            "proxy": proxy}
-
-
-def _server_values(server: dict | None) -> dict:
-    server = server or {}
-    proxy = server.get("proxy") or {}
-    return {"server_transport": server.get("transport") or "",
-            "server_host": server.get("host") or "", "server_port": str(server.get("port") or ""),
-            "server_username": server.get("username") or "",
-            "server_directory": server.get("directory") or "",
-            "server_host_key_fingerprint": server.get("host_key_fingerprint") or "",
-            "proxy_type": proxy.get("type") or "", "proxy_host": proxy.get("host") or "",
-            "proxy_port": str(proxy.get("port") or ""),
-            "proxy_username": proxy.get("username") or ""}
-
-
-def _form_values(task: Task | None) -> dict:
-    company = current_company()
-    if task is None:
-        return {"name": "", "report_type": "usage_by_rooms", "channels": [],
-                "schedule_kind": "daily", "schedule_time": "06:30", "schedule_every_hours": "4",
-                "schedule_every_months": "1", "schedule_day": "1", "schedule_weekday": "mon",
-                "timezone": company.timezone, "emails": [""], "inactivity_days": "14",
-                "org_unit_ids": "", "excel_bom": False, "active": True, **_server_values(None)}
-    s = task.schedule
-    return {"name": task.name, "report_type": task.report_type, "channels": task.channels,
-            "schedule_kind": s.kind, "schedule_time": task.schedule_time,
-            "schedule_every_hours": str(s.every or 4) if s.kind == "hourly" else "4",
-            "schedule_every_months": str(s.every or 1) if s.kind == "monthly" else "1",
-            "schedule_day": str(s.day or 1), "schedule_weekday":
-                sched.WEEKDAYS[s.weekday] if s.weekday is not None else "mon",
-            "timezone": task.timezone, "emails": task.recipient_emails or [""],
-            "inactivity_days": str(task.options.get("inactivity_days", 14)),
-            "org_unit_ids": ", ".join(task.options.get("org_unit_ids", [])),
-            "excel_bom": bool(task.options.get("excel_bom")), "active": task.active,
-            **_server_values(task.server)}
-
-
-def _values_from_form(form) -> dict:
-    values = {k: form.get(k, "") for k in (
-        "name", "report_type", "schedule_kind", "schedule_time", "schedule_every_hours",
-        "schedule_every_months", "schedule_day", "schedule_weekday", "timezone",
-        "inactivity_days", "org_unit_ids") + SERVER_FIELDS}
-    values["channels"] = form.getlist("channels")
-    values["emails"] = form.getlist("emails") or [""]
-    values["excel_bom"] = form.get("excel_bom") == "1"
-    values["active"] = form.get("active") == "1"
-    # An empty time zone means the company's, as in the API: show the preview in it.
-    values["timezone"] = values["timezone"] or current_company().timezone
-    return values
 
 
 def _render_form(task: Task | None, values: dict, step: int, errors: dict | None = None,
@@ -183,34 +82,22 @@ def _render_form(task: Task | None, values: dict, step: int, errors: dict | None
                   hourly_every=sched.HOURLY_EVERY, timezones=sched.timezone_names(),
                   preview=preview, preview_error=preview_error, blockers=blockers,
                   server_test=server_test, stored_server=task.server if task else None,
-                  server_fields=SERVER_FIELDS), status
+                  server_fields=forms.SERVER_FIELDS), status
 
 
 def _preview(values: dict, default_tz: str):
     try:
-        schedule = sched.parse(form_payload(_as_form(values))["schedule"], default_tz)
+        schedule = sched.parse(forms.schedule(values), default_tz)
     except sched.ScheduleError as exc:
         return [], exc
     return sched.upcoming(schedule, _now(), 5), None
-
-
-class _as_form(dict):
-    def getlist(self, key):
-        value = self.get(key, [])
-        return value if isinstance(value, list) else [value]
-
-    def get(self, key, default=None):
-        value = super().get(key, default)
-        if isinstance(value, bool):
-            return "1" if value else ""
-        return value
 
 
 @bp.get("/tasks/preview")
 @require_permission(P.VIEW_TASKS)
 def preview():
     """The next five runs of the schedule being edited (an htmx fragment)."""
-    values = _values_from_form(request.args)
+    values = forms.values_from(request.args, current_company().timezone)
     runs, error = _preview(values, current_company().timezone)
     return render_fragment("tasks/form.html", "preview", preview=runs, preview_error=error,
                            values=values)
@@ -234,8 +121,8 @@ def edit(task_id: int):
 
 def _edit(task: Task | None):
     if request.method == "GET":
-        return _render_form(task, _form_values(task), 1)
-    values = _values_from_form(request.form)
+        return _render_form(task, forms.values_of(task, current_company().timezone), 1)
+    values = forms.values_from(request.form, current_company().timezone)
     action = request.form.get("action", "")
     step = 2 if request.form.get("step") == "2" else 1
     if action == "add_email":
@@ -252,7 +139,7 @@ def _edit(task: Task | None):
         return _test_connection(task, values)
     company = current_company()
     try:
-        data = task_service.validate(company, form_payload(request.form), task)
+        data = task_service.validate(company, forms.payload(request.form), task)
     except InputError as exc:
         errors = exc.fields
         step1 = {k: v for k, v in errors.items() if k.split(".")[0] in STEP1_FIELDS}
@@ -280,13 +167,10 @@ def _edit(task: Task | None):
 def _test_connection(task: Task | None, values: dict):
     """"Test connection": the outcome, and for SFTP the key that saving will pin. With htmx
     only the result block is replaced (the passwords typed stay in their fields)."""
-    from jobs.delivery.attempts import timeouts
-
     errors = {}
     result = None
     try:
-        result = servers.test_connection(server_payload(request.form),
-                                         task.server if task else None, timeouts())
+        result = task_service.test_connection(forms.server(request.form), task)
     except InputError as exc:
         errors = {f"recipients.{k}": v for k, v in exc.fields.items()}
     if result is not None and result.fingerprint:
@@ -312,15 +196,11 @@ def delete(task_id: int):
 @bp.post("/tasks/<int:task_id>/run")
 @require_permission(P.EDIT_TASKS)
 def run_now(task_id: int):
-    from jobs.dispatch import enqueue
-
     task = get_for_company_or_404(Task, task_id)
     try:
         run = task_service.run_now(task, _now())
     except task_service.TaskBusy as exc:
         flash(str(exc), "error")
         return redirect(url_for("tasks.show", task_id=task.id))
-    db.session.commit()
-    enqueue(run.id)
     flash("The report is being built.")
     return redirect(url_for("runs.show", run_id=run.id))

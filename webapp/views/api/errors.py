@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from flask import jsonify
 
+from roles.permissions import BY_KEY
+
+from ...schemas.misc import ErrorSchema
+
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None):
-    body = {"error": {"code": code, "message": message}}
+    error = {"code": code, "message": message}
     if fields:
-        body["error"]["fields"] = fields
-    return jsonify(body), status
+        error["fields"] = fields
+    return jsonify(ErrorSchema().dump({"error": error})), status
 
 
 def forbidden(permission: str):
     """403 naming the permission that is missing."""
-    from roles.permissions import BY_KEY
-
     return error_response(403, "forbidden", f"You need the permission “{BY_KEY[permission].label}”.")
 
 

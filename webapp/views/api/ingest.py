@@ -11,7 +11,7 @@ from roles import permissions as P
 from roles.access import require_permission
 
 from ...services.ingest import KINDS, ingest
-from . import bp
+from .blueprint import bp
 from .errors import error_response
 
 

@@ -7,8 +7,8 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec_webframeworks.flask import FlaskPlugin
 from flask import current_app, jsonify
 
-from . import bp
-from .schemas import SCHEMAS
+from ...schemas import SCHEMAS
+from .blueprint import bp
 
 
 def build_spec(app) -> dict:

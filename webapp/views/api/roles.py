@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import jsonify, request
 from flask_login import current_user
 
@@ -11,25 +12,12 @@ from roles.viewer import download_blockers
 
 from ...extensions import db
 from ...models import Role, User
+from ...schemas.people import AssignmentInputSchema, PermissionSchema, RoleSchema, UserSchema
 from ...services import roles as role_service
-from ...services.people import InputError
+from ...services.errors import InputError, load
 from ...tenancy import get_for_company_or_404
-from . import bp
+from .blueprint import bp
 from .errors import error_response, invalid
-
-
-def role_json(role: Role) -> dict:
-    return {"id": role.id, "name": role.name, "description": role.description,
-            "builtin": role.builtin, "permissions": sorted(role.permissions or ()),
-            "holders": len(role_service.holders(role))}
-
-
-def user_json(user: User, blocker: str | None = None) -> dict:
-    return {"id": user.id, "email": user.email, "name": user.name, "is_group": user.is_group,
-            "active": user.active,
-            "roles": [{"role_id": a.role_id, "role": a.role.name, "source": a.source}
-                      for a in sorted(user.assignments, key=lambda a: (a.role.name, a.source))],
-            "download_blocker": blocker}
 
 
 @bp.get("/permissions")
@@ -42,8 +30,7 @@ def list_permissions():
       responses:
         200: {description: Every permission, content: {application/json: {schema: {type: array, items: Permission}}}}
     """
-    return jsonify([{"key": p.key, "label": p.label, "group": p.group, "type": p.type}
-                    for p in P.CATALOG])
+    return jsonify(PermissionSchema(many=True).dump(P.CATALOG))
 
 
 @bp.get("/roles")
@@ -56,7 +43,7 @@ def list_roles():
       responses:
         200: {description: The roles, content: {application/json: {schema: {type: array, items: Role}}}}
     """
-    return jsonify([role_json(r) for r in role_service.roles_of(current_user.company_id)])
+    return jsonify(RoleSchema(many=True).dump(role_service.roles_of(current_user.company_id)))
 
 
 @bp.post("/roles")
@@ -66,7 +53,7 @@ def create_role():
     ---
     post:
       summary: Create a role
-      requestBody: {required: true, content: {application/json: {schema: RoleInput}}}
+      requestBody: {required: true, content: {application/json: {schema: Role}}}
       responses:
         201: {description: The role, content: {application/json: {schema: Role}}}
         422: {description: Invalid fields, content: {application/json: {schema: Error}}}
@@ -79,7 +66,7 @@ def create_role():
         db.session.rollback()
         return invalid(exc)
     db.session.commit()
-    return jsonify(role_json(role)), 201
+    return jsonify(RoleSchema().dump(role)), 201
 
 
 @bp.get("/roles/<int:role_id>")
@@ -94,7 +81,7 @@ def get_role(role_id: int):
         200: {description: The role, content: {application/json: {schema: Role}}}
         404: {description: No such role in your company, content: {application/json: {schema: Error}}}
     """
-    return jsonify(role_json(get_for_company_or_404(Role, role_id)))
+    return jsonify(RoleSchema().dump(get_for_company_or_404(Role, role_id)))
 
 
 @bp.patch("/roles/<int:role_id>")
@@ -105,10 +92,10 @@ def edit_role(role_id: int):
     patch:
       summary: Edit a role
       parameters: [{name: role_id, in: path, required: true, schema: {type: integer}}]
-      requestBody: {required: true, content: {application/json: {schema: RoleInput}}}
+      requestBody: {required: true, content: {application/json: {schema: Role}}}
       responses:
         200: {description: The role, content: {application/json: {schema: Role}}}
-        409: {description: A built-in role, or nobody would be left to manage users, content: {application/json: {schema: Error}}}
+        409: {description: "A built-in role, or nobody would be left to manage users", content: {application/json: {schema: Error}}}
         422: {description: Invalid fields, content: {application/json: {schema: Error}}}
     """
     role = get_for_company_or_404(Role, role_id)
@@ -126,7 +113,7 @@ def edit_role(role_id: int):
         db.session.rollback()
         return error_response(409, exc.code, str(exc))
     db.session.commit()
-    return jsonify(role_json(role))
+    return jsonify(RoleSchema().dump(role))
 
 
 @bp.delete("/roles/<int:role_id>")
@@ -163,7 +150,7 @@ def list_users():
     """
     users = role_service.users_of(current_user.company_id)
     blockers = download_blockers(current_user.company_id, [u.email for u in users])
-    return jsonify([user_json(u, blockers.get(u.email)) for u in users])
+    return jsonify(UserSchema(many=True, blockers=blockers).dump(users))
 
 
 @bp.get("/users/<int:user_id>")
@@ -179,8 +166,8 @@ def get_user(user_id: int):
         404: {description: No such user in your company, content: {application/json: {schema: Error}}}
     """
     user = get_for_company_or_404(User, user_id)
-    return jsonify(user_json(user, download_blockers(user.company_id, [user.email])
-                             .get(user.email)))
+    return jsonify(UserSchema(blockers=download_blockers(user.company_id, [user.email]))
+                   .dump(user))
 
 
 @bp.post("/users/<int:user_id>/roles")
@@ -194,11 +181,13 @@ def assign_role(user_id: int):
       requestBody: {required: true, content: {application/json: {schema: AssignmentInput}}}
       responses:
         200: {description: The user, content: {application/json: {schema: User}}}
-        422: {description: Unknown role, or a group email, content: {application/json: {schema: Error}}}
+        422: {description: "Unknown role, or a group email", content: {application/json: {schema: Error}}}
     """
     user = get_for_company_or_404(User, user_id)
-    payload = request.get_json(silent=True)
-    role = _role_from(payload)
+    try:
+        role = _role_from(request.get_json(silent=True))
+    except InputError:  # not an object
+        role = None
     if role is None:
         return invalid(InputError({"role": "Give role_id (an id) or role (a name) of a role "
                                             "of your company."}))
@@ -208,19 +197,19 @@ def assign_role(user_id: int):
         db.session.rollback()
         return invalid(exc)
     db.session.commit()
-    return jsonify(user_json(user))
+    return jsonify(UserSchema().dump(user))
 
 
 def _role_from(payload) -> Role | None:
-    import sqlalchemy as sa
-
-    if not isinstance(payload, dict):
-        return None
+    """The role named by ``{"role_id": 3}`` or ``{"role": "name"}``, if the company has it."""
+    data, errors = load(AssignmentInputSchema(), payload)
     query = sa.select(Role).where(Role.company_id == current_user.company_id)
-    if isinstance(payload.get("role_id"), int) and not isinstance(payload["role_id"], bool):
-        return db.session.scalar(query.where(Role.id == payload["role_id"]))
-    if isinstance(payload.get("role"), str):
-        return db.session.scalar(query.where(Role.name == payload["role"].strip()))
+    if errors:
+        return None
+    if "role_id" in data:
+        return db.session.scalar(query.where(Role.id == data["role_id"]))
+    if "role" in data:
+        return db.session.scalar(query.where(Role.name == data["role"]))
     return None
 
 

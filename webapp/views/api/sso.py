@@ -10,30 +10,20 @@ from roles import sso
 from roles.access import require_permission
 
 from ...extensions import db
+from ...schemas.people import SsoSettingsSchema
 from ...services import sso as sso_service
-from ...services.people import InputError
-from . import bp
+from ...services.errors import InputError
+from .blueprint import bp
 from .errors import error_response
 
 
 def sso_json(settings) -> dict:
     company = current_user.company
     base = current_app.config["BASE_URL"]
-    data = {
-        "enabled": bool(settings and settings.enabled),
-        "issuer": settings.issuer if settings else "",
-        "client_id": settings.client_id if settings else "",
-        "client_secret_set": bool(settings and settings.client_secret),
-        "groups_claim": settings.groups_claim if settings else "groups",
-        "role_mapping": dict(settings.role_mapping or {}) if settings else {},
-        "sync_mode": settings.sync_mode if settings else "sso_only",
-        "allow_signup": bool(settings and settings.allow_signup),
-        "redirect_uri": base + url_for("sso.callback", slug=company.slug),
-        "login_url": base + url_for("sso.login", slug=company.slug),
-    }
-    data["at_risk"] = [{"email": e, "reason": r}
-                       for e, r in sso.at_risk(company.id, data["sync_mode"]).items()]
-    return data
+    links = {"redirect_uri": base + url_for("sso.callback", slug=company.slug),
+             "login_url": base + url_for("sso.login", slug=company.slug)}
+    at_risk = sso.at_risk(company.id, settings.sync_mode if settings else "sso_only")
+    return SsoSettingsSchema(links=links, at_risk=at_risk).dump(settings)
 
 
 @bp.get("/sso")
@@ -57,7 +47,7 @@ def put_sso():
     ---
     put:
       summary: Change the SSO settings
-      requestBody: {required: true, content: {application/json: {schema: SsoSettingsInput}}}
+      requestBody: {required: true, content: {application/json: {schema: SsoSettings}}}
       responses:
         200: {description: The settings, content: {application/json: {schema: SsoSettings}}}
         422: {description: Invalid fields, content: {application/json: {schema: Error}}}

@@ -1,4 +1,4 @@
-"""Report types, schedule previews, tasks and runs."""
+"""Report types, schedule previews and tasks."""
 
 from __future__ import annotations
 
@@ -11,28 +11,17 @@ from flask_login import current_user
 from jobs import schedule as sched
 from jobs.reports import registry
 from roles import permissions as P
-from roles.access import can, require_permission
-from roles.viewer import download_blockers
+from roles.access import require_permission
 
 from ...extensions import db
-from ...models import Run, Task
-from ...services import servers
+from ...models import Task
+from ...schemas.preview import PreviewQuerySchema, PreviewSchema
+from ...schemas.tasks import ReportTypeSchema, TaskSchema
 from ...services import tasks as task_service
-from ...services.people import InputError
+from ...services.errors import InputError, load
 from ...tenancy import current_company, get_for_company_or_404
-from ..runs import load_visible_run, send_run_csv
-from . import bp
-from .errors import error_response, forbidden, invalid
-from .serialize import run_json, task_json
-
-
-def _task_with_notes(task: Task) -> dict:
-    data = task_json(task, task_service.last_run(task))
-    data["recipients_without_download"] = [
-        {"email": e, "reason": r}
-        for e, r in download_blockers(task.company_id, task.recipient_emails,
-                                     task.report_type).items()]
-    return data
+from .blueprint import bp
+from .errors import error_response, invalid
 
 
 @bp.get("/report-types")
@@ -50,7 +39,7 @@ def report_types():
                 type: array
                 items: ReportType
     """
-    return jsonify([t.as_dict() for t in registry.REPORT_TYPES.values()])
+    return jsonify(ReportTypeSchema(many=True).dump(registry.REPORT_TYPES.values()))
 
 
 @bp.get("/schedules/preview")
@@ -59,15 +48,7 @@ def schedule_preview():
     ---
     get:
       summary: Preview a schedule
-      parameters:
-        - {name: kind, in: query, required: true, schema: {type: string, enum: [daily, hourly, weekly, monthly]}}
-        - {name: time, in: query, required: true, schema: {type: string, example: "06:30"}}
-        - {name: every, in: query, schema: {type: integer}}
-        - {name: weekday, in: query, schema: {type: string, enum: [mon, tue, wed, thu, fri, sat, sun]}}
-        - {name: day, in: query, schema: {type: integer, minimum: 1, maximum: 28}}
-        - {name: timezone, in: query, schema: {type: string}}
-        - {name: count, in: query, schema: {type: integer, minimum: 1, maximum: 100, default: 5}}
-        - {name: after, in: query, schema: {type: string, format: date-time}}
+      parameters: [{in: query, schema: PreviewQuerySchema}]
       responses:
         200:
           description: The runs
@@ -80,35 +61,15 @@ def schedule_preview():
             application/json:
               schema: Error
     """
-    args = request.args
-    errors = {}
-    count = args.get("count", "5")
-    if not count.isdigit() or not 1 <= int(count) <= 100:
-        errors["count"] = "Count must be a whole number from 1 to 100."
-    after = datetime.now(UTC)
-    if args.get("after"):
-        try:
-            raw = args["after"]
-            if " " in raw and "+" not in raw:  # an unencoded "+hh:mm" arrives as " hh:mm"
-                raw = "+".join(raw.rsplit(" ", 1))
-            after = datetime.fromisoformat(raw)
-            if after.tzinfo is None:
-                raise ValueError
-        except ValueError:
-            errors["after"] = "After must be an ISO 8601 time with an offset."
-    data = {k: args[k] for k in ("kind", "time", "every", "weekday", "day", "timezone")
-            if k in args}
-    try:
-        schedule = sched.parse(data, current_company().timezone)
-    except sched.ScheduleError as exc:
-        errors.update(exc.fields)
+    query, errors = load(PreviewQuerySchema(timezone=current_company().timezone),
+                         request.args.to_dict())
     if errors:
         return invalid(InputError(errors))
-    runs = sched.upcoming(schedule, after, int(count))
-    tz = schedule.tz
-    return jsonify({"runs": [{"run_at": w.run_at.astimezone(tz).isoformat(),
-                              "window_start": w.start.astimezone(tz).isoformat(),
-                              "window_end": w.end.astimezone(tz).isoformat()} for w in runs]})
+    schedule = query["schedule"]
+    runs = sched.upcoming(schedule, query["after"], query["count"])
+    return jsonify(PreviewSchema().dump({"runs": [
+        {"run_at": w.run_at.astimezone(schedule.tz), "window_start": w.start.astimezone(
+            schedule.tz), "window_end": w.end.astimezone(schedule.tz)} for w in runs]}))
 
 
 @bp.get("/tasks")
@@ -127,7 +88,7 @@ def list_tasks():
     """
     tasks = db.session.scalars(sa.select(Task).where(Task.company_id == current_user.company_id)
                                .order_by(Task.id)).all()
-    return jsonify([task_json(t, task_service.last_run(t)) for t in tasks])
+    return jsonify(TaskSchema(many=True, exclude=("recipients_without_download",)).dump(tasks))
 
 
 @bp.post("/tasks")
@@ -141,7 +102,7 @@ def create_task():
         required: true
         content:
           application/json:
-            schema: TaskInput
+            schema: Task
       responses:
         201:
           description: The task
@@ -163,7 +124,7 @@ def create_task():
         db.session.rollback()
         return invalid(exc)
     db.session.commit()
-    return jsonify(_task_with_notes(task)), 201
+    return jsonify(TaskSchema().dump(task)), 201
 
 
 @bp.get("/tasks/<int:task_id>")
@@ -178,7 +139,7 @@ def get_task(task_id: int):
         200: {description: The task, content: {application/json: {schema: Task}}}
         404: {description: No such task in your company, content: {application/json: {schema: Error}}}
     """
-    return jsonify(_task_with_notes(get_for_company_or_404(Task, task_id)))
+    return jsonify(TaskSchema().dump(get_for_company_or_404(Task, task_id)))
 
 
 @bp.patch("/tasks/<int:task_id>")
@@ -189,7 +150,7 @@ def edit_task(task_id: int):
     patch:
       summary: Edit a task
       parameters: [{name: task_id, in: path, required: true, schema: {type: integer}}]
-      requestBody: {required: true, content: {application/json: {schema: TaskInput}}}
+      requestBody: {required: true, content: {application/json: {schema: Task}}}
       responses:
         200: {description: The task, content: {application/json: {schema: Task}}}
         409: {description: The task is running, content: {application/json: {schema: Error}}}
@@ -210,7 +171,7 @@ def edit_task(task_id: int):
         db.session.rollback()
         return error_response(409, "task_running", str(exc))
     db.session.commit()
-    return jsonify(_task_with_notes(task))
+    return jsonify(TaskSchema().dump(task))
 
 
 @bp.delete("/tasks/<int:task_id>")
@@ -233,106 +194,3 @@ def delete_task(task_id: int):
         return error_response(409, "task_running", str(exc))
     db.session.commit()
     return "", 204
-
-
-@bp.post("/tasks/<int:task_id>/runs")
-@require_permission(P.EDIT_TASKS)
-def run_task_now(task_id: int):
-    """Run a task now: an extra run whose window ends now.
-    ---
-    post:
-      summary: Run now
-      parameters: [{name: task_id, in: path, required: true, schema: {type: integer}}]
-      responses:
-        202: {description: The queued run, content: {application/json: {schema: Run}}}
-        409: {description: The task is running, content: {application/json: {schema: Error}}}
-    """
-    from jobs.dispatch import enqueue
-
-    task = get_for_company_or_404(Task, task_id)
-    try:
-        run = task_service.run_now(task, datetime.now(UTC))
-    except task_service.TaskBusy as exc:
-        db.session.rollback()
-        return error_response(409, "task_running", str(exc))
-    db.session.commit()
-    enqueue(run.id)
-    return jsonify(run_json(run)), 202
-
-
-@bp.get("/tasks/<int:task_id>/runs")
-@require_permission(P.VIEW_TASKS)
-def task_runs(task_id: int):
-    """A task's run history, newest first.
-    ---
-    get:
-      summary: Run history
-      parameters: [{name: task_id, in: path, required: true, schema: {type: integer}}]
-      responses:
-        200: {description: The runs, content: {application/json: {schema: {type: array, items: Run}}}}
-    """
-    task = get_for_company_or_404(Task, task_id)
-    runs = db.session.scalars(sa.select(Run).where(Run.task_id == task.id)
-                              .order_by(Run.id.desc()).limit(500))
-    return jsonify([run_json(r) for r in runs])
-
-
-@bp.get("/runs/<int:run_id>")
-def get_run(run_id: int):
-    """One run with its deliveries.
-    ---
-    get:
-      summary: Read a run
-      parameters: [{name: run_id, in: path, required: true, schema: {type: integer}}]
-      responses:
-        200: {description: The run, content: {application/json: {schema: Run}}}
-        404: {description: No such run in your company, content: {application/json: {schema: Error}}}
-    """
-    return jsonify(run_json(load_visible_run(run_id)))
-
-
-@bp.get("/runs/<int:run_id>/csv")
-def get_run_csv(run_id: int):
-    """The run's CSV; needs the report type's download permission.
-    ---
-    get:
-      summary: Download a run's CSV
-      parameters: [{name: run_id, in: path, required: true, schema: {type: integer}}]
-      responses:
-        200: {description: The CSV, content: {text/csv: {schema: {type: string}}}}
-        403: {description: No download permission, content: {application/json: {schema: Error}}}
-        404: {description: No such run or no file, content: {application/json: {schema: Error}}}
-    """
-    return send_run_csv(get_for_company_or_404(Run, run_id))
-
-
-@bp.post("/servers/test")
-def test_server():
-    """Test an upload server's settings before saving them ("Test connection").
-    ---
-    post:
-      summary: Test connection to an FTP/FTPS/SFTP server
-      description: Connects (through the proxy, if any), logs in and opens the remote directory; nothing is uploaded. For SFTP the answer gives the server's host key fingerprint, which the task pins when it is saved with it. With `task_id`, passwords left out are the task's stored ones.
-      parameters:
-        - {name: task_id, in: query, required: false, schema: {type: integer}}
-      requestBody: {required: true, content: {application/json: {schema: Server}}}
-      responses:
-        200: {description: The outcome (ok false with the exact failure), content: {application/json: {schema: ConnectionTest}}}
-        422: {description: Invalid settings, content: {application/json: {schema: Error}}}
-    """
-    from jobs.delivery.attempts import timeouts
-
-    if not (can(P.CREATE_TASKS) or can(P.EDIT_TASKS)):
-        return forbidden(P.EDIT_TASKS)
-    stored = None
-    task_id = request.args.get("task_id")
-    if task_id:
-        if not task_id.isdigit():
-            return invalid(InputError({"task_id": "Task id must be a whole number."}))
-        stored = get_for_company_or_404(Task, int(task_id)).server
-    try:
-        result = servers.test_connection(request.get_json(silent=True), stored, timeouts())
-    except InputError as exc:
-        return invalid(exc)
-    return jsonify({"ok": result.ok, "message": result.message,
-                    "host_key_fingerprint": result.fingerprint})

@@ -1,28 +1,31 @@
-"""A task's upload server (SPEC §5): validation, secrets at rest, the API's view of it.
+"""A task's upload server settings: validation, secrets at rest, connection tests.
 
 Stored in ``Task.server`` as JSON whose secret settings (declared by the destinations) are
-Fernet tokens (webapp/crypto.py). Secrets are write-only: ``present`` never returns them, and
-an edit that leaves a password out (or empty) keeps the stored one.
+Fernet tokens (webapp/crypto.py). Invalid settings raise InvalidSettings with a message per
+field; the services turn it into their InputError. Secrets are write-only (the API's Server
+schema never dumps them), and an edit that leaves a password out (or empty) keeps the stored
+one.
 """
 
 from __future__ import annotations
 
 import re
 
-from jobs.delivery.base import ProxySettings, ServerSettings, TestResult, scrub
-from jobs.delivery.registry import DESTINATIONS, TRANSPORTS
-from jobs.delivery.registry import for_transport as registry_for
+from flask import current_app
 
-from .. import crypto
-from .people import InputError
+from webapp import crypto
+
+from .base import InvalidSettings, ProxySettings, ServerSettings, TestResult, Timeouts, scrub
+from .registry import TRANSPORTS
+from .registry import for_transport as registry_for
 
 DEFAULT_PORTS = {"sftp": 22, "ftp": 21, "ftps": 21}
 PROXY_TYPES = ("socks5", "http")
 DEFAULT_PROXY_PORTS = {"socks5": 1080, "http": 8080}
 HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.\-:]*[A-Za-z0-9])?$")
 FINGERPRINT_RE = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")
-# What the destinations declare secret: "password", "proxy.password".
-SECRETS = frozenset(s.name for d in DESTINATIONS.values() for s in d.settings if s.secret)
+# The settings that are secret: encrypted at rest, never returned, scrubbed from messages.
+SECRETS = frozenset({"password", "proxy.password"})
 
 
 def _text(raw: dict, key: str, field: str, label: str, errors: dict, required: bool = True,
@@ -85,12 +88,12 @@ def validate(raw, stored: dict | None, prefix: str = "recipients.server",
              require_fingerprint: bool = True) -> dict | None:
     """The server object to store (secrets encrypted), or None for "no server".
 
-    Raise InputError with a message per field, named ``{prefix}.{field}``.
+    Raise InvalidSettings with a message per field, named ``{prefix}.{field}``.
     """
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        raise InputError({prefix: "Server must be an object (or null for no upload)."})
+        raise InvalidSettings({prefix: "Server must be an object (or null for no upload)."})
     errors: dict[str, str] = {}
     known = {"transport", "host", "port", "username", "password", "directory",
              "host_key_fingerprint", "proxy"}
@@ -133,7 +136,7 @@ def validate(raw, stored: dict | None, prefix: str = "recipients.server",
     server["proxy"] = _proxy(raw.get("proxy"), (stored or {}).get("proxy") if same_place
                              else None, f"{prefix}.proxy", errors)
     if errors:
-        raise InputError(errors)
+        raise InvalidSettings(errors)
     return server
 
 
@@ -160,17 +163,6 @@ def _proxy(raw, stored: dict | None, prefix: str, errors: dict) -> dict | None:
     return {"type": kind, "host": _host(raw, f"{prefix}.host", "Proxy host", errors),
             "port": _port(raw, f"{prefix}.port", DEFAULT_PROXY_PORTS.get(kind, 1080), errors),
             "username": username, "password": password}
-
-
-def present(stored: dict | None) -> dict | None:
-    """The API's view: everything but the secrets (write-only)."""
-    if not stored:
-        return None
-    data = {k: v for k, v in stored.items() if k not in SECRETS and k != "proxy"}
-    proxy = stored.get("proxy")
-    data["proxy"] = {k: v for k, v in proxy.items() if f"proxy.{k}" not in SECRETS} \
-        if proxy else None
-    return data
 
 
 def target(stored: dict) -> str:
@@ -207,12 +199,18 @@ def rotate(stored: dict | None) -> dict | None:
     return rotated
 
 
-def test_connection(raw, stored: dict | None, timeouts) -> TestResult:
+def timeouts() -> Timeouts:
+    """The connect and transfer timeouts configured for uploads and connection tests."""
+    return Timeouts(connect=current_app.config["DELIVERY_CONNECT_TIMEOUT"],
+                    transfer=current_app.config["DELIVERY_TRANSFER_TIMEOUT"])
+
+
+def test_connection(raw, stored: dict | None, timeouts: Timeouts) -> TestResult:
     """Check settings before saving: connect (through the proxy), log in, open the directory;
-    for SFTP, report the server's key fingerprint. Raise InputError for invalid settings."""
+    for SFTP, report the server's key fingerprint. Raise InvalidSettings for invalid settings."""
     server = validate(raw, stored, prefix="server", require_fingerprint=False)
     if server is None:
-        raise InputError({"server": "Give the server's settings to test."})
+        raise InvalidSettings({"server": "Give the server's settings to test."})
     plain = settings(server)
     result = registry_for(plain.transport).test(plain, timeouts)
     return TestResult(result.ok, scrub(result.message, plain.secrets), result.fingerprint)

@@ -1,0 +1,109 @@
+"""What a worker puts back when Herald stops in the middle of a job (jobs/worker.py), and the
+horse's side of the interrupt (jobs/shutdown.py). The whole flow through `serve` and SIGTERM
+is in tests/test_one_process.py."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rq import Queue
+
+from jobs import held, runner
+from jobs.delivery import attempts
+from jobs.queue import REPORTS_QUEUE
+from jobs.worker import requeue_run
+from webapp.extensions import db
+from webapp.models import Delivery, Run, Task
+
+from .test_delivery_email import deliveries, make_task, new_run
+
+
+def test_an_interrupted_run_is_queued_again_and_what_was_sent_is_not_sent_again(
+        smtp_app, make_company, mailbox, redis_conn, work):
+    company = make_company("Acme Bank")
+    task = make_task(company, ["ana@acme.example", "ben@acme.example", "cy@acme.example"])
+    run = new_run(task)
+    assert runner.claim(run, datetime.now(UTC))
+    # Where a killed horse leaves it: one sent, one cut during its attempt, one not tried.
+    run.deliveries = [
+        Delivery(company_id=company.id, kind="email", target="ana@acme.example",
+                 status="sent", attempts=1, message_id="<first@herald.example>"),
+        Delivery(company_id=company.id, kind="email", target="ben@acme.example",
+                 status="sending", attempts=1, message_id="<cut@herald.example>"),
+        Delivery(company_id=company.id, kind="email", target="cy@acme.example")]
+    db.session.commit()
+    now = datetime.now(UTC)
+
+    assert requeue_run(run.id, now, 25.0, redis_conn) is True
+    assert requeue_run(run.id, now, 25.0, redis_conn) is False  # once
+
+    db.session.expire_all()
+    run = db.session.get(Run, run.id)
+    assert run.status == "queued" and run.started_at is None
+    assert "Interrupted" in run.error and "SHUTDOWN_GRACE (25 s)" in run.error
+    assert db.session.get(Task, task.id).status == "scheduled"  # editable while it waits
+    state = deliveries(run.id)
+    assert (state["ana@acme.example"].status, state["cy@acme.example"].status) == (
+        "sent", "pending")
+    cut = state["ben@acme.example"]
+    assert cut.status == "failed" and cut.next_attempt_at is not None
+    assert "outcome unknown" in cut.error
+    assert held.job_id(run.id) in Queue(REPORTS_QUEUE, connection=redis_conn).job_ids
+
+    # The next worker runs it: the pending one goes out; the cut one is retried with its
+    # Message-ID; the sent one never again.
+    work()
+    attempts.enqueue_due(datetime.now(UTC), redis_conn)
+    work()
+    sent = {tuple(rcpts): message["Message-ID"] for rcpts, message in mailbox.messages}
+    assert sent == {("cy@acme.example",): sent[("cy@acme.example",)],
+                    ("ben@acme.example",): "<cut@herald.example>"}
+    db.session.expire_all()
+    assert db.session.get(Run, run.id).status == "succeeded"
+
+
+def test_a_finished_run_is_left_alone(app, make_company, redis_conn):
+    run = new_run(make_task(make_company("Acme Bank"), ["ana@acme.example"]))
+    run.status = "succeeded"
+    db.session.commit()
+    assert requeue_run(run.id, datetime.now(UTC), 25.0, redis_conn) is False
+    assert requeue_run(999_999, datetime.now(UTC), 25.0, redis_conn) is False
+    assert Queue(REPORTS_QUEUE, connection=redis_conn).job_ids == []
+
+
+def test_the_interrupt_waits_for_the_end_of_an_uninterruptible_step():
+    """In a process of its own: the horse ignores SIGTERM, and INTERRUPT inside
+    uninterruptible() is raised only when the step is over."""
+    script = textwrap.dedent("""
+        import os, signal
+        from jobs import shutdown
+
+        steps = []
+        shutdown.install_in_horse()
+        os.kill(os.getpid(), signal.SIGTERM)  # ignored: only the worker decides
+        try:
+            os.kill(os.getpid(), shutdown.INTERRUPT)
+            steps.append("not interrupted")
+        except shutdown.Interrupted:
+            steps.append("interrupted at once")
+        os.kill(os.getpid(), shutdown.INTERRUPT)  # the job is unwinding: once is enough
+        steps.append("once")
+
+        shutdown.install_in_horse()  # the next job's horse
+        try:
+            with shutdown.uninterruptible():
+                os.kill(os.getpid(), shutdown.INTERRUPT)
+                steps.append("sent")  # still here: the step goes on
+            steps.append("after")  # never: raised as the step ended
+        except shutdown.Interrupted:
+            steps.append("interrupted")
+        print(",".join(steps))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).parents[2])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "interrupted at once,once,sent,interrupted"

@@ -1,0 +1,30 @@
+"""The API's shapes: one marshmallow schema per shape loads the input (the services call
+them), dumps the records (the API views) and describes both in /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+from marshmallow import Schema
+
+from .misc import ErrorSchema, IngestResultSchema
+from .people import (
+                     AssignmentInputSchema,
+                     AtRiskSchema,
+                     PermissionSchema,
+                     RoleSchema,
+                     SsoSettingsSchema,
+                     UserSchema,
+)
+from .preview import PreviewSchema
+from .runs import RunSchema, RunSummarySchema
+from .tasks import ConnectionTestSchema, ReportTypeSchema, ServerSchema, TaskSchema
+
+# Nested schemas first: the marshmallow plugin names a nested schema when it meets it, so a
+# schema registered after a schema that nests it would be registered twice.
+SCHEMAS: dict[str, type[Schema]] = {
+    "Error": ErrorSchema, "ReportType": ReportTypeSchema, "Run": RunSchema,
+    "RunSummary": RunSummarySchema,
+    "Server": ServerSchema, "ConnectionTest": ConnectionTestSchema, "Task": TaskSchema,
+    "Preview": PreviewSchema, "IngestResult": IngestResultSchema,
+    "Permission": PermissionSchema, "Role": RoleSchema, "AssignmentInput": AssignmentInputSchema,
+    "User": UserSchema, "AtRisk": AtRiskSchema, "SsoSettings": SsoSettingsSchema,
+}

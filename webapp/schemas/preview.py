@@ -1,0 +1,77 @@
+"""GET /schedules/preview: the query (a schedule, flat, with count and after) and the runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from marshmallow import Schema, ValidationError, fields, post_load, validates_schema
+from marshmallow.validate import Range
+
+from jobs import schedule as sched
+
+from .fields import says
+
+AFTER_MESSAGE = "After must be an ISO 8601 time with an offset."
+
+
+class AwareDateTime(fields.DateTime):
+    """An ISO 8601 time with an offset; an unencoded "+hh:mm" arrives as " hh:mm"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        if " " in value and "+" not in value:
+            value = "+".join(value.rsplit(" ", 1))
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise self.make_error("invalid") from None
+        if parsed.tzinfo is None:
+            raise self.make_error("invalid")
+        return parsed
+
+
+class PreviewQuerySchema(Schema):
+    """The query; a time zone left out or empty is the one the schema was given."""
+
+    class Meta:
+        unknown = "exclude"
+
+    def __init__(self, *args, timezone: str = "UTC", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.default_timezone = timezone
+
+    # Judged by sched.parse alone (jobs/schedule.py), with its messages; typed here for the
+    # document only.
+    kind = fields.Raw(required=True, metadata={"type": "string", "enum": list(sched.KINDS)})
+    time = fields.Raw(required=True, metadata={"type": "string", "example": "06:30"})
+    every = fields.Raw(metadata={"type": "integer"})
+    weekday = fields.Raw(metadata={"type": "string", "enum": list(sched.WEEKDAYS)})
+    day = fields.Raw(metadata={"type": "integer", "minimum": 1, "maximum": 28})
+    timezone = fields.Raw(metadata={"type": "string"})
+    count = fields.Integer(load_default=5, validate=Range(1, 100, error=(
+        "Count must be a whole number from 1 to 100.")), error_messages=says(
+        "Count must be a whole number from 1 to 100."))
+    after = AwareDateTime(error_messages=says(AFTER_MESSAGE))
+
+    @validates_schema(skip_on_field_errors=False)
+    def _schedule_is_valid(self, data, **kwargs):
+        try:
+            sched.parse(data, self.default_timezone)
+        except sched.ScheduleError as exc:
+            raise ValidationError(exc.fields) from None
+
+    @post_load
+    def _as_preview(self, data, **kwargs):
+        return {"schedule": sched.parse(data, self.default_timezone), "count": data["count"],
+                "after": data.get("after") or datetime.now(UTC)}
+
+
+class PreviewRunSchema(Schema):
+    run_at = fields.DateTime()
+    window_start = fields.DateTime()
+    window_end = fields.DateTime()
+
+
+class PreviewSchema(Schema):
+    runs = fields.List(fields.Nested(PreviewRunSchema))

@@ -1,0 +1,197 @@
+"""Tasks and what they are made of: one schema per shape loads the API's JSON (and the
+portal's form, webapp/forms.py), dumps the records and describes both in the OpenAPI document.
+
+The schedule loads through the pure schedule rules (jobs/schedule.py) into a Schedule; an
+upload server's settings are checked by jobs/delivery/settings.py, which knows the stored
+secrets, so here the server only passes through on load and loses its secrets on dump.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from marshmallow import Schema, ValidationError, fields, pre_load
+from marshmallow.validate import Length, OneOf, Range
+
+from jobs import schedule as sched
+from jobs.delivery.settings import PROXY_TYPES
+from jobs.reports import registry
+from jobs.reports.base import ALL_CHANNELS
+from roles.viewer import download_blockers
+
+from ..extensions import db
+from ..models import Run, Task
+from ..models.tasks import TASK_STATUSES
+from .fields import (
+    EmailAddress,
+    LocalDateTime,
+    StrictBoolean,
+    StrictInteger,
+    Strings,
+    Text,
+    derived,
+    says,
+)
+from .runs import RunSummarySchema
+
+EXCLUDE = "exclude"
+
+
+class ScheduleSchema(Schema):
+    kind = fields.String(required=True, validate=OneOf(sched.KINDS))
+    time = fields.String(required=True, metadata={"example": "06:30"})
+    every = fields.Integer(metadata={"description": "hourly: 1, 2, 3, 4, 6, 12; monthly: 1–12"})
+    weekday = fields.String(validate=OneOf(sched.WEEKDAYS))
+    day = fields.Integer(validate=Range(1, 28))
+    timezone = fields.String(metadata={"description": "IANA name; the company's by default"})
+
+
+class ScheduleField(fields.Nested):
+    """Loads into a sched.Schedule through sched.parse; a time zone left out or empty is the
+    one the root schema was given (``TaskSchema(timezone=…)``)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(ScheduleSchema, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, dict):
+            raise ValidationError("Schedule is required.")
+        try:
+            return sched.parse(value, getattr(self.root, "default_timezone", None) or "UTC")
+        except sched.ScheduleError as exc:
+            raise ValidationError(exc.fields) from None
+
+
+class ProxySchema(Schema):
+    type = fields.String(validate=OneOf(PROXY_TYPES))
+    host = fields.String()
+    port = fields.Integer()
+    username = fields.String(allow_none=True)
+    password = fields.String(allow_none=True, load_only=True)
+
+
+class ServerSchema(Schema):
+    transport = fields.String(validate=OneOf(["sftp", "ftp", "ftps"]))
+    host = fields.String()
+    port = fields.Integer()
+    username = fields.String()
+    password = fields.String(load_only=True, metadata={
+        "description": "write-only; left out on an edit, the stored one is kept"})
+    directory = fields.String()
+    host_key_fingerprint = fields.String(allow_none=True)
+    proxy = fields.Nested(ProxySchema, allow_none=True)
+
+
+class ServerField(fields.Nested):
+    """Dumps without the secrets; loads as given, for jobs/delivery/settings.validate."""
+
+    def __init__(self, **kwargs):
+        super().__init__(ServerSchema, allow_none=True, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return value
+
+
+class ConnectionTestSchema(Schema):
+    ok = fields.Boolean()
+    message = fields.String(metadata={"description": "what worked, or exactly what failed"})
+    host_key_fingerprint = fields.String(attribute="fingerprint", allow_none=True, metadata={
+        "description": "SFTP: the key the server presented, SHA256:… as OpenSSH prints it"})
+
+
+class RecipientsSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    error_messages = {"type": "Recipients must be an object with emails and server."}
+    emails = fields.List(EmailAddress(), load_default=list,
+                         error_messages=says("Emails must be a list of addresses."))
+    server = ServerField()
+
+    @pre_load
+    def _no_emails(self, data, **kwargs):
+        return {**data, "emails": []} if isinstance(data, dict) and \
+            data.get("emails") is None else data
+
+
+class OptionsSchema(Schema):
+    error_messages = {"unknown": "Unknown option.", "type": "Options must be an object."}
+    inactivity_days = StrictInteger(
+        validate=Range(1, 30, error="Inactivity threshold must be 1 to 30 days."),
+        error_messages=says("Inactivity threshold must be 1 to 30 days."))
+    org_unit_ids = Strings(error_messages=says("Org unit ids must be a list of strings."))
+    excel_bom = StrictBoolean(error_messages=says("Excel BOM must be true or false."))
+
+
+REPORT_TYPE_MESSAGE = "Report type must be one of " \
+    f"{', '.join(t.key for t in registry.creatable())}."
+
+
+def _creatable(key: str) -> None:
+    report = registry.get(key)
+    if report is None:
+        raise ValidationError(REPORT_TYPE_MESSAGE)
+    if not report.creatable:
+        raise ValidationError(f"{report.name}: this report type is no longer supported and "
+                              "cannot be created.")
+
+
+
+def last_run(task: Task) -> Run | None:
+    return db.session.scalar(sa.select(Run).where(Run.task_id == task.id)
+                             .order_by(Run.id.desc()).limit(1))
+
+
+class NoteSchema(Schema):
+    email = fields.String()
+    reason = fields.String()
+
+
+class TaskSchema(Schema):
+    """A task. Loads a whole task (a partial edit is merged over the stored one by the
+    service); the channels allowed for the report type, the server, the recipients' count
+    and the org units that exist are checked by webapp/services/tasks.py."""
+
+    READ_ONLY = ("id", "status", "next_run_at", "last_run")  # a GET's body can come back
+
+    def __init__(self, *args, timezone: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.default_timezone = timezone
+
+    id = fields.Integer(dump_only=True)
+    name = Text(required=True, validate=Length(max=120, error="Task name must have at most "
+                                                               "120 characters."),
+                error_messages=says("Task name is required."))
+    report_type = fields.String(required=True, validate=_creatable,
+                                error_messages=says(REPORT_TYPE_MESSAGE))
+    channels = Strings(required=True, unique=True, allow_empty=False, choices=ALL_CHANNELS,
+                       error_messages=says("Select at least one channel."))
+    schedule = derived(ScheduleField(required=True, error_messages=says(
+        "Schedule is required.")), lambda task: sched.of(task).as_dict())
+    recipients = derived(fields.Nested(RecipientsSchema, required=True, error_messages=says(
+        RecipientsSchema.error_messages["type"])), lambda task: {
+        "emails": task.recipient_emails, "server": task.server})
+    options = fields.Nested(OptionsSchema, load_default=dict)
+    active = StrictBoolean(load_default=True,
+                           error_messages=says("Activated must be true or false."))
+    status = fields.String(dump_only=True, validate=OneOf(TASK_STATUSES))
+    next_run_at = LocalDateTime(lambda task: task.timezone, dump_only=True, allow_none=True)
+    last_run = derived(fields.Nested(RunSummarySchema, dump_only=True,
+                                     allow_none=True), last_run)
+    recipients_without_download = derived(fields.List(fields.Nested(NoteSchema), dump_only=True,
+                                                      metadata={"description": (
+        "recipients who get the email but cannot download (single-task answers only)")}),
+        lambda task: [{"email": e, "reason": r} for e, r in download_blockers(
+            task.company_id, task.recipient_emails, task.report_type).items()])
+
+    @pre_load
+    def _no_options(self, data, **kwargs):
+        return {**data, "options": {}} if isinstance(data, dict) and \
+            data.get("options") is None else data
+
+
+class ReportTypeSchema(Schema):
+    key = fields.String()
+    name = fields.String()
+    channels = fields.List(fields.String(validate=OneOf(ALL_CHANNELS)))
+    delivery = fields.List(fields.String(validate=OneOf(["email", "server"])))
+    creatable = fields.Boolean()

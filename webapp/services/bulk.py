@@ -1,0 +1,68 @@
+"""Bulk inserts through the driver, in the session's transaction: ``executemany`` on SQLite,
+``COPY`` on PostgreSQL (the demo data, the benchmarks)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from ..extensions import db
+
+CHUNK = 50_000
+
+
+def db_time(value: datetime) -> str:
+    """A UTC time as both databases store UTCDateTime (naive UTC, SQLAlchemy's format)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _copy_text(value) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    text = str(value)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace(
+        "\r", "\\r")
+
+
+def bulk_insert(table: str, columns: Sequence[str], rows: Iterable[Sequence],
+                plain: bool = False) -> int:
+    """Insert rows of ready database values (times as ``db_time`` strings) through the driver, in
+    the session's transaction: ``executemany`` on SQLite, ``COPY`` on PostgreSQL.
+    ``plain``: the values are numbers and strings with nothing to escape for ``COPY``."""
+    connection = db.session.connection()
+    raw = connection.connection.dbapi_connection
+    count = 0
+    cursor = raw.cursor()
+    try:
+        if connection.dialect.name == "postgresql":
+            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                buffer = []
+                for row in rows:
+                    buffer.append("\t".join(map(str, row)) if plain
+                                  else "\t".join(_copy_text(v) for v in row))
+                    count += 1
+                    if len(buffer) >= CHUNK:
+                        copy.write("\n".join(buffer) + "\n")
+                        buffer = []
+                if buffer:
+                    copy.write("\n".join(buffer) + "\n")
+        else:
+            # room for the indexes being filled, so that pages are not evicted and re-read
+            cursor.execute("PRAGMA cache_size = -262144")
+            sql = (f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 - our names
+                   f"VALUES ({', '.join('?' for _ in columns)})")
+            batch = []
+            for row in rows:
+                batch.append(row)
+                if len(batch) >= CHUNK:
+                    cursor.executemany(sql, batch)
+                    count += len(batch)
+                    batch = []
+            if batch:
+                cursor.executemany(sql, batch)
+                count += len(batch)
+    finally:
+        cursor.close()
+    return count
