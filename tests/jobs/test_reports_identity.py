@@ -6,6 +6,7 @@ transitions and in zones with half-hour or odd historical offsets, with the Exce
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import itertools
@@ -227,3 +228,16 @@ def test_a_statement_failing_midway_leaves_no_file_and_a_usable_session(make_com
     both(tmp_path, registry.get("room_metadata"), BuildContext(
         company_id=company.id, company_name=company.name, channels=("sms",),
         window_start=END, window_end=END, timezone=ZoneInfo("UTC")))
+
+
+@pytest.mark.parametrize("zone", ["America/Recife", "Asia/Gaza", "Europe/London"])
+def test_zone_transitions_miss_no_change_even_a_short_one(zone):
+    # Recife had summer time for two weeks in October 2000; Gaza's rules for the 2040s
+    # suspend it for Ramadan for a few weeks
+    points, offsets = transitions(zone)
+    tz, t = ZoneInfo(zone), datetime(1970, 1, 1, tzinfo=UTC)
+    while t.year < 2100:
+        naive = t.replace(tzinfo=None)
+        assert offsets[bisect.bisect_right(points, naive)] == \
+            t.astimezone(tz).utcoffset().total_seconds(), t
+        t += timedelta(hours=7)
