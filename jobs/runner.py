@@ -22,7 +22,7 @@ from .delivery import attempts
 from .delivery.settings import target as server_target
 from .reports import registry, storage
 from .reports.base import BuildContext
-from .reports.csv import file_name, write_csv
+from .reports.csv import file_name, write_report
 
 log = logging.getLogger(__name__)
 
@@ -163,9 +163,8 @@ def _build(run: Run, now: datetime) -> None:
                        channels=tuple(task.channels), window_start=start, window_end=end,
                        timezone=tz, options=dict(task.options or {}))
     with storage.writing(run) as path:  # a local file, then into the store (S3: multipart)
-        run.row_count, run.size_bytes = write_csv(
-            path, company.name, rtype.columns, rtype.rows(db.session, ctx),
-            excel_bom=bool(ctx.options.get("excel_bom")))
+        run.row_count, run.size_bytes = write_report(
+            path, db.session, rtype, ctx, excel_bom=bool(ctx.options.get("excel_bom")))
     run.summary = rtype.summary(run.row_count, db.session, ctx)
     emails = {d.target for d in run.deliveries if d.kind == "email"}
     for email in task.recipient_emails:

@@ -314,10 +314,19 @@ def server_report_type(monkeypatch):
         snapshot = True
         rows_per_channel = 3
 
-        def rows(self, session, ctx):
-            for channel in ctx.channels:
-                for i in range(self.rows_per_channel):
-                    yield channel, f"+44770090{i:04d}", "connected"
+        def statement(self, ctx):
+            import sqlalchemy as sa
+
+            numbers = sa.select(sa.literal(0).label("i")).cte("numbers", recursive=True)
+            numbers = numbers.union_all(sa.select(numbers.c.i + 1)
+                                        .where(numbers.c.i + 1 < self.rows_per_channel))
+            channels = sa.union_all(*(sa.select(sa.literal(c, sa.String).label("channel"))
+                                      for c in ctx.channels)).subquery("channels")
+            number = sa.literal("+44770090").concat(  # +44770090 and i in four digits
+                sa.func.substr(sa.cast(10000 + numbers.c.i, sa.String), 2))
+            return (sa.select(channels.c.channel, number, sa.literal("connected"))
+                    .select_from(channels.join(numbers, sa.true()))
+                    .order_by(channels.c.channel, numbers.c.i))
 
     stand_in = StandIn()
     monkeypatch.setitem(registry.REPORT_TYPES, stand_in.key, stand_in)

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from webapp.models import ExportEmail, Room
 
-from .base import ALL_CHANNELS, BuildContext, ReportType, in_window, stream
+from .base import ALL_CHANNELS, BuildContext, ReportType, in_window
 
 
 class ArchiveExportEmailSummary(ReportType):
@@ -21,8 +21,8 @@ class ArchiveExportEmailSummary(ReportType):
         return (ExportEmail.company_id == ctx.company_id, Room.channel.in_(ctx.channels),
                 in_window(ExportEmail.exported_at, ctx))
 
-    def rows(self, session, ctx: BuildContext):
-        stmt = (
+    def statement(self, ctx: BuildContext):
+        return (
             sa.select(ExportEmail.exported_at, Room.channel, Room.external_id, Room.name,
                       ExportEmail.messages, ExportEmail.archive_address,
                       ExportEmail.email_message_id, ExportEmail.size_bytes, ExportEmail.status,
@@ -31,10 +31,6 @@ class ArchiveExportEmailSummary(ReportType):
             .where(*self._where(ctx))
             .order_by(ExportEmail.exported_at, ExportEmail.external_id)
         )
-        for exported, channel, room, room_name, messages, *rest in stream(session, stmt):
-            address, message_id, size, status, response = rest
-            yield (ctx.local(exported), channel, room, room_name, int(messages), address,
-                   message_id, int(size), status, response)
 
     def summary(self, row_count: int, session, ctx: BuildContext) -> str:
         sent, failed = session.execute(

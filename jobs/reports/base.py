@@ -1,13 +1,14 @@
-"""The ReportType interface: what a report type declares and how it yields its rows."""
+"""The ReportType interface: what a report type declares and the statement of its rows."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 ALL_CHANNELS = ("whatsapp", "imessage", "sms", "wecom", "wechat", "telegram", "line", "signal")
 
@@ -34,18 +35,6 @@ class BuildContext:
         return self.window_end
 
 
-def stream(session, stmt, batch: int = 2000):
-    """Rows of a report's statement, fetched in batches (a server-side cursor on
-    PostgreSQL), so memory does not grow with the number of rows.
-
-    A PostgreSQL cursor is planned for its first rows (``cursor_tuple_fraction`` 0.1),
-    which can pick a slower plan for an aggregation that is read to the end anyway: the
-    transaction is told that every row will be read."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.text("SET LOCAL cursor_tuple_fraction = 1.0"))
-    return session.execute(stmt.execution_options(yield_per=batch))
-
-
 def in_window(column, ctx: BuildContext):
     """The run's window, start excluded and end included, so that consecutive windows
     count every instant exactly once."""
@@ -69,6 +58,33 @@ def local_day(column, ctx: BuildContext):
     return sa.case(*whens, else_=last.isoformat())
 
 
+class whole_days(FunctionElement):  # noqa: N801 - used like an SQL function
+    """Whole days from the time ``earlier`` to the time ``later`` (both ``UTCDateTime``,
+    ``earlier`` not after ``later``), as Python's ``(later - earlier).days``."""
+
+    type = sa.Integer()
+    name = "whole_days"
+    inherit_cache = True
+
+
+@compiles(whole_days, "postgresql")
+def _whole_days_postgresql(element, compiler, **kw):
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(floor(extract(epoch FROM {later} - {earlier}) / 86400) AS INTEGER)"
+
+
+@compiles(whole_days, "sqlite")
+def _whole_days_sqlite(element, compiler, **kw):
+    # stored as 'YYYY-MM-DD HH:MM:SS.ffffff': whole seconds by strftime, then microseconds
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+
+    def micros(t):
+        return (f"(CAST(strftime('%s', substr({t}, 1, 19)) AS INTEGER) * 1000000"
+                f" + CAST(substr({t}, 21, 6) AS INTEGER))")
+
+    return f"(({micros(later)} - {micros(earlier)}) / 86400000000)"
+
+
 class ReportType:
     key: str = ""
     name: str = ""
@@ -82,8 +98,11 @@ class ReportType:
     def delivery(self) -> list[str]:
         return ["email", "server"] if self.server_upload else ["email"]
 
-    def rows(self, session, ctx: BuildContext) -> Iterator[Iterable]:
-        """Yield the rows, without the company column, streamed from the database."""
+    def statement(self, ctx: BuildContext) -> sa.Select:
+        """The report's rows as one SELECT, one column per entry of ``columns`` (without
+        the company column), each of one of the types the CSV knows how to write: text,
+        integer, boolean, or ``UTCDateTime`` (see cells.py; the database writes the
+        cells). The times of a report that is not a snapshot must lie in its window."""
         raise NotImplementedError
 
     def summary(self, row_count: int, session, ctx: BuildContext) -> str:

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from webapp.models import Room, User, Violation
 
-from .base import ALL_CHANNELS, BuildContext, ReportType, in_window, local_day, stream
+from .base import ALL_CHANNELS, BuildContext, ReportType, in_window, local_day
 
 
 class CommunicationCompliance(ReportType):
@@ -17,7 +17,7 @@ class CommunicationCompliance(ReportType):
     columns = ("date", "channel", "violation_type", "policy", "room_id", "room_name",
                "user_email", "violations", "blocked", "flagged")
 
-    def rows(self, session, ctx: BuildContext):
+    def statement(self, ctx: BuildContext):
         # the day is computed in a subquery and grouped by name: PostgreSQL would not see a
         # CASE with bound parameters in SELECT and GROUP BY as the same expression
         events = (
@@ -35,12 +35,10 @@ class CommunicationCompliance(ReportType):
         )
         keys = (events.c.day, events.c.channel, events.c.type, events.c.policy,
                 events.c.room_id, events.c.room_name, events.c.user_email)
-        stmt = (
+        return (
             sa.select(*keys, sa.func.count(),
                       sa.func.sum(sa.case((events.c.action == "blocked", 1), else_=0)),
                       sa.func.sum(sa.case((events.c.action == "flagged", 1), else_=0)))
             .group_by(*keys)
             .order_by(*keys)
         )
-        for row in stream(session, stmt):
-            yield (*row[:7], int(row[7]), int(row[8] or 0), int(row[9] or 0))

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from webapp.models import Account, OrgUnit, User
 
-from .base import BuildContext, ReportType, stream
+from .base import BuildContext, ReportType
 
 
 class NativeConnectionStatus(ReportType):
@@ -19,8 +19,8 @@ class NativeConnectionStatus(ReportType):
     server_upload = True
     snapshot = True
 
-    def rows(self, session, ctx: BuildContext):
-        stmt = (
+    def statement(self, ctx: BuildContext):
+        return (
             sa.select(Account.channel, Account.identifier, User.email, User.name, OrgUnit.name,
                       Account.status, Account.status_since, Account.last_activity_at)
             .outerjoin(User, User.id == Account.user_id)
@@ -28,7 +28,3 @@ class NativeConnectionStatus(ReportType):
             .where(Account.company_id == ctx.company_id, Account.channel.in_(ctx.channels))
             .order_by(Account.channel, Account.identifier, Account.id)
         )
-        for (channel, number, email, user_name, unit, status, since,
-             last) in stream(session, stmt):
-            yield (channel, number, email, user_name, unit, status, ctx.local(since),
-                   ctx.local(last))

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from webapp.models import Account, Irregularity, User
 
-from .base import BuildContext, ReportType, in_window, stream
+from .base import BuildContext, ReportType, in_window
 
 
 class NativeIrregularities(ReportType):
@@ -17,8 +17,8 @@ class NativeIrregularities(ReportType):
     columns = ("occurred_at", "channel", "phone_number", "user_email", "event_type",
                "description", "archiving_stopped")
 
-    def rows(self, session, ctx: BuildContext):
-        stmt = (
+    def statement(self, ctx: BuildContext):
+        return (
             sa.select(Irregularity.occurred_at, Irregularity.channel, Account.identifier,
                       User.email, Irregularity.event_type, Irregularity.description,
                       Irregularity.archiving_stopped)
@@ -29,5 +29,3 @@ class NativeIrregularities(ReportType):
                    in_window(Irregularity.occurred_at, ctx))
             .order_by(Irregularity.occurred_at, Irregularity.external_id)
         )
-        for occurred, *rest, stopped in stream(session, stmt):
-            yield ctx.local(occurred), *rest, bool(stopped)

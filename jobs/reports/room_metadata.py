@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from webapp.models import Message, OrgUnit, Room, User
 from webapp.models.types import UTCDateTime
 
-from .base import ALL_CHANNELS, BuildContext, ReportType, stream
+from .base import ALL_CHANNELS, BuildContext, ReportType
+from .cells import fenced
 
 
 class RoomMetadata(ReportType):
@@ -20,22 +21,21 @@ class RoomMetadata(ReportType):
                "last_message_at")
     snapshot = True
 
-    def rows(self, session, ctx: BuildContext):
+    def statement(self, ctx: BuildContext):
         last_message = sa.type_coerce(
             sa.select(sa.func.max(Message.sent_at))
             .where(Message.room_id == Room.id, Message.sent_at <= ctx.now)
             .scalar_subquery(), UTCDateTime)
-        stmt = (
-            sa.select(Room.channel, Room.external_id, Room.name, Room.type, OrgUnit.name,
-                      Room.created_at, User.email, Room.participants,
-                      Room.internal_participants, Room.external_participants, last_message)
+        # fenced: the last message is looked up once per room, not once per use in its cell
+        rooms = fenced(
+            sa.select(Room.channel, Room.external_id, Room.name, Room.type,
+                      OrgUnit.name.label("org_unit"), Room.created_at,
+                      User.email.label("owner_email"), Room.participants,
+                      Room.internal_participants, Room.external_participants,
+                      last_message.label("last_message_at"))
             .outerjoin(OrgUnit, OrgUnit.id == Room.org_unit_id)
             .outerjoin(User, User.id == Room.owner_user_id)
             .where(Room.company_id == ctx.company_id, Room.channel.in_(ctx.channels),
                    Room.governed.is_(True))
-            .order_by(Room.channel, Room.external_id)
-        )
-        for (channel, room, room_name, kind, unit, created, owner, total, internal, external,
-             last) in stream(session, stmt):
-            yield (channel, room, room_name, kind, unit, ctx.local(created), owner, int(total),
-                   int(internal), int(external), ctx.local(last))
+        ).subquery()
+        return sa.select(*rooms.c).order_by(rooms.c.channel, rooms.c.external_id)

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from webapp.models import Message, OrgUnit, Room
 
-from .base import BuildContext, ReportType, in_window, stream
+from .base import BuildContext, ReportType, in_window
 
 
 class UsageByRooms(ReportType):
@@ -34,8 +34,3 @@ class UsageByRooms(ReportType):
             .where(Room.company_id == ctx.company_id, Room.channel.in_(ctx.channels))
             .order_by(Room.channel, Room.external_id)
         )
-
-    def rows(self, session, ctx: BuildContext):
-        for row in stream(session, self.statement(ctx)):
-            yield (row[0], row[1], row[2], row[3], row[4] or "", int(row[5]), int(row[6]),
-                   int(row[7]))

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from webapp.models import Account, Message, OrgUnit, User
 
-from .base import BuildContext, ReportType, in_window, stream
+from .base import BuildContext, ReportType, in_window
 
 
 class UsageByUsers(ReportType):
@@ -17,7 +17,7 @@ class UsageByUsers(ReportType):
     columns = ("channel", "user_email", "user_name", "org_unit", "phone_number",
                "messages_sent", "messages_received", "messages_total")
 
-    def rows(self, session, ctx: BuildContext):
+    def statement(self, ctx: BuildContext):
         sent = sa.func.sum(sa.case((Message.direction == "sent", 1), else_=0))
         counts = (
             sa.select(Message.account_id.label("account_id"), sent.label("sent"),
@@ -27,9 +27,11 @@ class UsageByUsers(ReportType):
             .group_by(Message.account_id)
             .subquery()
         )
-        stmt = (
+        sent_n = sa.func.coalesce(counts.c.sent, 0)
+        total = sa.func.coalesce(counts.c.total, 0)
+        return (
             sa.select(Account.channel, User.email, User.name, OrgUnit.name, Account.identifier,
-                      counts.c.sent, counts.c.total)
+                      sent_n, total - sent_n, total)
             .outerjoin(counts, counts.c.account_id == Account.id)
             .outerjoin(User, User.id == Account.user_id)
             .outerjoin(OrgUnit, OrgUnit.id == User.org_unit_id)
@@ -37,6 +39,3 @@ class UsageByUsers(ReportType):
             .order_by(Account.channel, sa.func.coalesce(User.email, ""), Account.identifier,
                       Account.id)
         )
-        for channel, email, user_name, unit, number, sent_n, total in stream(session, stmt):
-            sent_n, total = int(sent_n or 0), int(total or 0)
-            yield channel, email, user_name, unit, number, sent_n, total - sent_n, total

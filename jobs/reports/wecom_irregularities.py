@@ -8,7 +8,7 @@ from sqlalchemy.orm import aliased
 
 from webapp.models import Irregularity, OrgUnit, Room
 
-from .base import BuildContext, ReportType, in_window, stream
+from .base import BuildContext, ReportType, in_window
 
 
 def units_under(company_id: int, external_ids: list[str]):
@@ -29,7 +29,7 @@ class WeComIrregularities(ReportType):
     columns = ("occurred_at", "org_unit", "room_id", "room_name", "event_type", "contact",
                "details")
 
-    def rows(self, session, ctx: BuildContext):
+    def statement(self, ctx: BuildContext):
         unit_id = sa.func.coalesce(Irregularity.org_unit_id, Room.org_unit_id)
         stmt = (
             sa.select(Irregularity.occurred_at, OrgUnit.name, Room.external_id, Room.name,
@@ -45,5 +45,4 @@ class WeComIrregularities(ReportType):
         if selected:
             units = units_under(ctx.company_id, selected)
             stmt = stmt.where(unit_id.in_(sa.select(units.c.id)))
-        for occurred, *rest in stream(session, stmt):
-            yield ctx.local(occurred), *rest
+        return stmt

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from webapp.models import Account, Message, OrgUnit, User
 from webapp.models.types import UTCDateTime
 
-from .base import BuildContext, ReportType, stream
+from .base import BuildContext, ReportType, whole_days
+from .cells import fenced
 
 DEFAULT_DAYS = 14
 
@@ -37,26 +38,24 @@ class WhatsAppInactivity(ReportType):
                "last_activity_at", "inactive_days")
     snapshot = True
 
-    def rows(self, session, ctx: BuildContext):
+    def statement(self, ctx: BuildContext):
         days = int(ctx.options.get("inactivity_days") or DEFAULT_DAYS)
         now = ctx.now
         last = last_activity(now).label("last")
-        inner = (
+        # fenced: the last activity is computed once per account, not once per use
+        inner = fenced(
             sa.select(Account.id, Account.identifier, User.email, User.name,
                       OrgUnit.name.label("org_unit"), Account.status, last)
             .outerjoin(User, User.id == Account.user_id)
             .outerjoin(OrgUnit, OrgUnit.id == User.org_unit_id)
             .where(Account.company_id == ctx.company_id, Account.channel == "whatsapp",
                    Account.channel.in_(ctx.channels))
-            .subquery()
-        )
-        stmt = (
+        ).subquery()
+        # never active: no date to count from, so the days are left empty (NULL)
+        return (
             sa.select(inner.c.identifier, inner.c.email, inner.c.name, inner.c.org_unit,
-                      inner.c.status, inner.c.last)
+                      inner.c.status, inner.c.last,
+                      whole_days(sa.literal(now, UTCDateTime), inner.c.last))
             .where(sa.or_(inner.c.last.is_(None), inner.c.last <= now - timedelta(days=days)))
             .order_by(inner.c.identifier, inner.c.id)
         )
-        for number, email, user_name, unit, status, seen in stream(session, stmt):
-            # never active: no date to count from, so the days are left empty
-            inactive = (now - seen).days if seen is not None else None
-            yield number, email, user_name, unit, status, ctx.local(seen), inactive
