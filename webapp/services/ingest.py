@@ -10,7 +10,7 @@ INSERT for the new ids and one bulk UPDATE by primary key for the known ones."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -25,6 +25,50 @@ from .people import InputError, normalise_email
 
 BATCH = 1000
 MAX_ERRORS_REPORTED = 1000
+MAX_LINE_BYTES = 1 << 20  # a longer line is rejected unread, so memory stays bounded
+READ_SIZE = 1 << 16
+
+
+class BodyTooLarge(Exception):
+    """The body went over its limit; the batches committed before are counted."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} bytes")
+        self.limit = limit
+
+
+class LineTooLong:
+    """Stands for a line over MAX_LINE_BYTES, which is skipped rather than held in memory."""
+
+
+def ndjson_lines(read: Callable[[int], bytes], max_bytes: int | None = None
+                 ) -> Iterator[bytes | LineTooLong]:
+    """The lines of a byte stream read with ``read(size)`` (a WSGI server's input, a file),
+    in chunks: neither the body nor an overlong line is ever held whole. Raises BodyTooLarge
+    once more than ``max_bytes`` have arrived."""
+    total = 0
+    pending = b""
+    skipping = False  # inside a line over MAX_LINE_BYTES, until its newline
+    while chunk := read(READ_SIZE):
+        total += len(chunk)
+        if max_bytes is not None and total > max_bytes:
+            raise BodyTooLarge(max_bytes)
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            if skipping:
+                skipping = False
+            else:
+                line = pending + chunk[start:end] if pending else chunk[start:end]
+                yield LineTooLong() if len(line) > MAX_LINE_BYTES else line
+            pending = b""
+            start = end + 1
+        if not skipping:
+            pending += chunk[start:]
+            if len(pending) > MAX_LINE_BYTES:
+                pending, skipping = b"", True
+                yield LineTooLong()
+    if pending and not skipping:
+        yield pending
 
 
 class _Record(Schema):
@@ -138,23 +182,41 @@ class IngestResult:
     updated: int = 0
     rejected: int = 0
     errors: list = field(default_factory=list)
+    committed_through: int = 0  # the last line of the last committed batch
+    committed_rejected: int = 0  # lines rejected up to there
 
     def reject(self, line: int, record_id, reason: str) -> None:
         self.rejected += 1
         if len(self.errors) < MAX_ERRORS_REPORTED:
             self.errors.append({"line": line, "id": record_id, "reason": reason})
 
+    def mark_committed(self, line: int) -> None:
+        self.committed_through, self.committed_rejected = line, self.rejected
+
     def as_dict(self) -> dict:
         return {"created": self.created, "updated": self.updated, "rejected": self.rejected,
-                "errors": self.errors}
+                "errors": sorted(self.errors, key=lambda e: e["line"])}
+
+    def committed_dict(self) -> dict:
+        """What the committed batches did, when the input broke off after them."""
+        return {"created": self.created, "updated": self.updated,
+                "rejected": self.committed_rejected,
+                "errors": [e for e in self.as_dict()["errors"]
+                           if e["line"] <= self.committed_through]}
 
 
-def ingest(company_id: int, kind: str, lines: Iterable[bytes | str]) -> IngestResult:
-    """Ingest NDJSON lines for one company; commits batch by batch."""
+def ingest(company_id: int, kind: str, lines: Iterable[bytes | str | LineTooLong],
+           result: IngestResult | None = None) -> IngestResult:
+    """Ingest NDJSON lines for one company; commits batch by batch. Pass ``result`` to keep
+    the counts of the batches committed when ``lines`` raises (BodyTooLarge)."""
     spec = KINDS[kind]
-    result = IngestResult()
+    result = IngestResult() if result is None else result
     batch: list[tuple[int, dict]] = []
+    number = 0
     for number, raw in enumerate(lines, start=1):
+        if isinstance(raw, LineTooLong):
+            result.reject(number, None, f"longer than {MAX_LINE_BYTES} bytes")
+            continue
         text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
         if not text.strip():
             continue
@@ -172,10 +234,11 @@ def ingest(company_id: int, kind: str, lines: Iterable[bytes | str]) -> IngestRe
         batch.append((number, record))
         if len(batch) >= BATCH:
             _apply(company_id, spec, batch, result)
+            result.mark_committed(number)
             batch = []
     if batch:
         _apply(company_id, spec, batch, result)
-    result.errors.sort(key=lambda e: e["line"])  # reference errors are found batch-wise
+    result.mark_committed(number)
     return result
 
 

@@ -141,13 +141,17 @@ class IngestResultSchema(Schema):
     errors = fields.List(fields.Dict(), metadata={"description": "[{line, id, reason}]"})
 
 
+class IngestTooLargeSchema(IngestResultSchema):
+    error = fields.Nested(ErrorBodySchema, required=True)
+
+
 # Nested schemas first: the marshmallow plugin names a nested schema when it meets it, so a
 # schema registered after a schema that nests it would be registered twice.
 SCHEMAS = {
     "Error": ErrorSchema, "ReportType": ReportTypeSchema, "Run": RunSchema,
     "Server": ServerSchema, "ConnectionTest": ConnectionTestSchema,
     "TaskInput": TaskInputSchema, "Task": TaskSchema, "Preview": PreviewSchema,
-    "IngestResult": IngestResultSchema,
+    "IngestResult": IngestResultSchema, "IngestTooLarge": IngestTooLargeSchema,
 }
 
 from .role_schemas import ROLE_SCHEMAS  # noqa: E402 - roles, users and SSO (issue 6)
