@@ -109,8 +109,8 @@ def serve_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 class Served:
     """A running `flask serve` started the way a user starts it."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
+    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.log_path = log_path
         self._log = log_path.open("wb")  # closed in stop()
         self.process = subprocess.Popen(
