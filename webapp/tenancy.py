@@ -19,6 +19,8 @@ def get_for_company_or_404(model, ident, company_id: int | None = None):
         ident = int(ident)
     except (TypeError, ValueError):
         abort(404)
+    if not 0 < ident < 2**63:  # beyond any id; the database driver would overflow
+        abort(404)
     obj = db.session.get(model, ident)
     if obj is None or obj.company_id != company_id:
         abort(404)
