@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from marshmallow import Schema, ValidationError, fields, validate
 
+from .. import strict_json
 from ..extensions import db
 from ..models import Account, ExportEmail, Irregularity, Message, OrgUnit, Room, User, Violation
 from ..models.comms import ACCOUNT_STATUSES, CHANNELS, DIRECTIONS, ROOM_TYPES
@@ -221,7 +222,7 @@ def ingest(company_id: int, kind: str, lines: Iterable[bytes | str | LineTooLong
         if not text.strip():
             continue
         try:
-            obj = json.loads(text)
+            obj = strict_json.loads(text)
             if not isinstance(obj, dict):
                 raise ValueError("a line must be one JSON object")
             record = spec.schema.load(obj, unknown="exclude")
