@@ -92,10 +92,11 @@ def schedule_preview():
             if " " in raw and "+" not in raw:  # an unencoded "+hh:mm" arrives as " hh:mm"
                 raw = "+".join(raw.rsplit(" ", 1))
             after = datetime.fromisoformat(raw)
-            if after.tzinfo is None:
+            if after.tzinfo is None or not 1970 <= after.year <= 9000:  # runs stay in range
                 raise ValueError
         except ValueError:
-            errors["after"] = "After must be an ISO 8601 time with an offset."
+            errors["after"] = "After must be an ISO 8601 time with an offset, in the years " \
+                              "1970 to 9000."
     data = {k: args[k] for k in ("kind", "time", "every", "weekday", "day", "timezone")
             if k in args}
     try:
