@@ -26,6 +26,14 @@ from tests.test_serve import ROOT, Served
 MAX_INGEST_BYTES = 110 * 1024 * 1024
 
 
+FUZZ_SUMMARIES: list[str] = []  # schemathesis' counts, repeated at the end of the output
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in FUZZ_SUMMARIES:
+        terminalreporter.write_line(line)
+
+
 def pytest_collection_modifyitems(items):
     here = Path(__file__).parent
     for item in items:
