@@ -216,6 +216,15 @@ def preview():
                            values=values)
 
 
+@bp.get("/tasks/channels")
+@require_permission(P.VIEW_TASKS)
+def channels():
+    """The channel boxes of the report type just chosen (an htmx fragment); without
+    JavaScript the next submit shows them."""
+    return render_fragment("tasks/form.html", "channels", values=_values_from_form(request.args),
+                           all_types=registry.REPORT_TYPES)
+
+
 @bp.route("/tasks/new", methods=["GET", "POST"])
 @require_permission(P.CREATE_TASKS)
 def create():
