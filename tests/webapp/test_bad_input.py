@@ -103,3 +103,12 @@ def test_every_operation_documents_the_common_errors(client):
             if "{" in path:
                 assert "404" in codes, (method, path)
     assert json.dumps(doc)  # still plain JSON
+
+
+def test_the_channel_boxes_follow_the_report_type(app, make_company, auth, client):
+    company = make_company()
+    auth.login(f"admin@{company.slug}.example")
+    page = client.get("/tasks/channels?report_type=wecom_irregularities&channels=wecom"
+                      "&channels=sms", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert 'id="channels"' in page and "<form" not in page
+    assert 'value="wecom" checked' in page and 'value="sms"' not in page
