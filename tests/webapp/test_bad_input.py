@@ -37,9 +37,11 @@ def test_strict_json_reads_surrogate_pairs_and_plain_text():
     ("PATCH", "/api/v1/roles/{big}"), ("DELETE", "/api/v1/users/{big}/roles/{big}"),
     ("POST", "/api/v1/servers/test?task_id={big}"),
 ])
-def test_ids_beyond_64_bits_are_404(app, make_company, api_token, method, path):
+@pytest.mark.parametrize("big", [2**31, 2**64])
+def test_ids_beyond_the_column_type_are_404(app, make_company, api_token, method, path, big):
+    """Tasks, runs, users and roles have 32-bit keys on PostgreSQL: 2**31 overflowed there."""
     headers = api_token(make_company())
-    response = app.test_client().open(path.format(big=2**64), method=method, headers=headers,
+    response = app.test_client().open(path.format(big=big), method=method, headers=headers,
                                       json={})
     assert response.status_code == 404, response.get_data(as_text=True)
 
@@ -47,6 +49,7 @@ def test_ids_beyond_64_bits_are_404(app, make_company, api_token, method, path):
 def test_portal_ids_beyond_64_bits_are_404(app, make_company, auth, client):
     company = make_company()
     auth.login(f"admin@{company.slug}.example")
+    assert client.get(f"/tasks/{2**31}").status_code == 404
     assert client.get(f"/tasks/{2**63}").status_code == 404
     assert client.get(f"/runs/{2**70}").status_code == 404
 
