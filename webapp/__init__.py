@@ -8,10 +8,12 @@ from flask import Flask
 
 from . import config as herald_config
 from .extensions import csrf, db, limiter, login_manager, migrate
+from .strict_json import StrictJSONProvider
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=herald_config.default_instance_path())
+    app.json = StrictJSONProvider(app)  # bad JSON bodies are 4xx, whatever is inside them
     app.config.from_mapping(herald_config.from_environ(app.instance_path))
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,

@@ -89,6 +89,9 @@ SETTINGS = (
     ("SSO_HTTP_TIMEOUT", "seconds to wait for a company's identity provider (discovery, keys, "
      "token)", "`10`"),
     ("AUDIT_RETENTION_DAYS", "days audit events are kept", "`400`"),
+    ("MAX_INGEST_BYTES", "largest body `POST /api/v1/ingest/{kind}` accepts, in bytes; over it "
+     "the answer is 413 (the batches committed before are counted in it)",
+     "`1073741824` (1 GiB)"),
     ("FLASK_DEBUG", "`1` for development: allows the default secrets", "off"),
 )
 
@@ -216,6 +219,8 @@ def from_environ(instance_path: str, environ: os._Environ | dict | None = None) 
         "FTPS_CA_FILE": env.get("FTPS_CA_FILE") or None,
         "SSO_HTTP_TIMEOUT": float(env.get("SSO_HTTP_TIMEOUT") or 10),
         "AUDIT_RETENTION_DAYS": int(env.get("AUDIT_RETENTION_DAYS") or 400),
+        "MAX_INGEST_BYTES": _positive_int("MAX_INGEST_BYTES", env.get("MAX_INGEST_BYTES"),
+                                          1 << 30),
         "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
         "REMEMBER_COOKIE_SECURE": base_url.startswith("https://"),
     }
@@ -237,6 +242,18 @@ def _seconds_list(value: str) -> tuple[int, ...]:
         raise ConfigError(f"DELIVERY_RETRY_DELAYS must be whole seconds, comma-separated "
                           f"(e.g. 300,1500), not {value!r}")
     return delays
+
+
+def _positive_int(name: str, value: str | None, default: int) -> int:
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number <= 0:
+        raise ConfigError(f"{name} must be a whole number of bytes above 0, not {value!r}.")
+    return number
 
 
 def _normalise_db_url(url: str) -> str:

@@ -52,6 +52,7 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("GET", "/"): row(302, 302, 302, 302, 302),
     ("GET", "/tasks"): FORBIDDEN_LIST,
     ("GET", "/tasks/preview"): FORBIDDEN_LIST,
+    ("GET", "/tasks/channels"): FORBIDDEN_LIST,
     ("GET", "/tasks/new"): FORBIDDEN_LIST,
     ("POST", "/tasks/new"): staff(302, 403, 422, 422),
     ("GET", "/tasks/<int:task_id>"): FORBIDDEN_OBJECT,
@@ -124,11 +125,12 @@ BODIES = {
     ("PATCH", "/api/v1/roles/<int:role_id>"): lambda ids: {"description": "Renamed"},
     ("PUT", "/api/v1/sso"): lambda ids: {"groups_claim": "groups"},
 }
-# /tasks/preview is an htmx fragment (the form asks for it with HX-Request).
-HEADERS = {"/tasks/preview": {"HX-Request": "true"}}
+# /tasks/preview and /tasks/channels are htmx fragments (the form asks with HX-Request).
+HEADERS = {"/tasks/preview": {"HX-Request": "true"}, "/tasks/channels": {"HX-Request": "true"}}
 QUERIES = {
     "/api/v1/schedules/preview": "?kind=daily&time=06:30",
     "/tasks/preview": "?schedule_kind=daily&schedule_time=06:30&timezone=Europe/London",
+    "/tasks/channels": "?report_type=wecom_irregularities",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from marshmallow import Schema
 
-from .misc import ErrorSchema, IngestResultSchema
+from .misc import ErrorSchema, IngestResultSchema, IngestTooLargeSchema
 from .people import (
                      AssignmentInputSchema,
                      AtRiskSchema,
@@ -25,6 +25,7 @@ SCHEMAS: dict[str, type[Schema]] = {
     "RunSummary": RunSummarySchema,
     "Server": ServerSchema, "ConnectionTest": ConnectionTestSchema, "Task": TaskSchema,
     "Preview": PreviewSchema, "IngestResult": IngestResultSchema,
+    "IngestTooLarge": IngestTooLargeSchema,
     "Permission": PermissionSchema, "Role": RoleSchema, "AssignmentInput": AssignmentInputSchema,
     "User": UserSchema, "AtRisk": AtRiskSchema, "SsoSettings": SsoSettingsSchema,
 }

@@ -28,3 +28,10 @@ class IngestResultSchema(Schema):
     updated = fields.Integer()
     rejected = fields.Integer()
     errors = fields.List(fields.Nested(IngestErrorSchema))
+
+
+class IngestTooLargeSchema(IngestResultSchema):
+    """413: the body is over MAX_INGEST_BYTES; the counts are those of the batches committed
+    before the limit was reached."""
+
+    error = fields.Nested(ErrorBodySchema, required=True)

@@ -11,7 +11,7 @@ from jobs import schedule as sched
 
 from .fields import says
 
-AFTER_MESSAGE = "After must be an ISO 8601 time with an offset."
+AFTER_MESSAGE = "After must be an ISO 8601 time with an offset, in the years 1970 to 9000."
 
 
 class AwareDateTime(fields.DateTime):
@@ -26,7 +26,7 @@ class AwareDateTime(fields.DateTime):
             parsed = datetime.fromisoformat(value)
         except ValueError:
             raise self.make_error("invalid") from None
-        if parsed.tzinfo is None:
+        if parsed.tzinfo is None or not 1970 <= parsed.year <= 9000:  # runs stay in range
             raise self.make_error("invalid")
         return parsed
 

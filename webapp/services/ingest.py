@@ -14,98 +14,30 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError
 
 from roles.viewer import sync_recipient_roles
 
+from .. import strict_json
 from ..extensions import db
 from ..models import Account, ExportEmail, Irregularity, Message, OrgUnit, Room, User, Violation
-from ..models.comms import ACCOUNT_STATUSES, CHANNELS, DIRECTIONS, ROOM_TYPES
-from ..models.compliance import EXPORT_STATUSES, VIOLATION_ACTIONS, VIOLATION_TYPES
 from ..models.users import email_key
+from ..schemas.records import (
+    AccountRecord,
+    ExportEmailRecord,
+    IrregularityRecord,
+    MessageRecord,
+    OrgUnitRecord,
+    RoomRecord,
+    UserRecord,
+    ViolationRecord,
+)
 from .errors import InputError
+from .ndjson import MAX_LINE_BYTES, LineTooLong
 from .people import ingest_conflict, normalise_email
 
 BATCH = 1000
 MAX_ERRORS_REPORTED = 1000
-
-
-class _Record(Schema):
-    id = fields.String(required=True, validate=validate.Length(1, 200))
-
-
-class OrgUnitRecord(_Record):
-    name = fields.String(required=True, validate=validate.Length(1, 200))
-    parent_id = fields.String(allow_none=True, load_default=None)
-
-
-class UserRecord(_Record):
-    email = fields.String(required=True)
-    name = fields.String(load_default="", validate=validate.Length(max=200))
-    org_unit_id = fields.String(allow_none=True, load_default=None)
-    is_group = fields.Boolean(load_default=False)
-
-
-class AccountRecord(_Record):
-    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
-    identifier = fields.String(required=True, validate=validate.Length(1, 200))
-    user_id = fields.String(allow_none=True, load_default=None)
-    status = fields.String(load_default="connected", validate=validate.OneOf(ACCOUNT_STATUSES))
-    status_since = fields.AwareDateTime(allow_none=True, load_default=None)
-    last_activity_at = fields.AwareDateTime(allow_none=True, load_default=None)
-
-
-class RoomRecord(_Record):
-    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
-    name = fields.String(load_default="", validate=validate.Length(max=500))
-    type = fields.String(required=True, validate=validate.OneOf(ROOM_TYPES))
-    org_unit_id = fields.String(allow_none=True, load_default=None)
-    governed = fields.Boolean(load_default=True)
-    owner_user_id = fields.String(allow_none=True, load_default=None)
-    created_at = fields.AwareDateTime(allow_none=True, load_default=None)
-    participants = fields.Integer(load_default=0, validate=validate.Range(min=0))
-    internal_participants = fields.Integer(load_default=0, validate=validate.Range(min=0))
-    external_participants = fields.Integer(load_default=0, validate=validate.Range(min=0))
-
-
-class MessageRecord(_Record):
-    room_id = fields.String(required=True)
-    account_id = fields.String(allow_none=True, load_default=None)
-    direction = fields.String(required=True, validate=validate.OneOf(DIRECTIONS))
-    sent_at = fields.AwareDateTime(required=True)
-
-
-class ViolationRecord(_Record):
-    room_id = fields.String(required=True)
-    user_id = fields.String(allow_none=True, load_default=None)
-    type = fields.String(required=True, validate=validate.OneOf(VIOLATION_TYPES))
-    policy = fields.String(required=True, validate=validate.Length(1, 200))
-    action = fields.String(required=True, validate=validate.OneOf(VIOLATION_ACTIONS))
-    occurred_at = fields.AwareDateTime(required=True)
-
-
-class IrregularityRecord(_Record):
-    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
-    account_id = fields.String(allow_none=True, load_default=None)
-    room_id = fields.String(allow_none=True, load_default=None)
-    org_unit_id = fields.String(allow_none=True, load_default=None)
-    event_type = fields.String(required=True, validate=validate.Length(1, 64))
-    description = fields.String(load_default="", validate=validate.Length(max=10_000))
-    contact = fields.String(allow_none=True, load_default=None,
-                            validate=validate.Length(max=200))
-    archiving_stopped = fields.Boolean(load_default=False)
-    occurred_at = fields.AwareDateTime(required=True)
-
-
-class ExportEmailRecord(_Record):
-    room_id = fields.String(required=True)
-    messages = fields.Integer(load_default=0, validate=validate.Range(min=0))
-    archive_address = fields.String(required=True, validate=validate.Length(1, 254))
-    email_message_id = fields.String(load_default="", validate=validate.Length(max=500))
-    size_bytes = fields.Integer(load_default=0, validate=validate.Range(min=0))
-    status = fields.String(required=True, validate=validate.OneOf(EXPORT_STATUSES))
-    smtp_response = fields.String(load_default="", validate=validate.Length(max=10_000))
-    exported_at = fields.AwareDateTime(required=True)
 
 
 @dataclass(frozen=True)
@@ -141,28 +73,46 @@ class IngestResult:
     updated: int = 0
     rejected: int = 0
     errors: list = field(default_factory=list)
+    committed_through: int = 0  # the last line of the last committed batch
+    committed_rejected: int = 0  # lines rejected up to there
 
     def reject(self, line: int, record_id, reason: str) -> None:
         self.rejected += 1
         if len(self.errors) < MAX_ERRORS_REPORTED:
             self.errors.append({"line": line, "id": record_id, "reason": reason})
 
+    def mark_committed(self, line: int) -> None:
+        self.committed_through, self.committed_rejected = line, self.rejected
+
     def as_dict(self) -> dict:
         return {"created": self.created, "updated": self.updated, "rejected": self.rejected,
-                "errors": self.errors}
+                "errors": sorted(self.errors, key=lambda e: e["line"])}
+
+    def committed_dict(self) -> dict:
+        """What the committed batches did, when the input broke off after them."""
+        return {"created": self.created, "updated": self.updated,
+                "rejected": self.committed_rejected,
+                "errors": [e for e in self.as_dict()["errors"]
+                           if e["line"] <= self.committed_through]}
 
 
-def ingest(company_id: int, kind: str, lines: Iterable[bytes | str]) -> IngestResult:
-    """Ingest NDJSON lines for one company; commits batch by batch."""
+def ingest(company_id: int, kind: str, lines: Iterable[bytes | str | LineTooLong],
+           result: IngestResult | None = None) -> IngestResult:
+    """Ingest NDJSON lines for one company; commits batch by batch. Pass ``result`` to keep
+    the counts of the batches committed when ``lines`` raises (BodyTooLarge)."""
     spec = KINDS[kind]
-    result = IngestResult()
+    result = IngestResult() if result is None else result
     batch: list[tuple[int, dict]] = []
+    number = 0
     for number, raw in enumerate(lines, start=1):
+        if isinstance(raw, LineTooLong):
+            result.reject(number, None, f"longer than {MAX_LINE_BYTES} bytes")
+            continue
         text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
         if not text.strip():
             continue
         try:
-            obj = json.loads(text)
+            obj = strict_json.loads(text)
             if not isinstance(obj, dict):
                 raise ValueError("a line must be one JSON object")
             record = spec.schema.load(obj, unknown="exclude")
@@ -175,10 +125,11 @@ def ingest(company_id: int, kind: str, lines: Iterable[bytes | str]) -> IngestRe
         batch.append((number, record))
         if len(batch) >= BATCH:
             _apply(company_id, spec, batch, result)
+            result.mark_committed(number)
             batch = []
     if batch:
         _apply(company_id, spec, batch, result)
-    result.errors.sort(key=lambda e: e["line"])  # reference errors are found batch-wise
+    result.mark_committed(number)
     return result
 
 

@@ -103,6 +103,16 @@ def preview():
                            values=values)
 
 
+@bp.get("/tasks/channels")
+@require_permission(P.VIEW_TASKS)
+def channels():
+    """The channel boxes of the report type just chosen (an htmx fragment); without
+    JavaScript the next submit shows them."""
+    values = forms.values_from(request.args, current_company().timezone)
+    return render_fragment("tasks/form.html", "channels", values=values,
+                           all_types=registry.REPORT_TYPES)
+
+
 @bp.route("/tasks/new", methods=["GET", "POST"])
 @require_permission(P.CREATE_TASKS)
 def create():

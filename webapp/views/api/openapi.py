@@ -27,7 +27,31 @@ def build_spec(app) -> dict:
             view = app.view_functions[rule.endpoint]
             if view.__doc__ and "---" in view.__doc__:
                 spec.path(view=view, app=app)
-    return spec.to_dict()
+    return _with_common_responses(spec.to_dict())
+
+
+# Answers any operation may give besides its own (the views return them through
+# error_response, before or around their own logic).
+COMMON_RESPONSES = {
+    "401": "Not logged in, or no valid bearer token",
+    "403": "A permission is missing",
+    "404": "No such record in your company",
+}
+
+
+def _with_common_responses(doc: dict) -> dict:
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    doc["components"]["responses"] = {
+        code: {"description": text, "content": error} for code, text in COMMON_RESPONSES.items()}
+    for path, item in doc["paths"].items():
+        for operation in item.values():
+            ids = "{" in path or any(p.get("name", "").endswith("_id")
+                                     for p in operation.get("parameters", []))
+            codes = ["401", "403"] + (["404"] if ids else [])
+            for code in codes:
+                operation["responses"].setdefault(
+                    code, {"$ref": f"#/components/responses/{code}"})
+    return doc
 
 
 @bp.get("/openapi.json")
