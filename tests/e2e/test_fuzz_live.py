@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.test_serve import ROOT
+from tests.serving import ROOT
 
 from .conftest import FUZZ_SUMMARIES, make_tenant
 

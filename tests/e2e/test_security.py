@@ -18,7 +18,7 @@ from tests.conftest import PASSWORD
 from tests.delivery_servers import HOST, SECRET, USER, start_ftp
 from tests.roles.oidc_provider import Provider
 from tests.security_traps import Trap
-from tests.test_serve import ROOT
+from tests.serving import ROOT
 
 from .conftest import Tenant, make_tenant
 
