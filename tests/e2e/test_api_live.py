@@ -101,6 +101,7 @@ def test_every_operation_answers_a_valid_call(live, spec):
                               "client_id": "herald", "client_secret": "s3cret",
                               "groups_claim": "groups", "role_mapping": {},
                               "sync_mode": "sso_only", "allow_signup": False})
+    call("GET", "/audit", "/audit?action=role")
 
     # A task, run now, its run and CSV; a connection test; delete.
     task = call("POST", "/tasks", json={
