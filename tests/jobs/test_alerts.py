@@ -49,7 +49,7 @@ def test_a_failed_run_alerts_the_owner_and_opted_in_editors_once(team, mailbox, 
     from jobs.reports import registry
 
     rtype = registry.get(team.report_type)
-    monkeypatch.setattr(type(rtype), "rows", lambda self, session, ctx: 1 / 0)
+    monkeypatch.setattr(type(rtype), "statement", lambda self, ctx: 1 / 0)
     run = Run(company_id=team.company_id, task_id=team.id, trigger="manual",
               window_start=datetime.now(UTC) - timedelta(days=1), window_end=datetime.now(UTC),
               status="queued")
