@@ -9,6 +9,7 @@ import json
 import pytest
 
 from webapp.services import ingest as ingest_service
+from webapp.services import ndjson
 from webapp.services.ndjson import BodyTooLarge, LineTooLong, ndjson_lines
 
 
@@ -27,6 +28,7 @@ def test_lines_split_across_reads_come_out_whole(step):
 @pytest.mark.parametrize("step", [5, 1 << 16])
 def test_an_overlong_line_is_skipped_and_the_next_kept(monkeypatch, step):
     monkeypatch.setattr(ingest_service, "MAX_LINE_BYTES", 10)
+    monkeypatch.setattr(ndjson, "MAX_LINE_BYTES", 10)
     data = b"short\n" + b"x" * 25 + b"\nafter\n" + b"y" * 11
     lines = list(ndjson_lines(reader(data, step)))
     assert lines[0] == b"short" and lines[2] == b"after"
