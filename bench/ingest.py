@@ -46,6 +46,7 @@ PASSWORD = "correct horse battery"  # noqa: S105 - a throwaway bench company
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server on the way out
     tmp = Path(tempfile.mkdtemp(prefix="herald-bench-ingest-"))
     url = sys.argv[1] if len(sys.argv) > 1 else f"sqlite:///{tmp / 'bench.db'}"
     url = fresh_database(url)

@@ -162,6 +162,11 @@ def _resolve(company_id: int, model, external_ids: set[str]) -> dict[str, int]:
 
 def _apply(company_id: int, spec: Kind, batch: list[tuple[int, dict]],
            result: IngestResult) -> None:
+    if db.session.get_bind().dialect.name == "postgresql":
+        # The id lookups below are the same statement batch after batch, so the driver
+        # prepares them; a plan made while the table was small (a first import) would then
+        # scan the whole table for every batch once it is large. Plan each with its values.
+        db.session.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
     existing = _resolve(company_id, spec.model, {r["id"] for _, r in batch})
     # Every id the batch refers to, resolved once; records of this batch may refer to each
     # other (an org unit's parent), so rows created row by row are added as they come.
