@@ -41,13 +41,14 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.e2e)
 
 
-def _fresh_database(tmp: Path) -> str:
-    """A database nobody else uses: the in-process tests keep TEST_DATABASE_URL's."""
+def fresh_database(tmp: Path, suffix: str = "e2e") -> str:
+    """A database nobody else uses (TEST_DATABASE_URL's name + ``_suffix``, made anew): the
+    in-process tests keep TEST_DATABASE_URL's."""
     url = os.environ.get("TEST_DATABASE_URL")
     if not url:
         return f"sqlite:///{tmp / 'herald.db'}"
     url = sa.make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    name = f"{url.database}_e2e"
+    name = f"{url.database}_{suffix}"
     engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -82,7 +83,7 @@ def live(tmp_path_factory, smtp_server) -> Iterator[Live]:
     tmp = tmp_path_factory.mktemp("live")
     controller, _ = smtp_server
     port = free_port()
-    database_url = _fresh_database(tmp)
+    database_url = fresh_database(tmp)
     env = {key: value for key, value in os.environ.items()
            if key not in {"FLASK_DEBUG", "REDIS_URL", "DATABASE_URL", "FLASK_APP"}}
     env.update(

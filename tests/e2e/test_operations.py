@@ -27,22 +27,10 @@ from jobs.embedded_redis import free_port
 from tests.conftest import PASSWORD
 from tests.serving import ROOT, Served
 
+from .conftest import fresh_database
+
 TOKEN = "metrics-token-for-the-test"
 WAIT = 60  # seconds for anything the workers or the tick do (housekeeping: every 10 s)
-
-
-def _database(tmp) -> str:
-    url = os.environ.get("TEST_DATABASE_URL")
-    if not url:
-        return f"sqlite:///{tmp / 'herald.db'}"
-    url = sa.make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    name = f"{url.database}_ops"
-    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
 
 
 class Ops:
@@ -81,7 +69,7 @@ def ops(tmp_path_factory, smtp_server, s3_server) -> Iterator[Ops]:
     env = {k: v for k, v in os.environ.items()
            if k not in {"FLASK_DEBUG", "REDIS_URL", "DATABASE_URL", "FLASK_APP"}}
     env.update(s3_server.env)
-    database = _database(tmp)
+    database = fresh_database(tmp, "ops")
     env.update(SECRET_KEY="test-ops-secret-key-0123456789abcdef",
                HERALD_ENCRYPTION_KEY=Fernet.generate_key().decode(), DATABASE_URL=database,
                REPORTS_DIR=str(tmp / "scratch"), REPORT_STORAGE_URL=f"s3://{bucket}/herald",
