@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from .schedule import Schedule
 
 
@@ -20,3 +23,17 @@ def describe(schedule: Schedule) -> str:
         months = "month" if schedule.every == 1 else f"{schedule.every} months"
         text = f"Every {months} on day {schedule.day} at {at}"
     return f"{text} ({schedule.timezone})"
+
+
+def instant(value: datetime, timezone: str) -> str:
+    """An instant as people read it in a time zone: "Mon 30 Nov 2026 06:30"."""
+    local = value.astimezone(ZoneInfo(timezone))
+    return f"{local:%a} {local.day} {local:%b %Y %H:%M}"
+
+
+def window(start: datetime, end: datetime, timezone: str, snapshot: bool = False) -> str:
+    """A run's window (or a snapshot's instant) in its task's time zone, no seconds:
+    "Mon 30 Nov 2026 06:30 – Tue 1 Dec 2026 06:30 (Europe/London)"."""
+    if snapshot:
+        return f"snapshot of {instant(end, timezone)} ({timezone})"
+    return f"{instant(start, timezone)} – {instant(end, timezone)} ({timezone})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import sys
 import time
 from datetime import UTC, datetime
 
@@ -17,7 +18,7 @@ from jobs.delivery import settings as server_settings
 from .extensions import db
 from .models import ApiToken, Company, Task, User
 from .models.users import email_key
-from .services import audit
+from .services import accounts, audit
 from .services import tasks as task_service
 from .services.demo import seed
 from .services.errors import InputError
@@ -95,6 +96,57 @@ def users_token(slug, email):
     audit.record("token.create", user, details={"token_id": token.id, "via": "cli"})
     db.session.commit()
     click.echo(plain)
+
+
+def _user(slug: str, email: str) -> User:
+    company = _company(slug)
+    user = db.session.scalar(sa.select(User).where(User.company_id == company.id,
+                                                   User.email_key == email_key(email)))
+    if user is None:
+        raise click.ClickException(f"No user {email} in {slug}.")
+    return user
+
+
+@users.command("invite")
+@click.option("--company", "slug", required=True)
+@click.option("--name", default="", help="for a new user")
+@click.argument("email")
+def users_invite(slug, email, name):
+    """Email a user (made now if new) a one-time link to set a password."""
+    company = _company(slug)
+    user = db.session.scalar(sa.select(User).where(User.company_id == company.id,
+                                                   User.email_key == email_key(email)))
+    try:
+        if user is None:
+            user = accounts.create(company, {"email": email, "name": name}, frozenset())
+        accounts.invite(user)
+    except InputError as exc:
+        db.session.rollback()
+        _fail(exc)
+    db.session.commit()
+    click.echo(f"invited {user.email}: the link works once, for "
+               f"{current_app.config['INVITE_TTL_HOURS']} hours")
+
+
+@users.command("set-password")
+@click.option("--company", "slug", required=True)
+@click.argument("email")
+def users_set_password(slug, email):
+    """Set a user's password: prompted for, or read from standard input (its first line)."""
+    user = _user(slug, email)
+    if sys.stdin.isatty():
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        if user.is_group:
+            raise InputError({"email": "A group email cannot log in."})
+        accounts.set_password(user, password, via="cli")
+    except InputError as exc:
+        db.session.rollback()
+        _fail(exc)
+    db.session.commit()
+    click.echo(f"password set for {user.email}")
 
 
 @demo.command("seed")

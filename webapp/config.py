@@ -89,6 +89,7 @@ SETTINGS = (
     ("SSO_HTTP_TIMEOUT", "seconds to wait for a company's identity provider (discovery, keys, "
      "token)", "`10`"),
     ("AUDIT_RETENTION_DAYS", "days audit events are kept", "`400`"),
+    ("INVITE_TTL_HOURS", "hours an invitation or password-reset link works (once)", "`72`"),
     ("MAX_INGEST_BYTES", "largest body `POST /api/v1/ingest/{kind}` accepts, in bytes; over it "
      "the answer is 413 (the batches committed before are counted in it)",
      "`1073741824` (1 GiB)"),
@@ -219,6 +220,7 @@ def from_environ(instance_path: str, environ: os._Environ | dict | None = None) 
         "FTPS_CA_FILE": env.get("FTPS_CA_FILE") or None,
         "SSO_HTTP_TIMEOUT": float(env.get("SSO_HTTP_TIMEOUT") or 10),
         "AUDIT_RETENTION_DAYS": int(env.get("AUDIT_RETENTION_DAYS") or 400),
+        "INVITE_TTL_HOURS": _whole(env, "INVITE_TTL_HOURS", 72) or 72,
         "MAX_INGEST_BYTES": _positive_int("MAX_INGEST_BYTES", env.get("MAX_INGEST_BYTES"),
                                           1 << 30),
         "SESSION_COOKIE_SECURE": base_url.startswith("https://"),

@@ -5,12 +5,12 @@ from __future__ import annotations
 import smtplib
 from email.message import EmailMessage
 from email.utils import make_msgid
-from zoneinfo import ZoneInfo
 
 from flask import current_app, render_template
 
 from webapp.models import Run
 
+from .. import schedule_words as words
 from ..reports import registry
 from . import mailer
 from .base import DeliveryFailed, Destination, SendContext
@@ -27,22 +27,29 @@ def new_message_id() -> str:
 
 def compose(run: Run, address: str, message_id: str | None = None) -> EmailMessage:
     task, company = run.task, run.company
-    tz = ZoneInfo(task.timezone)
     rtype = registry.get(task.report_type)
     context = {
         "company": company, "task": task, "run": run, "report_name": rtype.name,
-        "window_start": run.window_start.astimezone(tz),
-        "window_end": run.window_end.astimezone(tz),
+        "period": words.window(run.window_start, run.window_end, task.timezone, rtype.snapshot),
         "snapshot": rtype.snapshot, "link": run_url(run), "summary": run.summary or "",
     }
     message = EmailMessage()
-    message["Subject"] = f"[{company.name}] {task.name}: {rtype.name}"
+    message["Subject"] = (f"[{company.name}] {task.name}: {rtype.name}, "
+                          f"{subject_period(run, rtype.snapshot)}")
     message["From"] = current_app.config["MAIL_FROM"]
     message["To"] = address
     message["Message-ID"] = message_id or new_message_id()
     message.set_content(render_template("emails/report.txt", **context))
     message.add_alternative(render_template("emails/report.html", **context), subtype="html")
     return message
+
+
+def subject_period(run: Run, snapshot: bool) -> str:
+    """The period in the subject line: the window's ends (a snapshot's instant), local."""
+    tz = run.task.timezone
+    if snapshot:
+        return f"snapshot of {words.instant(run.window_end, tz)}"
+    return f"{words.instant(run.window_start, tz)} – {words.instant(run.window_end, tz)}"
 
 
 def send_report_email(run: Run, address: str, message_id: str | None = None) -> str:

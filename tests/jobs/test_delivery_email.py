@@ -95,13 +95,16 @@ def test_each_address_gets_its_own_message(smtp_app, make_company, mailbox):
     assert ids == {d.message_id for d in sent.values()} and len(ids) == 2
     message = by_rcpt["a@acme.example"]
     assert message["To"] == "a@acme.example"
+    assert message["Subject"] == ("[Acme Bank] Rooms daily: Chat Usage report by Rooms, "
+                                  "Sun 8 Mar 2026 06:30 – Mon 9 Mar 2026 06:30")
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
     for body in (text, html):
         assert "Acme Bank" in body and "Rooms daily" in body
         assert "Chat Usage report by Rooms" in body
         # The window in the task's time zone (New York: EDT since 07:00 UTC on 8 March 2026).
-        assert "2026-03-08T06:30:00-04:00" in body and "2026-03-09T06:30:00-04:00" in body
+        assert "Sun 8 Mar 2026 06:30 – Mon 9 Mar 2026 06:30 (America/New_York)" in body
+        assert "T06:30" not in body and ":00." not in body  # no raw ISO text, no microseconds
         assert "0 rows" in body
         assert "catch-up run" in body
         assert f"http://herald.test/runs/{run.id}" in body

@@ -39,6 +39,8 @@ class User(UserMixin, db.Model):
     # Opted in to the alerts of every task (failed runs, silent tasks); counts while the user
     # may edit scheduled reports.
     failure_alerts: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # When the newest invitation to set a password was sent; a new one voids older links.
+    invited_at = mapped_column(UTCDateTime)
 
     company = relationship("Company")
     assignments = relationship("RoleAssignment", back_populates="user",

@@ -94,6 +94,9 @@ class UserSchema(Schema):
     name = fields.String()
     is_group = fields.Boolean()
     active = fields.Boolean()
+    has_password = derived(fields.Boolean(), lambda user: bool(user.password_hash))
+    invited_at = fields.DateTime(allow_none=True, metadata={
+        "description": "when the newest invitation was sent"})
     roles = derived(fields.List(fields.Nested(AssignmentSchema)), lambda user: sorted(
         user.assignments, key=lambda a: (a.role.name, a.source)))
     download_blocker = fields.Method("_blocker", allow_none=True, metadata={

@@ -67,7 +67,7 @@ def validate(company_id: int, payload, granted_by: frozenset[str],
 def save(company_id: int, data: RoleInput, role: Role | None = None) -> Role:
     if role is not None and role.builtin:
         raise RoleConflict(f"“{role.name}” is a built-in role; it cannot be changed.")
-    if role is not None and _locks_out(company_id, drop_role=role.id,
+    if role is not None and locks_out(company_id, drop_role=role.id,
                                        new_permissions=data.permissions):
         raise RoleConflict(LOCKOUT, "last_admin")
     before = None if role is None else {"name": role.name, "description": role.description,
@@ -102,7 +102,7 @@ def delete(role: Role, granted_by: frozenset[str]) -> None:
         raise RoleConflict(f"“{role.name}” is a built-in role; it cannot be deleted.")
     if not held(role, granted_by):
         raise RoleConflict(_not_held(role, granted_by), "not_held")
-    if _locks_out(role.company_id, drop_role=role.id):
+    if locks_out(role.company_id, drop_role=role.id):
         raise RoleConflict(LOCKOUT, "last_admin")
     audit.record("role.delete", role, details={"permissions": sorted(role.permissions or ())})
     db.session.execute(sa.delete(RoleAssignment).where(RoleAssignment.role_id == role.id))
@@ -156,7 +156,7 @@ def unassign(user: User, role: Role, granted_by: frozenset[str]) -> None:
     if assignment is None:
         raise InputError({"role": f"{user.email} has no manual assignment of “{role.name}” "
                                   "(automatic ones come from task recipients or SSO)."})
-    if _locks_out(user.company_id, drop_assignment=assignment.id):
+    if locks_out(user.company_id, drop_assignment=assignment.id):
         raise RoleConflict(LOCKOUT, "last_admin")
     db.session.delete(assignment)
     db.session.flush()
@@ -168,8 +168,9 @@ LOCKOUT = ("Nobody would be left to manage users and roles in this company (this
            "administrator): give that permission to someone else first.")
 
 
-def _locks_out(company_id: int, *, drop_assignment: int | None = None,
-               drop_role: int | None = None, new_permissions: list[str] | None = None) -> bool:
+def locks_out(company_id: int, *, drop_assignment: int | None = None,
+              drop_role: int | None = None, new_permissions: list[str] | None = None,
+              drop_user: int | None = None) -> bool:
     """Would the change leave no active user holding the permission to manage users?
     (Decided on permissions, not role names: any role that grants it counts.)"""
     def permissions(role: Role):
@@ -186,6 +187,8 @@ def _locks_out(company_id: int, *, drop_assignment: int | None = None,
         RoleAssignment.role_id.in_(granting), User.active.is_(True), User.is_group.is_(False))
     if drop_assignment is not None:
         query = query.where(RoleAssignment.id != drop_assignment)
+    if drop_user is not None:  # being deactivated
+        query = query.where(User.id != drop_user)
     return db.session.scalar(query) == 0
 
 

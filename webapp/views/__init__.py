@@ -12,14 +12,14 @@ from jobs import schedule_words
 from roles import permissions as P
 from roles.access import can, can_download
 
-from . import admin, alerts, auth, operations, roles, runs, sso, tasks
+from . import admin, alerts, auth, my, operations, passwords, roles, runs, sso, tasks, users
 from .api import bp as api_bp
 from .api.errors import error_response
 
 
 def register_blueprints(app: Flask) -> None:
-    for bp in (auth.bp, tasks.bp, runs.bp, admin.bp, roles.bp, sso.bp, operations.bp, alerts.bp,
-               api_bp):
+    for bp in (auth.bp, passwords.bp, tasks.bp, runs.bp, my.bp, admin.bp, roles.bp, users.bp,
+               sso.bp, operations.bp, alerts.bp, api_bp):
         app.register_blueprint(bp)
 
     @app.errorhandler(HTTPException)
@@ -30,7 +30,8 @@ def register_blueprints(app: Flask) -> None:
         return render_template("errors.html", error=exc), exc.code
 
     app.jinja_env.globals.update(can=can, can_download=can_download, P=P,
-                                 describe=schedule_words.describe, schedule_of=sched.of)
+                                 describe=schedule_words.describe, schedule_of=sched.of,
+                                 window=schedule_words.window)
     app.jinja_env.filters["local"] = _local
 
     @app.get("/healthz")

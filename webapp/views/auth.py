@@ -80,8 +80,11 @@ def _account_key() -> str:
                "few minutes.")
 def login():
     if current_user.is_authenticated:
-        return redirect(safe_next(request.args.get("next")) or url_for("tasks.index"))
+        return redirect(safe_next(request.args.get("next")) or url_for("tasks.home"))
     form = LoginForm()
+    if request.method == "GET":  # after setting a password: the address is filled in
+        form.email.data = request.args.get("email", "")[:254]
+        form.company.data = request.args.get("company", "")[:80]
     ask_company = False
     if form.validate_on_submit():
         query = sa.select(User).join(Company).where(User.email_key == email_key(form.email.data))
@@ -96,7 +99,7 @@ def login():
                          details={"method": "password"})
             db.session.commit()
             login_user(matches[0])
-            return redirect(safe_next(request.args.get("next")) or url_for("tasks.index"))
+            return redirect(safe_next(request.args.get("next")) or url_for("tasks.home"))
         g.login_failed = not matches
         for user in candidates if not matches else ():
             audit.record("login.failure", user, actor=form.email.data.strip()[:254],

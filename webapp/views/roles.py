@@ -11,6 +11,7 @@ from roles.viewer import download_blockers
 
 from ..extensions import db
 from ..models import Role, User
+from ..services import accounts
 from ..services import roles as role_service
 from ..services.errors import InputError
 from ..tenancy import get_for_company_or_404
@@ -107,8 +108,8 @@ def delete(role_id: int):
 @bp.get("/users")
 @require_permission(P.MANAGE_USERS)
 def users():
-    return render_template("roles/users.html",
-                           users=role_service.users_of(current_user.company_id))
+    users = role_service.users_of(current_user.company_id)
+    return render_template("roles/users.html", users=users, logins=accounts.login_states(users))
 
 
 @bp.get("/users/<int:user_id>")
@@ -121,9 +122,10 @@ def user(user_id: int):
 def _render_user(target: User, errors: dict | None = None, status: int = 200):
     held = {a.role_id for a in target.assignments if a.source == "manual"}
     assignable = [r for r in role_service.roles_of(current_user.company_id) if r.id not in held]
+    blocker = download_blockers(target.company_id, [target.email]).get(target.email)
     return render_template("roles/user.html", target=target, assignable=assignable,
-                           errors=errors or {}, blocker=download_blockers(
-                               target.company_id, [target.email]).get(target.email)), status
+                           errors=errors or {}, login=accounts.login_state(target),
+                           blocker=blocker), status
 
 
 @bp.post("/users/<int:user_id>/roles")

@@ -11,12 +11,13 @@ from flask_login import current_user, login_required
 from jobs import schedule as sched
 from jobs.reports import registry
 from roles import permissions as P
-from roles.access import require_permission
+from roles.access import can, require_permission
 from roles.viewer import download_blockers
 
 from ..extensions import db
 from ..htmx import render, render_fragment
 from ..models import Run, Task
+from ..services import accounts
 from ..services import tasks as task_service
 from ..services.errors import InputError
 from ..tenancy import current_company, get_for_company_or_404
@@ -39,7 +40,8 @@ def _now() -> datetime:
 
 @bp.get("/")
 def home():
-    return redirect(url_for("tasks.index"))
+    """The task list for those who may see it; everyone else's reports otherwise."""
+    return redirect(url_for("tasks.index" if can(P.VIEW_TASKS) else "my.reports"))
 
 
 @bp.get("/tasks")
@@ -74,13 +76,14 @@ def _render_form(task: Task | None, values: dict, step: int, errors: dict | None
                  status: int = 200, server_test=None, block: str | None = None):
     company = current_company()
     preview, preview_error = _preview(values, company.timezone)
-    blockers = download_blockers(company.id, [e for e in values["emails"] if e.strip()],
-                                 values.get("report_type") or None)
+    emails = [e for e in values["emails"] if e.strip()]
+    blockers = download_blockers(company.id, emails, values.get("report_type") or None)
     return render("tasks/form.html", block, task=task, values=values, step=step,
                   errors=errors or {}, report_types=registry.creatable(),
                   all_types=registry.REPORT_TYPES, weekdays=sched.WEEKDAYS,
                   hourly_every=sched.HOURLY_EVERY, timezones=sched.timezone_names(),
                   preview=preview, preview_error=preview_error, blockers=blockers,
+                  no_login=accounts.cannot_log_in(company.id, emails),
                   server_test=server_test, stored_server=task.server if task else None,
                   server_fields=forms.SERVER_FIELDS), status
 

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from . import audit, ingest, openapi, roles, runs, sso, tasks  # noqa: F401 - routes register on bp
+from . import (  # noqa: F401 - routes register on bp
+    audit,
+    ingest,
+    openapi,
+    roles,
+    runs,
+    sso,
+    tasks,
+    users,
+)
 from .blueprint import bp
 
 __all__ = ["bp"]
