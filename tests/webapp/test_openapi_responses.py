@@ -150,6 +150,16 @@ def test_every_documented_response_validates_on_real_answers(spec_and_client, ma
     call("DELETE", f"{users}/{admin.id}/roles/{admin_role}", take, 409)
     call("DELETE", f"{roles}/{created['id']}", role, 204)
 
+    invite = f"{base}/users/{{user_id}}/invite"
+    nia = call("POST", users, users, 201, json={"email": "nia@acme.example", "invite": True})
+    call("POST", users, users, 422, json={"email": "nia@acme.example"})
+    call("PATCH", f"{users}/{nia['id']}", user, 200, json={"name": "Nia"})
+    call("PATCH", f"{users}/{nia['id']}", user, 422, json={"active": "no"})
+    call("PATCH", f"{users}/{admin.id}", user, 409, json={"active": False})
+    call("POST", f"{users}/{nia['id']}/invite", invite, 202)
+    call("PATCH", f"{users}/{nia['id']}", user, 200, json={"active": False})
+    call("POST", f"{users}/{nia['id']}/invite", invite, 422)
+
     sso = f"{base}/sso"
     call("GET", sso, sso, 200)
     call("PUT", sso, sso, 200, json={"issuer": "https://login.example.com/realms/acme",

@@ -12,7 +12,9 @@ from webapp.models import Run
 PUBLIC = {"/login", "/healthz", "/api/v1/openapi.json", "/static/<path:filename>",
           "/readyz", "/metrics",  # for operators' probes (METRICS_TOKEN guards /metrics)
           # single sign-on starts before a login (tests/roles/test_sso.py, test_matrix.py)
-          "/sso", "/sso/<slug>/login", "/sso/<slug>/callback"}
+          "/sso", "/sso/<slug>/login", "/sso/<slug>/callback",
+          # forgot password and the emailed link (tests/webapp/test_accounts.py)
+          "/password/forgot", "/password/<token>"}
 
 
 def _routes(app):
