@@ -80,6 +80,21 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("POST", "/admin/users/<int:user_id>/roles"): staff(302, 403, 404, 302),
     ("POST", "/admin/users/<int:user_id>/roles/<int:role_id>/delete"):
         staff(302, 403, 404, 302),
+    ("GET", "/admin/users/new"): FORBIDDEN_LIST,
+    ("POST", "/admin/users/new"): staff(302, 403, 422, 422),
+    ("POST", "/admin/users/<int:user_id>/invite"): staff(302, 403, 404, 302),
+    ("POST", "/admin/users/<int:user_id>/deactivate"): staff(302, 403, 404, 302),
+    ("POST", "/admin/users/<int:user_id>/reactivate"): staff(302, 403, 404, 302),
+    # The task form's "Invite them" (no address given here: not a user).
+    ("POST", "/admin/users/invite"): staff(302, 403, 404, 404),
+    # Everyone logged in has My reports (the landing page of those without the task list).
+    ("GET", "/my/reports"): row(302, 200, 200, 200, 200),
+    # Forgot password and the emailed link need no login; no address here → 422, a link
+    # that is not one → 410.
+    ("GET", "/password/forgot"): row(200, 200, 200, 200, 200),
+    ("POST", "/password/forgot"): row(422, 422, 422, 422, 422),
+    ("GET", "/password/<token>"): row(410, 410, 410, 410, 410),
+    ("POST", "/password/<token>"): row(410, 410, 410, 410, 410),
     ("GET", "/admin/sso"): FORBIDDEN_LIST,
     ("POST", "/admin/sso"): staff(302, 403, 422, 422),
     ("GET", "/sso"): row(302, 302, 302, 302, 302),
@@ -112,6 +127,9 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("POST", "/api/v1/users/<int:user_id>/roles"): staff(401, 403, 404, 200),
     # The viewer's role is an automatic (recipient) assignment: it cannot be removed by hand.
     ("DELETE", "/api/v1/users/<int:user_id>/roles/<int:role_id>"): staff(401, 403, 404, 422),
+    ("POST", "/api/v1/users"): staff(401, 403, 422, 422),
+    ("PATCH", "/api/v1/users/<int:user_id>"): API_OBJECT,
+    ("POST", "/api/v1/users/<int:user_id>/invite"): staff(401, 403, 404, 202),
     ("GET", "/api/v1/sso"): API_LIST,
     ("GET", "/api/v1/audit"): API_LIST,
     ("PUT", "/api/v1/sso"): API_LIST,
