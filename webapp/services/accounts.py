@@ -56,15 +56,17 @@ def make_link(user: User, purpose: str) -> str:
     return f"{current_app.config['BASE_URL']}/password/{token}"
 
 
-def user_of_link(token: str) -> tuple[User, str]:
-    """The user and purpose of a valid link; LinkInvalid otherwise."""
+def user_of_link(token: str, lock: bool = False) -> tuple[User, str]:
+    """The user and purpose of a valid link; LinkInvalid otherwise. ``lock`` (before using
+    it) holds the user's row, so that two submits of one link cannot both pass."""
     try:
         data = _serializer().loads(token, max_age=int(_ttl().total_seconds()))
     except SignatureExpired:
         raise LinkInvalid("This link has expired. Ask for a new one.") from None
     except BadSignature:
         raise LinkInvalid("This link is not valid. Ask for a new one.") from None
-    user = db.session.get(User, data.get("u")) if isinstance(data, dict) else None
+    ident = data.get("u") if isinstance(data, dict) else None
+    user = db.session.get(User, ident, with_for_update=lock) if isinstance(ident, int) else None
     if user is None or not user.is_active:
         raise LinkInvalid("This link is not valid. Ask for a new one.")
     if data.get("f") != _fingerprint(user):

@@ -15,6 +15,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, Length
 
+from roles import permissions as P
+from roles.access import can
+
 from ..extensions import db, limiter, login_manager
 from ..models import ApiToken, Company, User
 from ..models.users import email_key
@@ -80,7 +83,7 @@ def _account_key() -> str:
                "few minutes.")
 def login():
     if current_user.is_authenticated:
-        return redirect(safe_next(request.args.get("next")) or url_for("tasks.home"))
+        return redirect(safe_next(request.args.get("next")) or landing(current_user))
     form = LoginForm()
     if request.method == "GET":  # after setting a password: the address is filled in
         form.email.data = request.args.get("email", "")[:254]
@@ -99,7 +102,7 @@ def login():
                          details={"method": "password"})
             db.session.commit()
             login_user(matches[0])
-            return redirect(safe_next(request.args.get("next")) or url_for("tasks.home"))
+            return redirect(safe_next(request.args.get("next")) or landing(matches[0]))
         g.login_failed = not matches
         for user in candidates if not matches else ():
             audit.record("login.failure", user, actor=form.email.data.strip()[:254],
@@ -113,6 +116,11 @@ def login():
             form.password.errors = ["Email or password is not correct."]
     return render_template("auth/login.html", form=form,
                            ask_company=ask_company or bool(form.company.data))
+
+
+def landing(user) -> str:
+    """Where a login goes: the task list for those who may see it, else My reports."""
+    return url_for("tasks.index" if can(P.VIEW_TASKS, user) else "my.reports")
 
 
 @cache

@@ -52,7 +52,7 @@ def forgot():
 @limiter.limit("20 per minute", methods=["POST"], scope="password-link")
 def set_password(token: str):
     try:
-        user, purpose = accounts.user_of_link(token)
+        user, purpose = accounts.user_of_link(token, lock=request.method == "POST")
     except accounts.LinkInvalid as exc:
         return render_template("auth/set_password.html", invalid=str(exc), user=None,
                                errors={}), 410
