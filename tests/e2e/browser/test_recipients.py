@@ -37,6 +37,7 @@ def test_a_viewer_lands_on_my_reports_and_downloads(live, new_page):
     rita = "rita@viewer-bank.example"
     live.cli("users", "create", "--company", tenant.slug, "--email", rita, "--password",
              PASSWORD, "--name", "Rita")
+    live.cli("demo", "seed", "--company", tenant.slug, "--days", "2", "--messages", "200")
     task = make_task(live, tenant, "Rooms for Rita", [rita])
     for _ in range(2):
         run = finished_run(live, tenant, task["id"])
@@ -63,7 +64,13 @@ def test_a_viewer_lands_on_my_reports_and_downloads(live, new_page):
     assert page.url.endswith("/my/reports")
 
 
-def test_an_invited_user_sets_a_password_and_logs_in(live, new_page, mailbox):
+def expected_statuses(problems, *codes: int) -> None:
+    """Chromium logs a page answered 4xx as a console error: drop those this test expects."""
+    pattern = re.compile(r"status of (%s) " % "|".join(map(str, codes)))
+    problems.seen[:] = [s for s in problems.seen if not pattern.search(s)]
+
+
+def test_an_invited_user_sets_a_password_and_logs_in(live, new_page, mailbox, problems):
     tenant = make_tenant(live, "Invite Bank")
     nia = "nia@invite-bank.example"
     answer = requests.post(f"{live.url}/api/v1/users", headers=tenant.headers, timeout=60,
@@ -88,6 +95,7 @@ def test_an_invited_user_sets_a_password_and_logs_in(live, new_page, mailbox):
     # The link worked once.
     page.goto(path)
     expect(page.get_by_role("heading", level=1)).to_have_text("This link does not work")
+    expected_statuses(problems, 410, 422)  # the short password, the used link
 
 
 def test_forgot_password_answers_an_unknown_address_as_a_known_one(live, new_page, mailbox):
