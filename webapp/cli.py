@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import click
 import sqlalchemy as sa
@@ -15,10 +15,10 @@ from flask.cli import AppGroup
 from jobs.delivery import settings as server_settings
 
 from .extensions import db
-from .models import ApiToken, Company, Task, User
-from .models.users import email_key
-from .services import audit
+from .models import Company, Task, User
+from .models.users import TOKEN_SCOPES, email_key
 from .services import tasks as task_service
+from .services import tokens
 from .services.demo import seed
 from .services.errors import InputError
 from .services.ingest import KINDS, ingest
@@ -81,18 +81,19 @@ def users_create(slug, email, password, name, group, roles):
 
 @users.command("token")
 @click.option("--company", "slug", required=True)
+@click.option("--name", default="cli", show_default=True, help="what the token is for")
+@click.option("--scope", type=click.Choice(TOKEN_SCOPES), default="admin", show_default=True)
+@click.option("--expires-days", type=click.IntRange(1, 3650), help="default: never expires")
 @click.argument("email")
-def users_token(slug, email):
+def users_token(slug, name, scope, expires_days, email):
     """Print a new API token for a user, alone on the line."""
     company = _company(slug)
     user = db.session.scalar(sa.select(User).where(User.company_id == company.id,
                                                    User.email_key == email_key(email)))
     if user is None or not user.is_active:
         raise click.ClickException(f"No active user {email} in {slug}.")
-    token, plain = ApiToken.issue(user)
-    db.session.add(token)
-    db.session.flush()
-    audit.record("token.create", user, details={"token_id": token.id, "via": "cli"})
+    expires = datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None
+    _token, plain = tokens.issue(user, name[:100], scope, expires, via="cli")
     db.session.commit()
     click.echo(plain)
 

@@ -16,6 +16,7 @@ from flask import current_app
 
 from webapp import crypto
 
+from . import targets
 from .base import InvalidSettings, ProxySettings, ServerSettings, TestResult, Timeouts, scrub
 from .registry import TRANSPORTS
 from .registry import for_transport as registry_for
@@ -50,6 +51,10 @@ def _host(raw: dict, field: str, label: str, errors: dict) -> str | None:
     host = _text(raw, "host", field, label, errors)
     if host is not None and not HOST_RE.match(host):
         errors[field] = f"{label} must be a host name or an IP address (no scheme, no path)."
+        return None
+    refused = targets.literal_refusal(host) if host is not None else None
+    if refused:
+        errors[field] = f"{label}: {refused}"
         return None
     return host
 
@@ -225,9 +230,17 @@ def timeouts() -> Timeouts:
 def test_connection(raw, stored: dict | None, timeouts: Timeouts) -> TestResult:
     """Check settings before saving: connect (through the proxy), log in, open the directory;
     for SFTP, report the server's key fingerprint. Raise InvalidSettings for invalid settings."""
+    return test_prepared(prepare_test(raw, stored), timeouts)
+
+
+def prepare_test(raw, stored: dict | None) -> ServerSettings:
+    """The settings a connection test uses (secrets decrypted); InvalidSettings if invalid."""
     server = validate(raw, stored, prefix="server", require_fingerprint=False)
     if server is None:
         raise InvalidSettings({"server": "Give the server's settings to test."})
-    plain = settings(server)
+    return settings(server)
+
+
+def test_prepared(plain: ServerSettings, timeouts: Timeouts) -> TestResult:
     result = registry_for(plain.transport).test(plain, timeouts)
     return TestResult(result.ok, scrub(result.message, plain.secrets), result.fingerprint)

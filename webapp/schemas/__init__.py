@@ -17,6 +17,7 @@ from .people import (
 from .preview import PreviewSchema
 from .runs import RunSchema, RunSummarySchema
 from .tasks import ConnectionTestSchema, ReportTypeSchema, ServerSchema, TaskSchema
+from .tokens import TokenCreatedSchema, TokenSchema
 
 # Nested schemas first: the marshmallow plugin names a nested schema when it meets it, so a
 # schema registered after a schema that nests it would be registered twice.
@@ -28,4 +29,5 @@ SCHEMAS: dict[str, type[Schema]] = {
     "IngestTooLarge": IngestTooLargeSchema,
     "Permission": PermissionSchema, "Role": RoleSchema, "AssignmentInput": AssignmentInputSchema,
     "User": UserSchema, "AtRisk": AtRiskSchema, "SsoSettings": SsoSettingsSchema,
+    "Token": TokenSchema, "TokenCreated": TokenCreatedSchema,
 }

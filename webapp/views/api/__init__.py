@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from . import audit, ingest, openapi, roles, runs, sso, tasks  # noqa: F401 - routes register on bp
+# The route modules register their routes on bp.
+from . import audit, ingest, openapi, roles, runs, sso, tasks, tokens  # noqa: F401
 from .blueprint import bp
 
 __all__ = ["bp"]
