@@ -20,7 +20,7 @@ def list_tokens():
     get:
       summary: List your API tokens
       responses:
-        200: {description: Your tokens, newest first, content: {application/json: {schema: {type: array, items: Token}}}}
+        200: {description: "Your tokens, newest first", content: {application/json: {schema: {type: array, items: Token}}}}
     """
     return jsonify(TokenSchema(many=True).dump(tokens.of_user(current_user)))
 
