@@ -47,7 +47,7 @@ def compose(run: Run, address: str, message_id: str | None = None) -> EmailMessa
 
 def send_report_email(run: Run, address: str, message_id: str | None = None) -> str:
     message = compose(run, address, message_id)
-    mailer.send(message, run.company_id)
+    mailer.send(message, run.company_id, run_id=run.id)
     return message["Message-ID"]
 
 

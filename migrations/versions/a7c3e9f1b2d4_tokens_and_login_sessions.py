@@ -1,4 +1,5 @@
-"""api_tokens: name, scope, expiry; login_sessions (server-side portal logins)
+"""api_tokens: name, scope, expiry; login_sessions (server-side portal logins); the run an
+outbox message is about
 
 Revision ID: a7c3e9f1b2d4
 Revises: d4f1a9b3c2e6
@@ -22,6 +23,8 @@ def upgrade():
         batch_op.add_column(sa.Column('scope', sa.String(length=10), nullable=False,
                                       server_default='admin'))
         batch_op.add_column(sa.Column('expires_at', sa.DateTime(), nullable=True))
+    with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('run_id', sa.Integer(), nullable=True))
     op.create_table(
         'login_sessions',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -44,6 +47,8 @@ def downgrade():
     with op.batch_alter_table('login_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_login_sessions_user_id'))
     op.drop_table('login_sessions')
+    with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
+        batch_op.drop_column('run_id')
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
         batch_op.drop_column('expires_at')
         batch_op.drop_column('scope')

@@ -90,8 +90,8 @@ def trap():
     server.stop()
 
 
-PRIVATE = ["127.0.0.1", "10.1.2.3", "192.168.0.10", "169.254.169.254", "0:0:0:0:0:0:0:1", "localhost",
-           "224.0.0.1", "0.0.0.0"]  # noqa: S104 - an address a user types, not one we bind
+PRIVATE = ["127.0.0.1", "10.1.2.3", "192.168.0.10", "169.254.169.254", "0:0:0:0:0:0:0:1",
+           "localhost", "224.0.0.1", "0.0.0.0"]  # noqa: S104 - an address a user types, not one we bind
 
 
 def test_private_targets_are_refused_without_allow_private_targets(strict, trap):
@@ -135,4 +135,5 @@ def test_the_session_server_allows_private_targets(live, trap):
     tenant = make_tenant(live, "Loopback Co")
     answer = Api(live.url, tenant.token).post("/api/v1/servers/test", json={
         **SILENT_SERVER, "port": trap.port})
-    assert answer.status_code == 200 and answer.json()["ok"] is True, answer.text
+    assert answer.status_code == 200, answer.text
+    assert "USER u" in trap.heard  # reached (it then refuses the directory)
