@@ -17,7 +17,7 @@ from tests.security_traps import Silent, Trap
 from tests.serving import Served
 
 from .conftest import make_tenant
-from .test_security import Api, member
+from .test_security import Api, csrf_of, member
 
 SILENT_SERVER = {"transport": "ftp", "host": "127.0.0.1", "username": "u", "password": "p",
                  "directory": "/in"}
@@ -73,8 +73,10 @@ def test_connection_tests_against_a_silent_server_do_not_stall_the_web_tier(live
 
 @pytest.fixture(scope="module")
 def strict(live, tmp_path_factory):
-    """A second server on the session's database without ALLOW_PRIVATE_TARGETS."""
+    """A second server on the session's database without ALLOW_PRIVATE_TARGETS, behind one
+    (pretended) reverse proxy."""
     env = {k: v for k, v in live.env.items() if k != "ALLOW_PRIVATE_TARGETS"}
+    env["TRUSTED_PROXIES"] = "1"
     served = Served(env, tmp_path_factory.mktemp("strict") / "serve.log")
     try:
         served.wait_for_login_page()
@@ -137,3 +139,27 @@ def test_the_session_server_allows_private_targets(live, trap):
         **SILENT_SERVER, "port": trap.port})
     assert answer.status_code == 200, answer.text
     assert "USER u" in trap.heard  # reached (it then refuses the directory)
+
+
+def test_behind_a_trusted_proxy_the_login_throttle_is_per_client(strict):
+    """TRUSTED_PROXIES=1: the address limit (20 a minute) counts X-Forwarded-For's client,
+    not the proxy every request comes through; the audit trail records the client too."""
+    def attempt(n: int, client: str) -> int:
+        browser = requests.Session()
+        headers = {"X-Forwarded-For": client}
+        page = browser.get(f"{strict.url}/login", headers=headers, timeout=60).text
+        return browser.post(f"{strict.url}/login", headers=headers, timeout=60, data={
+            "email": f"nobody{n}@nowhere.example", "password": "x",
+            "csrf_token": csrf_of(page)}).status_code
+
+    assert [attempt(n, "203.0.113.7") for n in range(21)] == [200] * 20 + [429]
+    assert attempt(99, "203.0.113.8") == 200  # another client behind the same proxy
+    tenant = make_tenant(strict, "Proxy Co")
+    browser = requests.Session()
+    headers = {"X-Forwarded-For": "198.51.100.4"}
+    page = browser.get(f"{strict.url}/login", headers=headers, timeout=60).text
+    browser.post(f"{strict.url}/login", headers=headers, timeout=60, data={
+        "email": tenant.admin_email, "password": tenant.password, "csrf_token": csrf_of(page)})
+    events = Api(strict.url, tenant.token).get("/api/v1/audit",
+                                               params={"action": "login"}).json()["events"]
+    assert events[0]["ip"] == "198.51.100.4"
