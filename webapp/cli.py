@@ -8,14 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import click
 import sqlalchemy as sa
-from cryptography.fernet import InvalidToken
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from jobs.delivery import settings as server_settings
-
 from .extensions import db
-from .models import Company, Task, User
+from .models import Company, User
 from .models.users import TOKEN_SCOPES, email_key
 from .services import tasks as task_service
 from .services import tokens
@@ -23,6 +20,7 @@ from .services.demo import seed
 from .services.errors import InputError
 from .services.ingest import KINDS, ingest
 from .services.people import create_company, create_user
+from .services.secrets import SecretUnreadable, rotate_secrets
 
 companies = AppGroup("companies", help="Manage companies (tenants).")
 users = AppGroup("users", help="Manage users and API tokens.")
@@ -166,19 +164,14 @@ def secrets_rotate():
     Put the new key first in HERALD_ENCRYPTION_KEY (new,old), run this, then drop the old key.
     """
 
-    count = 0
-    for task in db.session.scalars(sa.select(Task).where(Task.server.is_not(None))):
-        if task.server:
-            try:
-                task.server = server_settings.rotate(task.server)
-            except (ValueError, InvalidToken) as exc:
-                db.session.rollback()
-                raise click.ClickException(f"Task {task.id}: its secrets cannot be decrypted "
-                                           f"with HERALD_ENCRYPTION_KEY ({exc or 'wrong key'})"
-                                           ) from None
-            count += 1
+    try:
+        counts = rotate_secrets()
+    except SecretUnreadable as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
     db.session.commit()
-    click.echo(f"Re-encrypted the secrets of {count} task(s) under the newest key.")
+    for (table, column), count in sorted(counts.items()):
+        click.echo(f"Re-encrypted {count} {table}.{column} value(s) under the newest key.")
 
 
 def register_cli(app: Flask) -> None:

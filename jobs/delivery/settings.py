@@ -26,8 +26,6 @@ PROXY_TYPES = ("socks5", "http")
 DEFAULT_PROXY_PORTS = {"socks5": 1080, "http": 8080}
 HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.\-:]*[A-Za-z0-9])?$")
 FINGERPRINT_RE = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")
-# The settings that are secret: encrypted at rest, never returned, scrubbed from messages.
-SECRETS = frozenset({"password", "proxy.password"})
 
 
 def _text(raw: dict, key: str, field: str, label: str, errors: dict, required: bool = True,
@@ -204,21 +202,6 @@ def settings(stored: dict, decrypt: bool = True) -> ServerSettings:
         proxy=ProxySettings(type=proxy["type"], host=proxy["host"], port=proxy["port"],
                             username=proxy.get("username"),
                             password=reveal(proxy.get("password"))) if proxy else None)
-
-
-def rotate(stored: dict | None) -> dict | None:
-    """The same server with its secrets re-encrypted under the newest key."""
-    if not stored:
-        return stored
-    rotated = {k: dict(v) if isinstance(v, dict) else v for k, v in stored.items()}
-    for name in SECRETS:
-        *path, key = name.split(".")
-        container = rotated
-        for part in path:
-            container = container.get(part) or {}
-        if container.get(key):
-            container[key] = crypto.rotate(container[key])
-    return rotated
 
 
 def timeouts() -> Timeouts:
