@@ -12,14 +12,14 @@ from jobs import schedule_words
 from roles import permissions as P
 from roles.access import can, can_download
 
-from . import admin, alerts, auth, operations, roles, runs, sso, tasks
+from . import account, admin, alerts, auth, operations, roles, runs, sso, tasks
 from .api import bp as api_bp
 from .api.errors import error_response
 
 
 def register_blueprints(app: Flask) -> None:
-    for bp in (auth.bp, tasks.bp, runs.bp, admin.bp, roles.bp, sso.bp, operations.bp, alerts.bp,
-               api_bp):
+    for bp in (auth.bp, account.bp, tasks.bp, runs.bp, admin.bp, roles.bp, sso.bp,
+               operations.bp, alerts.bp, api_bp):
         app.register_blueprint(bp)
 
     @app.errorhandler(HTTPException)
