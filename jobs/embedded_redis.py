@@ -63,8 +63,9 @@ def server_version(executable: str) -> tuple[int, ...]:
     return tuple(int(part) for part in match.group(1).split(".")) if match else (0,)
 
 
-def die_with_parent() -> None:
-    """Pre-exec hook: on Linux, have the kernel SIGTERM this child if its parent dies.
+def die_with_parent(signum: int = signal.SIGTERM) -> None:
+    """Pre-exec hook: on Linux, have the kernel send ``signum`` (SIGTERM) to this child if its
+    parent dies.
 
     A backstop for when the parent is killed with SIGKILL and cannot stop its children.
     """
@@ -73,7 +74,7 @@ def die_with_parent() -> None:
     import ctypes
 
     pr_set_pdeathsig = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signum)
 
 
 def free_port() -> int:
