@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -62,8 +63,9 @@ def server_version(executable: str) -> tuple[int, ...]:
     return tuple(int(part) for part in match.group(1).split(".")) if match else (0,)
 
 
-def die_with_parent() -> None:
-    """Pre-exec hook: on Linux, have the kernel SIGTERM this child if its parent dies.
+def die_with_parent(signum: int = signal.SIGTERM) -> None:
+    """Pre-exec hook: on Linux, have the kernel send ``signum`` (SIGTERM) to this child if its
+    parent dies.
 
     A backstop for when the parent is killed with SIGKILL and cannot stop its children.
     """
@@ -72,7 +74,7 @@ def die_with_parent() -> None:
     import ctypes
 
     pr_set_pdeathsig = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signum)
 
 
 def free_port() -> int:
@@ -87,11 +89,15 @@ class _ExitedEarly(RuntimeError):
 
 
 class EmbeddedRedis:
-    """A redis-server child process bound to 127.0.0.1, without persistence."""
+    """A redis-server child process bound to 127.0.0.1, without persistence, that answers
+    only clients giving its generated password (RQ unpickles what it reads from Redis: any
+    local user who could write there could run code as Herald). Its password is in a 0600
+    file of its 0700 directory, never on a command line."""
 
     def __init__(self, data_dir: str | os.PathLike[str], port: int | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.port = port
+        self.password = secrets.token_urlsafe(24)
         self.executable = find_redis_server()
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -99,7 +105,7 @@ class EmbeddedRedis:
     def url(self) -> str:
         if self.port is None:
             raise RuntimeError("EmbeddedRedis is not started")
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
 
     @property
     def pid(self) -> int | None:
@@ -117,7 +123,12 @@ class EmbeddedRedis:
         """Start the server and wait until it answers PING."""
         if self._process is not None:
             return self
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
+        config = self.data_dir / "redis.conf"
+        config.touch(mode=0o600)
+        config.chmod(0o600)
+        config.write_text(f"requirepass {self.password}\n")
         pick_port = self.port is None
         for attempt in range(3):
             if pick_port:
@@ -149,6 +160,7 @@ class EmbeddedRedis:
     def _argv(self) -> list[str]:
         return [
             self.executable,
+            str((self.data_dir / "redis.conf").resolve()),
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--save", "",
@@ -161,7 +173,7 @@ class EmbeddedRedis:
 
     def _wait_until_ready(self) -> None:
         assert self._process is not None
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=1)
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
         deadline = time.monotonic() + START_TIMEOUT
         try:
             while True:

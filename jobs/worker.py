@@ -35,6 +35,7 @@ from webapp.models import Delivery, Run
 
 from . import held, metrics, runner, shutdown
 from .delivery import attempts
+from .embedded_redis import die_with_parent
 from .queue import QUEUE_NAMES, connect, redis_url
 from .shutdown import HORSE_KILL_AFTER
 
@@ -69,11 +70,13 @@ class HeraldWorker(Worker):
         kwargs.setdefault("log_job_description", False)
         super().__init__(*args, **kwargs)
         self.grace = grace
+        self._worker_pid = os.getpid()
         self.interrupted = False
         self._interrupting = threading.Lock()  # the grace's timer or a second signal
 
     def setup_work_horse_signals(self) -> None:
         shutdown.install_in_horse()
+        orphan_guard(self._worker_pid)
 
     def handle_warm_shutdown_request(self) -> None:
         if self.horse_pid:
@@ -117,6 +120,15 @@ class HeraldWorker(Worker):
             log.warning("Worker %s: job %s interrupted: Herald is stopping", self.name, job.id)
             return
         super().handle_exception(job, *exc_info)
+
+
+def orphan_guard(worker_pid: int) -> None:
+    """In a work horse: if its worker dies (even by SIGKILL), the kernel interrupts the job at
+    its next safe point (never mid-delivery) instead of leaving it running unsupervised; the
+    reaper then retries its run. A worker already gone by now interrupts it at once."""
+    die_with_parent(shutdown.INTERRUPT)
+    if os.getppid() != worker_pid:
+        os.kill(os.getpid(), shutdown.INTERRUPT)
 
 
 def _later(delay: float, action: Callable, *args) -> None:

@@ -103,6 +103,7 @@ def _config(db_url, reports_dir, redis_url, smtp_url=None) -> dict:
         "SMTP_URL": smtp_url,
         "BASE_URL": "http://herald.test",
         "MAIL_FROM": "Herald <reports@herald.example>",
+        "ALLOW_PRIVATE_TARGETS": True,  # the test servers listen on loopback
     }
 
 

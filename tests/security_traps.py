@@ -65,3 +65,36 @@ class Trap:
         self._stop.set()
         self._sock.close()
         self._thread.join(timeout=2)
+
+
+class Silent:
+    """Accepts every connection on 127.0.0.1:port and never says a word (a server that stalls
+    whoever talks to it); ``accepted`` counts the connections."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.accepted = 0
+        self._conns: list[socket.socket] = []
+        self._sock = socket.create_server(("127.0.0.1", self.port), backlog=64)
+        self._sock.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            self._conns.append(conn)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._sock.close()
+        self._thread.join(timeout=2)
+        for conn in self._conns:
+            conn.close()

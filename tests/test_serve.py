@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from stat import S_IMODE
 
 import pytest
 import redis
@@ -110,10 +111,17 @@ def test_serve_restarts_a_killed_worker(served: Served) -> None:
 def test_embedded_redis_starts_answers_and_stops(tmp_path: Path) -> None:
     server = EmbeddedRedis(tmp_path / "redis")
     with server:
-        assert server.url.startswith("redis://127.0.0.1:")
+        assert server.url.startswith(f"redis://:{server.password}@127.0.0.1:")
         client = redis.Redis.from_url(server.url)
         assert client.ping()
         client.close()
+        # Without the password nothing is answered (RQ unpickles what it reads from Redis).
+        stranger = redis.Redis(host="127.0.0.1", port=server.port)
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            stranger.ping()
+        stranger.close()
+        assert S_IMODE((tmp_path / "redis").stat().st_mode) == 0o700
+        assert S_IMODE((tmp_path / "redis" / "redis.conf").stat().st_mode) == 0o600
         pid = server.pid
         assert pid is not None and proc_stat(pid) is not None
     stat = proc_stat(pid)

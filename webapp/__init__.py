@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as herald_config
 from .extensions import csrf, db, limiter, login_manager, migrate
@@ -37,9 +38,12 @@ def create_app(test_config: dict | None = None) -> Flask:
         check_mapper(app.config)
     except ValueError as exc:
         raise herald_config.ConfigError(str(exc)) from None
-    os.makedirs(app.instance_path, exist_ok=True)
+    _owner_only(app.instance_path)
     # Logging is the process's, configured where it starts (webapp/logs.py), not here.
 
+    proxies = app.config.get("TRUSTED_PROXIES", 0)
+    if proxies:  # the client's address, scheme and host as the proxies in front of us saw them
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     db.init_app(app)
     migrate.init_app(app, db, render_as_batch=True, compare_type=True,
                      directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
@@ -57,3 +61,16 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_cli(app)
     return app
 
+
+
+def _owner_only(instance_path: str) -> None:
+    """What Herald writes is readable by its own user only: files 0600, folders 0700 (the
+    database, reports, the demo login, the embedded Redis's folder), whatever the umask."""
+    os.umask(0o077)
+    os.makedirs(instance_path, mode=0o700, exist_ok=True)
+    for path in (instance_path, *(e.path for e in os.scandir(instance_path))):
+        try:
+            if not os.path.islink(path) and os.stat(path).st_uid == os.getuid():
+                os.chmod(path, 0o700 if os.path.isdir(path) else 0o600)
+        except OSError:  # gone meanwhile, or not ours to change
+            pass

@@ -5,25 +5,23 @@ from __future__ import annotations
 import secrets
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import click
 import sqlalchemy as sa
-from cryptography.fernet import InvalidToken
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from jobs.delivery import settings as server_settings
-
 from .extensions import db
-from .models import ApiToken, Company, Task, User
-from .models.users import email_key
-from .services import accounts, audit
+from .models import Company, User
+from .models.users import TOKEN_SCOPES, email_key
+from .services import accounts, tokens
 from .services import tasks as task_service
 from .services.demo import seed
 from .services.errors import InputError
 from .services.ingest import KINDS, ingest
 from .services.people import create_company, create_user
+from .services.secrets import SecretUnreadable, rotate_secrets
 
 companies = AppGroup("companies", help="Manage companies (tenants).")
 users = AppGroup("users", help="Manage users and API tokens.")
@@ -82,18 +80,19 @@ def users_create(slug, email, password, name, group, roles):
 
 @users.command("token")
 @click.option("--company", "slug", required=True)
+@click.option("--name", default="cli", show_default=True, help="what the token is for")
+@click.option("--scope", type=click.Choice(TOKEN_SCOPES), default="admin", show_default=True)
+@click.option("--expires-days", type=click.IntRange(1, 3650), help="default: never expires")
 @click.argument("email")
-def users_token(slug, email):
+def users_token(slug, name, scope, expires_days, email):
     """Print a new API token for a user, alone on the line."""
     company = _company(slug)
     user = db.session.scalar(sa.select(User).where(User.company_id == company.id,
                                                    User.email_key == email_key(email)))
     if user is None or not user.is_active:
         raise click.ClickException(f"No active user {email} in {slug}.")
-    token, plain = ApiToken.issue(user)
-    db.session.add(token)
-    db.session.flush()
-    audit.record("token.create", user, details={"token_id": token.id, "via": "cli"})
+    expires = datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None
+    _token, plain = tokens.issue(user, name[:100], scope, expires, via="cli")
     db.session.commit()
     click.echo(plain)
 
@@ -217,19 +216,14 @@ def secrets_rotate():
     Put the new key first in HERALD_ENCRYPTION_KEY (new,old), run this, then drop the old key.
     """
 
-    count = 0
-    for task in db.session.scalars(sa.select(Task).where(Task.server.is_not(None))):
-        if task.server:
-            try:
-                task.server = server_settings.rotate(task.server)
-            except (ValueError, InvalidToken) as exc:
-                db.session.rollback()
-                raise click.ClickException(f"Task {task.id}: its secrets cannot be decrypted "
-                                           f"with HERALD_ENCRYPTION_KEY ({exc or 'wrong key'})"
-                                           ) from None
-            count += 1
+    try:
+        counts = rotate_secrets()
+    except SecretUnreadable as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
     db.session.commit()
-    click.echo(f"Re-encrypted the secrets of {count} task(s) under the newest key.")
+    for (table, column), count in sorted(counts.items()):
+        click.echo(f"Re-encrypted {count} {table}.{column} value(s) under the newest key.")
 
 
 def register_cli(app: Flask) -> None:

@@ -278,7 +278,8 @@ def serve_command(host: str | None, port: int | None, workers: int) -> None:
             redis = EmbeddedRedis(Path(current_app.instance_path) / "redis").start()
         except RuntimeError as exc:
             raise click.ClickException(str(exc)) from exc
-        log.info("Started the embedded Redis (pid %d) at %s", redis.pid, redis.url)
+        log.info("Started the embedded Redis (pid %d) at 127.0.0.1:%d (password-protected)",
+                 redis.pid, redis.port)
         env["REDIS_URL"] = redis.url
     supervisor = Supervisor(build_children(host, port, workers), env, project_root, redis,
                             grace=config["SHUTDOWN_GRACE"],

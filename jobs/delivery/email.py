@@ -54,7 +54,7 @@ def subject_period(run: Run, snapshot: bool) -> str:
 
 def send_report_email(run: Run, address: str, message_id: str | None = None) -> str:
     message = compose(run, address, message_id)
-    mailer.send(message, run.company_id)
+    mailer.send(message, run.company_id, run_id=run.id)
     return message["Message-ID"]
 
 

@@ -16,10 +16,10 @@ SCHEMES = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 TIMEOUT = 30
 
 
-def send(message: EmailMessage, company_id: int | None) -> None:
+def send(message: EmailMessage, company_id: int | None, run_id: int | None = None) -> None:
     url = current_app.config.get("SMTP_URL")
     if not url:
-        _to_outbox(message, company_id)
+        _to_outbox(message, company_id, run_id)
         return
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES:
@@ -38,11 +38,11 @@ def send(message: EmailMessage, company_id: int | None) -> None:
         client.send_message(message)
 
 
-def _to_outbox(message: EmailMessage, company_id: int | None) -> None:
+def _to_outbox(message: EmailMessage, company_id: int | None, run_id: int | None) -> None:
     text = message.get_body(("plain",))
     html = message.get_body(("html",))
     db.session.add(OutboxMessage(
         company_id=company_id, to_addr=message["To"], from_addr=message["From"],
-        subject=message["Subject"], message_id=message["Message-ID"],
+        subject=message["Subject"], message_id=message["Message-ID"], run_id=run_id,
         text_body=text.get_content() if text else "", html_body=html.get_content() if html else ""))
     db.session.flush()

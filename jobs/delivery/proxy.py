@@ -13,6 +13,7 @@ import socket
 from python_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError, ProxyType
 from python_socks.sync import Proxy
 
+from . import targets
 from .base import DeliveryFailed, ProxySettings
 
 PROXY_TYPES = {"socks5": ProxyType.SOCKS5}
@@ -20,19 +21,25 @@ PROXY_TYPES = {"socks5": ProxyType.SOCKS5}
 
 def open_connection(host: str, port: int, proxy: ProxySettings | None,
                     timeout: float) -> socket.socket:
-    """A connected socket to host:port, or DeliveryFailed saying which hop failed."""
+    """A connected socket to host:port, or DeliveryFailed saying which hop failed. Only public
+    addresses, unless ALLOW_PRIVATE_TARGETS (jobs/delivery/targets.py): the proxy's, and the
+    server's when Herald resolves it (through a proxy, a literal address or a local name)."""
     if proxy is None:
         try:
-            return socket.create_connection((host, port), timeout=timeout)
+            return targets.connect(host, port, timeout)
         except TimeoutError:
             raise DeliveryFailed(f"Could not connect to {host}:{port}: timed out after "
                                  f"{timeout:g} s") from None
         except OSError as exc:
             raise DeliveryFailed(f"Could not connect to {host}:{port}: "
                                  f"{exc.strerror or exc}") from None
+    refused = targets.literal_refusal(host)
+    if refused:
+        raise targets.PrivateTarget(refused)
     if proxy.type == "http":
         return _http_connect(host, port, proxy, timeout)
-    client = Proxy(PROXY_TYPES[proxy.type], proxy.host, proxy.port,
+    proxy_address = targets.resolve(proxy.host, proxy.port)[0][4][0]
+    client = Proxy(PROXY_TYPES[proxy.type], proxy_address, proxy.port,
                    username=proxy.username or None, password=proxy.password or None, rdns=True)
     try:
         sock = client.connect(host, port, timeout=timeout)
@@ -56,7 +63,7 @@ MAX_HEADER = 16 * 1024
 
 def _http_connect(host: str, port: int, proxy: ProxySettings, timeout: float) -> socket.socket:
     try:
-        sock = socket.create_connection((proxy.host, proxy.port), timeout=timeout)
+        sock = targets.connect(proxy.host, proxy.port, timeout)
     except TimeoutError:
         raise DeliveryFailed(f"{proxy.label}: timed out after {timeout:g} s") from None
     except OSError as exc:

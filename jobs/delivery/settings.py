@@ -16,6 +16,7 @@ from flask import current_app
 
 from webapp import crypto
 
+from . import targets
 from .base import InvalidSettings, ProxySettings, ServerSettings, TestResult, Timeouts, scrub
 from .registry import TRANSPORTS
 from .registry import for_transport as registry_for
@@ -25,8 +26,6 @@ PROXY_TYPES = ("socks5", "http")
 DEFAULT_PROXY_PORTS = {"socks5": 1080, "http": 8080}
 HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.\-:]*[A-Za-z0-9])?$")
 FINGERPRINT_RE = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")
-# The settings that are secret: encrypted at rest, never returned, scrubbed from messages.
-SECRETS = frozenset({"password", "proxy.password"})
 
 
 def _text(raw: dict, key: str, field: str, label: str, errors: dict, required: bool = True,
@@ -50,6 +49,10 @@ def _host(raw: dict, field: str, label: str, errors: dict) -> str | None:
     host = _text(raw, "host", field, label, errors)
     if host is not None and not HOST_RE.match(host):
         errors[field] = f"{label} must be a host name or an IP address (no scheme, no path)."
+        return None
+    refused = targets.literal_refusal(host) if host is not None else None
+    if refused:
+        errors[field] = f"{label}: {refused}"
         return None
     return host
 
@@ -201,21 +204,6 @@ def settings(stored: dict, decrypt: bool = True) -> ServerSettings:
                             password=reveal(proxy.get("password"))) if proxy else None)
 
 
-def rotate(stored: dict | None) -> dict | None:
-    """The same server with its secrets re-encrypted under the newest key."""
-    if not stored:
-        return stored
-    rotated = {k: dict(v) if isinstance(v, dict) else v for k, v in stored.items()}
-    for name in SECRETS:
-        *path, key = name.split(".")
-        container = rotated
-        for part in path:
-            container = container.get(part) or {}
-        if container.get(key):
-            container[key] = crypto.rotate(container[key])
-    return rotated
-
-
 def timeouts() -> Timeouts:
     """The connect and transfer timeouts configured for uploads and connection tests."""
     return Timeouts(connect=current_app.config["DELIVERY_CONNECT_TIMEOUT"],
@@ -225,9 +213,17 @@ def timeouts() -> Timeouts:
 def test_connection(raw, stored: dict | None, timeouts: Timeouts) -> TestResult:
     """Check settings before saving: connect (through the proxy), log in, open the directory;
     for SFTP, report the server's key fingerprint. Raise InvalidSettings for invalid settings."""
+    return test_prepared(prepare_test(raw, stored), timeouts)
+
+
+def prepare_test(raw, stored: dict | None) -> ServerSettings:
+    """The settings a connection test uses (secrets decrypted); InvalidSettings if invalid."""
     server = validate(raw, stored, prefix="server", require_fingerprint=False)
     if server is None:
         raise InvalidSettings({"server": "Give the server's settings to test."})
-    plain = settings(server)
+    return settings(server)
+
+
+def test_prepared(plain: ServerSettings, timeouts: Timeouts) -> TestResult:
     result = registry_for(plain.transport).test(plain, timeouts)
     return TestResult(result.ok, scrub(result.message, plain.secrets), result.fingerprint)

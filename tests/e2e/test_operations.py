@@ -75,7 +75,8 @@ def ops(tmp_path_factory, smtp_server, s3_server) -> Iterator[Ops]:
                REPORTS_DIR=str(tmp / "scratch"), REPORT_STORAGE_URL=f"s3://{bucket}/herald",
                REPORT_RETENTION_DAYS="30", METRICS_TOKEN=TOKEN,
                SMTP_URL=f"smtp://{controller.hostname}:{controller.port}",
-               MAIL_FROM="Herald <reports@herald.example>", PYTHONUNBUFFERED="1")
+               MAIL_FROM="Herald <reports@herald.example>", ALLOW_PRIVATE_TARGETS="1",
+               PYTHONUNBUFFERED="1")
     upgrade = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"],
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
                              check=False)

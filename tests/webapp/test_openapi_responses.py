@@ -100,6 +100,11 @@ def test_every_documented_response_validates_on_real_answers(spec_and_client, ma
         "transport": "ftp", "host": "127.0.0.1", "port": 1, "username": "u",
         "password": "p", "directory": "/"})
     call("POST", servers, servers, 422, json={"transport": "ftp"})
+    client.application.config["CONNECTION_TEST_LIMIT"] = "1 per minute"
+    closed = {"transport": "ftp", "host": "127.0.0.1", "port": 1, "username": "u",
+              "password": "p", "directory": "/"}
+    call("POST", servers, servers, 200, json=closed)
+    call("POST", servers, servers, 429, json=closed)  # the user's limit
 
     ingest = f"{base}/ingest/{{kind}}"
     call("POST", f"{base}/ingest/org-units", ingest, 200, content_type="application/x-ndjson",
@@ -165,6 +170,12 @@ def test_every_documented_response_validates_on_real_answers(spec_and_client, ma
     call("PUT", sso, sso, 200, json={"issuer": "https://login.example.com/realms/acme",
                                      "client_id": "herald", "client_secret": "s3cret"})
     call("PUT", sso, sso, 422, json={"sync_mode": "sometimes"})
+
+    tokens, token = f"{base}/tokens", f"{base}/tokens/{{token_id}}"
+    made = call("POST", tokens, tokens, 201, json={"name": "CI", "scope": "read"})
+    call("POST", tokens, tokens, 422, json={"name": "two\nlines", "scope": "root"})
+    call("GET", tokens, tokens, 200)
+    call("DELETE", f"{tokens}/{made['id']}", token, 204)
 
     audit = f"{base}/audit"
     call("GET", audit + "?action=task", audit, 200)

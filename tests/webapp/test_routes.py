@@ -49,11 +49,15 @@ def two_companies(make_company, api_token, app):
               window_end=now, status="succeeded")
     db.session.add(run)
     db.session.commit()
-    from webapp.models import Role, User
+    from webapp.models import ApiToken, Role, User
     role = db.session.scalar(db.select(Role).where(Role.company_id == acme.id))
     user = db.session.scalar(db.select(User).where(User.company_id == acme.id))
+    token, _plain = ApiToken.issue(user, name="acme's")
+    db.session.add(token)
+    db.session.commit()
     return {"acme": acme, "globex": globex, "task_id": task.id, "run_id": run.id,
-            "message_id": 1, "kind": "messages", "role_id": role.id, "user_id": user.id}
+            "message_id": 1, "kind": "messages", "role_id": role.id, "user_id": user.id,
+            "token_id": token.id}
 
 
 def test_every_route_requires_login(app, client, two_companies):

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from webapp.extensions import db
-from webapp.models import Task
+from webapp.models import SsoSettings, Task
 
 from ..conftest import csrf_token
 from ..delivery_servers import HOST, SECRET, USER, start_proxy
@@ -278,23 +278,32 @@ def test_secrets_rotate_re_encrypts_under_the_new_key(app, client, admin, sftp_s
                                                "username": "px", "password": PROXY_SECRET})
     task_id = client.post("/api/v1/tasks", headers=headers,
                           json=task_body(server)).get_json()["id"]
+    sso = client.put("/api/v1/sso", headers=headers, json={
+        "issuer": "https://login.example.com/realms/acme", "client_id": "herald",
+        "client_secret": "sso-secret"})
+    assert sso.status_code == 200, sso.get_data(as_text=True)
     before = stored_column(task_id)
+    sso_before = db.session.scalar(sa.select(SsoSettings.client_secret))
     old_key = app.config["HERALD_ENCRYPTION_KEY"]
     new_key = Fernet.generate_key().decode()
     app.config["HERALD_ENCRYPTION_KEY"] = f"{new_key},{old_key}"
     result = runner.invoke(args=["secrets", "rotate"])
     assert result.exit_code == 0, result.output
-    assert "1 task(s)" in result.output
+    assert "Re-encrypted 1 tasks.server value(s)" in result.output
+    assert "Re-encrypted 1 sso_settings.client_secret value(s)" in result.output
     app.config["HERALD_ENCRYPTION_KEY"] = new_key  # the old key is gone
     db.session.expire_all()
     assert stored_column(task_id) != before
     stored = db.session.get(Task, task_id).server
     assert crypto.decrypt(stored["password"]) == SECRET
     assert crypto.decrypt(stored["proxy"]["password"]) == PROXY_SECRET
+    sso_after = db.session.scalar(sa.select(SsoSettings.client_secret))
+    assert sso_after != sso_before and crypto.decrypt(sso_after) == "sso-secret"
     app.config["HERALD_ENCRYPTION_KEY"] = Fernet.generate_key().decode()
     result = runner.invoke(args=["secrets", "rotate"])
     assert result.exit_code == 1
-    assert re.search(rf"Task {task_id}: its secrets cannot be decrypted", result.output)
+    assert re.search(r"(tasks|sso_settings) \d+: its (server|client_secret) cannot be "
+                     r"decrypted", result.output)
 
 
 def test_openapi_documents_the_connection_test(client):

@@ -7,9 +7,9 @@ from .runs import Delivery, OutboxMessage, Run
 from .sso import SsoIdentity, SsoSettings
 from .tasks import Task, TaskRecipient
 from .tenancy import Company
-from .users import ApiToken, Role, RoleAssignment, User
+from .users import ApiToken, LoginSession, Role, RoleAssignment, User
 
 __all__ = ["Account", "ApiToken", "AuditEvent", "Company", "Delivery", "ExportEmail",
-           "Irregularity", "Message", "OrgUnit", "OutboxMessage", "Role", "RoleAssignment",
-           "Room", "Run", "SsoIdentity", "SsoSettings", "Task", "TaskRecipient", "User",
-           "Violation"]
+           "Irregularity", "LoginSession", "Message", "OrgUnit", "OutboxMessage", "Role",
+           "RoleAssignment", "Room", "Run", "SsoIdentity", "SsoSettings", "Task",
+           "TaskRecipient", "User", "Violation"]

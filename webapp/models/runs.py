@@ -101,4 +101,6 @@ class OutboxMessage(db.Model):
     text_body: Mapped[str] = mapped_column(sa.Text)
     html_body: Mapped[str] = mapped_column(sa.Text)
     message_id: Mapped[str] = mapped_column(sa.String(300))
+    # The run a report email is about: the Outbox links to it from here, never from the text.
+    run_id: Mapped[int | None] = mapped_column()
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)

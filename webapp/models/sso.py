@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
-from .types import UTCDateTime, utcnow
+from .types import Encrypted, UTCDateTime, utcnow
 
 SYNC_MODES = ("sso_only", "replace_all")
 
@@ -21,7 +21,7 @@ class SsoSettings(db.Model):
     enabled: Mapped[bool] = mapped_column(default=False)
     issuer: Mapped[str] = mapped_column(sa.String(500), default="")
     client_id: Mapped[str] = mapped_column(sa.String(255), default="")
-    client_secret: Mapped[str | None] = mapped_column(sa.Text)  # fernet:…
+    client_secret: Mapped[str | None] = mapped_column(Encrypted())  # fernet:…
     groups_claim: Mapped[str] = mapped_column(sa.String(100), default="groups")
     # IdP group → list of Herald role names
     role_mapping: Mapped[dict] = mapped_column(sa.JSON, default=dict)

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
-from .types import UTCDateTime, utcnow
+from .types import Encrypted, UTCDateTime, utcnow
 
 TASK_STATUSES = ("inactive", "scheduled", "running")
 
@@ -27,7 +27,9 @@ class Task(db.Model):
     schedule_day: Mapped[int | None] = mapped_column()
     timezone: Mapped[str] = mapped_column(sa.String(64))
     options: Mapped[dict] = mapped_column(sa.JSON, default=dict)
-    server: Mapped[dict | None] = mapped_column(sa.JSON)  # upload destination (docs/product.md §5)
+    # The settings that are secret: encrypted at rest, never returned, scrubbed from messages.
+    server: Mapped[dict | None] = mapped_column(  # upload destination (docs/product.md §5)
+        Encrypted(("password", "proxy.password")))
     active: Mapped[bool] = mapped_column(default=True)
     status: Mapped[str] = mapped_column(sa.String(16), default="scheduled")
     series_start = mapped_column(UTCDateTime)  # when the current series was (re)activated

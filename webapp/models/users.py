@@ -68,27 +68,54 @@ def email_key(email: str) -> str:
     return email.strip().lower()
 
 
+TOKEN_SCOPES = ("read", "ingest", "admin")  # read: GET only; ingest: + POST /ingest; admin: all
+
+
 class ApiToken(db.Model):
-    """A bearer token; only its SHA-256 is stored."""
+    """A bearer token: a name, a scope, an optional expiry; only its SHA-256 is stored."""
 
     __tablename__ = "api_tokens"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(100), default="", server_default="")
+    scope: Mapped[str] = mapped_column(sa.String(10), default="admin", server_default="admin")
+    expires_at = mapped_column(UTCDateTime)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     last_used_at = mapped_column(UTCDateTime)
 
     user = relationship("User")
+
+    @property
+    def company_id(self) -> int:  # for the audit trail
+        return self.user.company_id
 
     @staticmethod
     def hash(token: str) -> str:
         return hashlib.sha256(token.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, user: User) -> tuple[ApiToken, str]:
+    def issue(cls, user: User, name: str = "", scope: str = "admin",
+              expires_at=None) -> tuple[ApiToken, str]:
         token = "hrld_" + secrets.token_urlsafe(32)
-        return cls(user=user, token_hash=cls.hash(token)), token
+        return cls(user=user, token_hash=cls.hash(token), name=name, scope=scope,
+                   expires_at=expires_at), token
+
+
+class LoginSession(db.Model):
+    """A portal login, server-side: the session cookie names it; logging out, the idle and
+    the absolute timeout end it, whatever copy of the cookie is around."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"),
+                                         index=True)
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    last_seen_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    ended_at = mapped_column(UTCDateTime)
 
 
 class Role(db.Model):

@@ -17,6 +17,7 @@ from .people import (
 from .preview import PreviewSchema
 from .runs import RunSchema, RunSummarySchema
 from .tasks import ConnectionTestSchema, ReportTypeSchema, ServerSchema, TaskSchema
+from .tokens import TokenCreatedSchema, TokenSchema
 from .users import InvitationSchema, UserInputSchema, UserPatchSchema
 
 # Nested schemas first: the marshmallow plugin names a nested schema when it meets it, so a
@@ -30,4 +31,5 @@ SCHEMAS: dict[str, type[Schema]] = {
     "Permission": PermissionSchema, "Role": RoleSchema, "AssignmentInput": AssignmentInputSchema,
     "User": UserSchema, "AtRisk": AtRiskSchema, "SsoSettings": SsoSettingsSchema,
     "UserInput": UserInputSchema, "UserPatch": UserPatchSchema, "Invitation": InvitationSchema,
+    "Token": TokenSchema, "TokenCreated": TokenCreatedSchema,
 }

@@ -3,6 +3,7 @@ that turns marshmallow's nested messages into the API's ``{"dotted.field": "mess
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
@@ -41,6 +42,25 @@ class Text(fields.String):
         if not text and self.required:
             raise self.make_error("required")
         return text
+
+
+def one_line(text: str) -> bool:
+    """No line break, NUL or other control or separator character (it would break an email
+    header, a CSV row or a log line)."""
+    return not any(unicodedata.category(c) in ("Cc", "Zl", "Zp", "Cs") for c in text)
+
+
+class Name(Text):
+    """A name people read on one line (a task's, a company's, a token's)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not one_line(text):
+            raise self.make_error("one_line")
+        return text
+
+    default_error_messages = {"one_line": "Must be one line of text: no line breaks or "
+                                          "control characters."}
 
 
 class StrictBoolean(fields.Boolean):

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from marshmallow import Schema, ValidationError, fields, pre_dump
 from marshmallow.validate import Length, OneOf, Regexp
 
+from jobs.delivery import targets
 from roles.permissions import ALL, BUILTIN_ROLES
 
 from ..extensions import db
@@ -119,6 +120,9 @@ class Issuer(fields.String):
                                       "https://login.example.com/realms/acme.")
             if parts.scheme == "http" and parts.hostname not in LOOPBACK:
                 raise ValidationError("Issuer must use https:// (http:// only on this machine).")
+            refused = targets.check_public_name(parts.hostname)
+            if refused:
+                raise ValidationError(f"Issuer: {refused}")
         return issuer
 
 

@@ -24,10 +24,10 @@ from ..models.tasks import TASK_STATUSES
 from .fields import (
     EmailAddress,
     LocalDateTime,
+    Name,
     StrictBoolean,
     StrictInteger,
     Strings,
-    Text,
     derived,
     says,
 )
@@ -158,9 +158,10 @@ class TaskSchema(Schema):
         self.default_timezone = timezone
 
     id = fields.Integer(dump_only=True)
-    name = Text(required=True, validate=Length(max=120, error="Task name must have at most "
+    name = Name(required=True, validate=Length(max=120, error="Task name must have at most "
                                                                "120 characters."),
-                error_messages=says("Task name is required."))
+                error_messages={**says("Task name is required."), "one_line": (
+                    "Task name must be one line: no line breaks or control characters.")})
     report_type = fields.String(required=True, validate=_creatable,
                                 error_messages=says(REPORT_TYPE_MESSAGE))
     channels = Strings(required=True, unique=True, allow_empty=False, choices=ALL_CHANNELS,

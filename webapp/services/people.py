@@ -14,7 +14,7 @@ from ..extensions import db
 from ..models import Company, Role, RoleAssignment, SsoIdentity, User
 from ..models.tenancy import slugify
 from ..models.users import email_key
-from ..schemas.fields import email_address
+from ..schemas.fields import email_address, one_line
 from .errors import InputError
 
 
@@ -37,6 +37,8 @@ def create_company(name: str, timezone: str, admin_email: str | None = None,
     errors = {}
     if not name or not name.strip():
         errors["name"] = "Company name is required."
+    elif not one_line(name) or len(name.strip()) > 200:
+        errors["name"] = "Company name must be one line of at most 200 characters."
     if not is_timezone(timezone):
         errors["timezone"] = "Time zone must be an IANA name such as Europe/London."
     if errors:

@@ -20,7 +20,7 @@ from ..extensions import db
 from ..models import Company, OrgUnit, Run, Task, TaskRecipient
 from ..models.users import email_key
 from ..schemas.tasks import ServerSchema, TaskSchema
-from . import audit
+from . import audit, connection_tests
 from .errors import NOT_AN_OBJECT, InputError, load
 from .people import acting_user_id
 
@@ -223,13 +223,10 @@ def run_now(task: Task, now: datetime) -> Run:
     return run
 
 
-def test_connection(raw, task: Task | None) -> TestResult:
-    """Test upload settings before saving; passwords left out are the task's stored ones."""
-    try:
-        return server_settings.test_connection(raw, task.server if task else None,
-                                               server_settings.timeouts())
-    except InvalidSettings as exc:
-        raise InputError(exc.fields) from None
+def test_connection(raw, task: Task | None, user_id: int) -> TestResult:
+    """Test upload settings before saving; passwords left out are the task's stored ones (for
+    the same endpoint only). Bounded per user and per process (connection_tests.py)."""
+    return connection_tests.run(raw, task.server if task else None, user_id)
 
 
 def _settle(task: Task, now: datetime) -> None:

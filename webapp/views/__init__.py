@@ -12,14 +12,27 @@ from jobs import schedule_words
 from roles import permissions as P
 from roles.access import can, can_download
 
-from . import admin, alerts, auth, my, operations, passwords, roles, runs, sso, tasks, users
+from . import (
+    account,
+    admin,
+    alerts,
+    auth,
+    my,
+    operations,
+    passwords,
+    roles,
+    runs,
+    sso,
+    tasks,
+    users,
+)
 from .api import bp as api_bp
 from .api.errors import error_response
 
 
 def register_blueprints(app: Flask) -> None:
-    for bp in (auth.bp, passwords.bp, tasks.bp, runs.bp, my.bp, admin.bp, roles.bp, users.bp,
-               sso.bp, operations.bp, alerts.bp, api_bp):
+    for bp in (auth.bp, account.bp, passwords.bp, tasks.bp, runs.bp, my.bp, admin.bp, roles.bp,
+               users.bp, sso.bp, operations.bp, alerts.bp, api_bp):
         app.register_blueprint(bp)
 
     @app.errorhandler(HTTPException)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
 from functools import cache
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, PasswordField, StringField
@@ -19,9 +18,9 @@ from roles import permissions as P
 from roles.access import can
 
 from ..extensions import db, limiter, login_manager
-from ..models import ApiToken, Company, User
+from ..models import Company, User
 from ..models.users import email_key
-from ..services import audit
+from ..services import audit, sessions, tokens
 
 bp = Blueprint("auth", __name__)
 
@@ -32,7 +31,10 @@ login_manager.session_protection = "strong"
 
 @login_manager.user_loader
 def load_user(user_id: str):
-    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    login = sessions.current()  # ended by logout or a timeout: no user, whatever the cookie
+    if login is None or str(login.user_id) != user_id:
+        return None
+    user = db.session.get(User, login.user_id)
     return user if user is not None and user.is_active else None
 
 
@@ -41,12 +43,10 @@ def load_user_from_token(req):
     header = req.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
         return None
-    token = db.session.scalar(sa.select(ApiToken).where(
-        ApiToken.token_hash == ApiToken.hash(header[7:].strip())))
-    if token is None or not token.user.is_active:
+    token = tokens.authenticate(header[7:])
+    if token is None:
         return None
-    token.last_used_at = datetime.now(UTC)
-    db.session.commit()
+    g.api_token = token  # what the API checks the scope of, and skips CSRF for
     return token.user
 
 
@@ -101,7 +101,7 @@ def login():
             audit.record("login.success", matches[0], actor=matches[0],
                          details={"method": "password"})
             db.session.commit()
-            login_user(matches[0])
+            sessions.start(matches[0])
             return redirect(safe_next(request.args.get("next")) or landing(matches[0]))
         g.login_failed = not matches
         for user in candidates if not matches else ():
@@ -133,6 +133,6 @@ def _dummy_hash() -> str:
 def logout():
     audit.record("logout", current_user._get_current_object())
     db.session.commit()
-    logout_user()
+    sessions.end()
     flash("You are logged out.")
     return redirect(url_for("auth.login"))

@@ -9,7 +9,7 @@ import requests
 import sqlalchemy as sa
 from authlib.integrations.base_client import OAuthError
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
-from flask_login import current_user, login_required, login_user
+from flask_login import current_user, login_required
 from joserfc.errors import JoseError
 
 from roles import permissions as P
@@ -20,7 +20,7 @@ from ..extensions import db
 from ..htmx import render
 from ..models import Company, Role, SsoSettings
 from ..models.sso import SYNC_MODES
-from ..services import audit
+from ..services import audit, sessions
 from ..services import sso as sso_service
 from ..services.errors import InputError
 from .auth import safe_next
@@ -94,8 +94,9 @@ def callback(slug: str):
         abort(403, description=str(exc))
     audit.record("login.success", user, actor=user, details={"method": "sso"})
     db.session.commit()
-    login_user(user)
-    return redirect(session.pop("sso_next", None) or url_for("tasks.home"))
+    next_page = session.pop("sso_next", None)
+    sessions.start(user)
+    return redirect(next_page or url_for("tasks.home"))
 
 
 def _unreachable(settings: SsoSettings, exc: Exception):

@@ -19,6 +19,7 @@ from ..htmx import render, render_fragment
 from ..models import Run, Task
 from ..services import accounts
 from ..services import tasks as task_service
+from ..services.connection_tests import TestResult, TooManyTests
 from ..services.errors import InputError
 from ..tenancy import current_company, get_for_company_or_404
 from . import forms
@@ -183,9 +184,12 @@ def _test_connection(task: Task | None, values: dict):
     errors = {}
     result = None
     try:
-        result = task_service.test_connection(forms.server(request.form), task)
+        result = task_service.test_connection(forms.server(request.form), task,
+                                              current_user.id)
     except InputError as exc:
         errors = {f"recipients.{k}": v for k, v in exc.fields.items()}
+    except TooManyTests as exc:
+        result = TestResult(False, f"{exc} (again in {exc.retry_after} s)")
     if result is not None and result.fingerprint:
         values["server_host_key_fingerprint"] = result.fingerprint
     # 200 either way: a check, not a save (and htmx swaps only 2xx answers).

@@ -208,7 +208,7 @@ PAGES = {
     "roles.index": "/admin/roles", "roles.show": "/admin/roles/{role_id}",
     "roles.create": "/admin/roles/new", "roles.edit": "/admin/roles/{custom_role_id}/edit",
     "roles.users": "/admin/users", "roles.user": "/admin/users/{user_id}",
-    "sso.settings": "/admin/sso",
+    "sso.settings": "/admin/sso", "account.token_list": "/account/tokens",
 }
 # GET routes that are no page: files, fragments, redirects to an identity provider, and the
 # outbox's messages (mail goes to the SMTP server here, so the outbox stays empty).

@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-from . import (  # noqa: F401 - routes register on bp
-    audit,
-    ingest,
-    openapi,
-    roles,
-    runs,
-    sso,
-    tasks,
-    users,
-)
+# The route modules register their routes on bp.
+from . import audit, ingest, openapi, roles, runs, sso, tasks, tokens, users  # noqa: F401
 from .blueprint import bp
 
 __all__ = ["bp"]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint, g, request
 from flask_login import current_user
 
 from ...extensions import csrf
+from ...services import tokens
 from .errors import error_response
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -21,8 +22,13 @@ def _authenticate():
     if not current_user.is_authenticated:
         return error_response(401, "unauthorized", "Log in, or send Authorization: Bearer "
                                                    "TOKEN (flask --app app users token).")
-    uses_session = not request.headers.get("Authorization", "").startswith("Bearer ")
-    if uses_session and request.method not in ("GET", "HEAD", "OPTIONS"):
-        csrf.protect()  # a browser session must prove the request came from our pages
+    token = g.get("api_token")
+    if token is None and request.method not in ("GET", "HEAD", "OPTIONS"):
+        # Logged in by the session cookie (any Authorization header that is not a live token
+        # changes nothing): a browser session must prove the request came from our pages.
+        csrf.protect()
+    refused = tokens.refusal(token, request.method, request.endpoint) if token else None
+    if refused:
+        return error_response(403, "forbidden", refused)
     return None
 

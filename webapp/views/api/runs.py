@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from flask import jsonify, request
+from flask_login import current_user
 
 from roles import permissions as P
 from roles.access import can, require_permission
@@ -16,6 +17,7 @@ from ...schemas.runs import RunSchema
 from ...schemas.tasks import ConnectionTestSchema
 from ...services import downloads
 from ...services import tasks as task_service
+from ...services.connection_tests import TooManyTests
 from ...services.errors import InputError
 from ...tenancy import get_for_company_or_404
 from .blueprint import bp
@@ -101,6 +103,7 @@ def test_server():
       responses:
         200: {description: The outcome (ok false with the exact failure), content: {application/json: {schema: ConnectionTest}}}
         422: {description: Invalid settings, content: {application/json: {schema: Error}}}
+        429: {description: "Too many tests: the user's limit (CONNECTION_TEST_LIMIT) or this process's tests at once; Retry-After says when to try again", content: {application/json: {schema: Error}}}
     """
     if not (can(P.CREATE_TASKS) or can(P.EDIT_TASKS)):
         return forbidden(P.EDIT_TASKS)
@@ -111,7 +114,12 @@ def test_server():
             return invalid(InputError({"task_id": "Task id must be a whole number."}))
         task = get_for_company_or_404(Task, int(task_id))
     try:
-        result = task_service.test_connection(request.get_json(silent=True), task)
+        result = task_service.test_connection(request.get_json(silent=True), task,
+                                              current_user.id)
     except InputError as exc:
         return invalid(exc)
+    except TooManyTests as exc:
+        answer, status = error_response(429, "too_many_requests", str(exc))
+        answer.headers["Retry-After"] = str(exc.retry_after)
+        return answer, status
     return jsonify(ConnectionTestSchema().dump(result))

@@ -1,0 +1,69 @@
+"""Portal logins held server-side. The session cookie carries a random key; the database keeps
+its hash, when it started and when it was last seen. A login lives while it is used at least
+every SESSION_IDLE_MINUTES and for at most SESSION_MAX_HOURS; logging out ends it for every
+copy of the cookie. ``last_seen_at`` is written at most once a minute."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app, session
+from flask_login import login_user, logout_user
+
+from ..extensions import db
+from ..models import LoginSession, User
+
+KEY = "herald_login"
+SEEN_EVERY = timedelta(minutes=1)
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def start(user: User) -> None:
+    """Log ``user`` in: a new server-side session (the caller has committed its audit)."""
+    key = secrets.token_urlsafe(32)
+    db.session.add(LoginSession(user_id=user.id, key_hash=_hash(key)))
+    db.session.commit()
+    session.clear()  # nothing of an earlier login carries over (session fixation)
+    login_user(user)
+    session[KEY] = key
+
+
+def current() -> LoginSession | None:
+    """The live server-side session of this request's cookie, or None (ended, timed out)."""
+    key = session.get(KEY)
+    if not isinstance(key, str):
+        return None
+    login = db.session.scalar(sa.select(LoginSession).where(LoginSession.key_hash == _hash(key)))
+    now = _now()
+    config = current_app.config
+    if login is None or login.ended_at is not None \
+            or now - login.last_seen_at > timedelta(minutes=config["SESSION_IDLE_MINUTES"]) \
+            or now - login.created_at > timedelta(hours=config["SESSION_MAX_HOURS"]):
+        return None
+    if now - login.last_seen_at >= SEEN_EVERY:
+        db.session.execute(sa.update(LoginSession).where(LoginSession.id == login.id)
+                           .values(last_seen_at=now))
+        db.session.commit()
+    return login
+
+
+def end() -> None:
+    """Log out: the server-side session ends, whoever holds a copy of the cookie."""
+    key = session.get(KEY)
+    if isinstance(key, str):
+        db.session.execute(sa.update(LoginSession).where(LoginSession.key_hash == _hash(key))
+                           .values(ended_at=_now()))
+        db.session.commit()
+    logout_user()
+    session.clear()
+
