@@ -2,7 +2,7 @@
 outbox message is about
 
 Revision ID: a7c3e9f1b2d4
-Revises: d4f1a9b3c2e6
+Revises: a8e3f5c1b7d2
 Create Date: 2026-12-02 17:10:00
 
 """
