@@ -5,6 +5,12 @@ from __future__ import annotations
 
 from marshmallow import Schema
 
+from .lists import (
+    AuditEventSchema,
+    AuditPageSchema,
+    RunPageSchema,
+    TaskPageSchema,
+)
 from .misc import ErrorSchema, IngestResultSchema, IngestTooLargeSchema
 from .people import (
                      AssignmentInputSchema,
@@ -28,4 +34,6 @@ SCHEMAS: dict[str, type[Schema]] = {
     "IngestTooLarge": IngestTooLargeSchema,
     "Permission": PermissionSchema, "Role": RoleSchema, "AssignmentInput": AssignmentInputSchema,
     "User": UserSchema, "AtRisk": AtRiskSchema, "SsoSettings": SsoSettingsSchema,
+    "TaskPage": TaskPageSchema, "RunPage": RunPageSchema, "AuditEvent": AuditEventSchema,
+    "AuditPage": AuditPageSchema,
 }
