@@ -9,6 +9,7 @@ from .lists import (
     AuditEventSchema,
     AuditPageSchema,
     RunPageSchema,
+    TaskListItemSchema,
     TaskPageSchema,
 )
 from .misc import ErrorSchema, IngestResultSchema, IngestTooLargeSchema
@@ -34,6 +35,6 @@ SCHEMAS: dict[str, type[Schema]] = {
     "IngestTooLarge": IngestTooLargeSchema,
     "Permission": PermissionSchema, "Role": RoleSchema, "AssignmentInput": AssignmentInputSchema,
     "User": UserSchema, "AtRisk": AtRiskSchema, "SsoSettings": SsoSettingsSchema,
-    "TaskPage": TaskPageSchema, "RunPage": RunPageSchema, "AuditEvent": AuditEventSchema,
+    "TaskListItem": TaskListItemSchema, "TaskPage": TaskPageSchema, "RunPage": RunPageSchema, "AuditEvent": AuditEventSchema,
     "AuditPage": AuditPageSchema,
 }

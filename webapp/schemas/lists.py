@@ -10,7 +10,7 @@ from jobs.reports import registry
 
 from ..models.runs import RUN_STATUSES, RUN_TRIGGERS
 from ..models.tasks import TASK_STATUSES
-from .fields import says
+from .fields import derived, says
 from .runs import RunSchema
 from .tasks import TaskSchema
 
@@ -86,8 +86,15 @@ class _Page(Schema):
         "description": "the cursor of the next page; null on the last"})
 
 
+class TaskListItemSchema(TaskSchema):
+    """A task in a list: without the recipients who cannot download (one task's answer)."""
+
+    class Meta:
+        exclude = ("recipients_without_download",)
+
+
 class TaskPageSchema(_Page):
-    tasks = fields.List(fields.Nested(TaskSchema(exclude=("recipients_without_download",))))
+    tasks = fields.List(fields.Nested(TaskListItemSchema))
 
 
 class RunPageSchema(_Page):
@@ -103,8 +110,8 @@ class AuditEventSchema(Schema):
     target_type = fields.String(allow_none=True)
     target_id = fields.Integer(allow_none=True)
     target_name = fields.String(allow_none=True)
-    details = fields.Dict()
-    ip = fields.String(allow_none=True)
+    details = derived(fields.Dict(), lambda event: event.details or {})
+    ip = fields.String(allow_none=True, attribute="remote_addr")
 
 
 class AuditPageSchema(_Page):

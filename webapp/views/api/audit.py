@@ -41,5 +41,5 @@ def list_audit():
     except InputError as exc:
         return invalid(exc)
     events, cursor = audit.page(current_user.company_id, filters)
-    return jsonify(AuditPageSchema().dump({"events": [audit.as_dict(e) for e in events],
+    return jsonify(AuditPageSchema().dump({"events": events,
                                            "next_cursor": str(cursor) if cursor else None}))
