@@ -63,7 +63,7 @@ def insert(url: str, table: str, columns: tuple[str, ...], rows) -> None:
             else:
                 marks = ", ".join("?" * len(columns))
                 cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
-                                   ((_sqlite(v) for v in row) for row in rows))
+                                   (tuple(_sqlite(v) for v in row) for row in rows))
             raw.commit()
         finally:
             raw.close()

@@ -35,6 +35,6 @@ SCHEMAS: dict[str, type[Schema]] = {
     "IngestTooLarge": IngestTooLargeSchema,
     "Permission": PermissionSchema, "Role": RoleSchema, "AssignmentInput": AssignmentInputSchema,
     "User": UserSchema, "AtRisk": AtRiskSchema, "SsoSettings": SsoSettingsSchema,
-    "TaskListItem": TaskListItemSchema, "TaskPage": TaskPageSchema, "RunPage": RunPageSchema, "AuditEvent": AuditEventSchema,
-    "AuditPage": AuditPageSchema,
+    "TaskListItem": TaskListItemSchema, "TaskPage": TaskPageSchema, "RunPage": RunPageSchema,
+    "AuditEvent": AuditEventSchema, "AuditPage": AuditPageSchema,
 }

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import OutboxMessage, Run, Task
@@ -60,8 +61,8 @@ def _task_filters(company_id: int, query: dict):
 
 
 def tasks(company_id: int, query: dict) -> Page:
-    """The API's page: by id, after the cursor."""
-    select = _task_filters(company_id, query)
+    """The API's page: by id, after the cursor, with the recipients (one query for all)."""
+    select = _task_filters(company_id, query).options(selectinload(Task.recipients))
     if query.get("cursor"):
         select = select.where(Task.id > query["cursor"])
     rows = db.session.scalars(select.order_by(Task.id).limit(query["limit"] + 1)).all()
@@ -98,9 +99,12 @@ def with_last_runs(rows: list[Task]) -> None:
         task.__dict__["last_run_found"] = runs.get(ids.get(task.id))
 
 
-def runs(task: Task, args) -> Page:
+def runs(task: Task, args, deliveries: bool = False) -> Page:
+    """A page of the task's runs, newest first; ``deliveries`` loads theirs (one query)."""
     query = parse(RunListQuerySchema(), args)
     select = sa.select(Run).where(Run.task_id == task.id, Run.company_id == task.company_id)
+    if deliveries:
+        select = select.options(selectinload(Run.deliveries))
     for key in ("status", "trigger"):
         if query.get(key):
             select = select.where(getattr(Run, key) == query[key])

@@ -57,7 +57,7 @@ def task_runs(task_id: int):
     """
     task = get_for_company_or_404(Task, task_id)
     try:
-        page = lists.runs(task, request.args)
+        page = lists.runs(task, request.args, deliveries=True)
     except InputError as exc:
         return invalid(exc)
     return jsonify(RunPageSchema().dump({"runs": page.items, "next_cursor": page.next_cursor}))
