@@ -65,6 +65,7 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("GET", "/runs/<int:run_id>"): row(302, 200, 200, 404, 200),
     ("GET", "/runs/<int:run_id>/download"): row(302, 200, 200, 404, 200),
     ("GET", "/admin/outbox"): FORBIDDEN_LIST,
+    ("GET", "/admin/outbox.csv"): FORBIDDEN_LIST,
     ("GET", "/admin/outbox/<int:message_id>"): FORBIDDEN_OBJECT,
     ("GET", "/admin/audit"): FORBIDDEN_LIST,
     ("GET", "/admin/audit.csv"): FORBIDDEN_LIST,

@@ -112,7 +112,7 @@ def test_cli_companies_users_and_tokens(runner, app):
     assert stored.token_hash == ApiToken.hash(token) and token not in stored.token_hash
     client = app.test_client()
     response = client.get("/api/v1/tasks", headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 200 and response.get_json() == []
+    assert response.status_code == 200 and response.get_json() == {"tasks": [], "next_cursor": None}
     response = client.get("/api/v1/tasks", headers={"Authorization": "Bearer wrong"})
     assert response.status_code == 401
     admin = db.session.scalar(sa.select(User).where(User.email_key == "boss@acme.example"))

@@ -12,7 +12,8 @@ from .types import UTCDateTime, utcnow
 
 class AuditEvent(db.Model):
     __tablename__ = "audit_events"
-    __table_args__ = (sa.Index("ix_audit_events_company_at", "company_id", "at"),)
+    __table_args__ = (sa.Index("ix_audit_events_company_at", "company_id", "at"),
+                      sa.Index("ix_audit_events_company_id_id", "company_id", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int] = mapped_column(sa.ForeignKey("companies.id"))

@@ -30,7 +30,8 @@ class Run(db.Model):
     __table_args__ = (sa.UniqueConstraint("task_id", "scheduled_for"),
                       sa.Index("ix_runs_task_created", "task_id", "id"),
                       sa.Index("ix_runs_status", "status"),
-                      sa.Index("ix_runs_status_finished", "status", "finished_at"))
+                      sa.Index("ix_runs_status_finished", "status", "finished_at"),
+                      sa.Index("ix_runs_task_status_id", "task_id", "status", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int] = mapped_column(sa.ForeignKey("companies.id"), index=True)
@@ -92,6 +93,7 @@ class OutboxMessage(db.Model):
     """Mail that would have been sent, kept when no SMTP_URL is configured."""
 
     __tablename__ = "outbox_messages"
+    __table_args__ = (sa.Index("ix_outbox_messages_company_id_id", "company_id", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int | None] = mapped_column(sa.ForeignKey("companies.id"), index=True)

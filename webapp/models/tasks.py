@@ -13,7 +13,8 @@ TASK_STATUSES = ("inactive", "scheduled", "running")
 
 class Task(db.Model):
     __tablename__ = "tasks"
-    __table_args__ = (sa.Index("ix_tasks_due", "active", "next_run_at"),)
+    __table_args__ = (sa.Index("ix_tasks_due", "active", "next_run_at"),
+                      sa.Index("ix_tasks_company_name", "company_id", "name"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int] = mapped_column(sa.ForeignKey("companies.id"), index=True)

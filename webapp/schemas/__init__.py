@@ -5,6 +5,13 @@ from __future__ import annotations
 
 from marshmallow import Schema
 
+from .lists import (
+    AuditEventSchema,
+    AuditPageSchema,
+    RunPageSchema,
+    TaskListItemSchema,
+    TaskPageSchema,
+)
 from .misc import ErrorSchema, IngestResultSchema, IngestTooLargeSchema
 from .people import (
                      AssignmentInputSchema,
@@ -32,4 +39,6 @@ SCHEMAS: dict[str, type[Schema]] = {
     "User": UserSchema, "AtRisk": AtRiskSchema, "SsoSettings": SsoSettingsSchema,
     "UserInput": UserInputSchema, "UserPatch": UserPatchSchema, "Invitation": InvitationSchema,
     "Token": TokenSchema, "TokenCreated": TokenCreatedSchema,
+    "TaskListItem": TaskListItemSchema, "TaskPage": TaskPageSchema, "RunPage": RunPageSchema,
+    "AuditEvent": AuditEventSchema, "AuditPage": AuditPageSchema,
 }

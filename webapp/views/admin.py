@@ -6,7 +6,6 @@ import csv
 import io
 import json
 
-import sqlalchemy as sa
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context
 from flask_login import current_user, login_required
 
@@ -14,9 +13,8 @@ from jobs.reports.csv import escape_cell
 from roles import permissions as P
 from roles.access import require_permission
 
-from ..extensions import db
 from ..models import OutboxMessage
-from ..services import audit
+from ..services import audit, lists
 from ..services.errors import InputError
 from ..tenancy import get_for_company_or_404
 
@@ -32,10 +30,32 @@ def _login():
 @bp.get("/outbox")
 @require_permission(P.VIEW_OUTBOX)
 def outbox():
-    messages = db.session.scalars(sa.select(OutboxMessage).where(
-        OutboxMessage.company_id == current_user.company_id)
-        .order_by(OutboxMessage.id.desc()).limit(500)).all()
-    return render_template("admin/outbox.html", messages=messages)
+    args = {k: v for k, v in request.args.items() if k not in ("cursor", "limit") and v}
+    try:
+        query = lists.outbox_query(request.args)
+    except InputError as exc:
+        query, errors = lists.outbox_query({}), exc.fields
+    else:
+        errors = {}
+    page = lists.outbox(current_user.company_id, query)
+    return render_template("admin/outbox.html", messages=page.items, cursor=page.next_cursor,
+                           args=args, errors=errors), (422 if errors else 200)
+
+
+@bp.get("/outbox.csv")
+@require_permission(P.VIEW_OUTBOX)
+def outbox_csv():
+    """Every message the filters select (the cursor ignored), as CSV, streamed."""
+    try:
+        query = lists.outbox_query(request.args)
+    except InputError as exc:
+        abort(422, description="; ".join(exc.fields.values()))
+    company_id = current_user.company_id
+    pages = lists.every_page(lambda q: lists.outbox(company_id, q), query)
+    return csv_stream("outbox.csv", ["id", "created_at", "to", "from", "subject", "message_id",
+                                     "text_body"],
+                      ([m.id, m.created_at.isoformat(), m.to_addr, m.from_addr, m.subject,
+                        m.message_id, m.text_body] for page in pages for m in page))
 
 
 @bp.get("/outbox/<int:message_id>")
@@ -72,21 +92,34 @@ def audit_csv():
     company_id = current_user.company_id
 
     def rows():
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(["id", "at", "actor", "action", "result", "target_type", "target_id",
-                         "target_name", "details", "ip"])
         while True:
             events, filters.cursor = audit.page(company_id, filters, limit=500)
             for event in events:
                 data = audit.as_dict(event)
                 data["details"] = json.dumps(data["details"], ensure_ascii=False)
-                writer.writerow([escape_cell(v) for v in data.values()])
-            yield out.getvalue()
-            out.seek(0)
-            out.truncate()
+                yield list(data.values())
             if filters.cursor is None:
                 return
 
-    return Response(stream_with_context(rows()), mimetype="text/csv", headers={
-        "Content-Disposition": "attachment; filename=audit.csv"})
+    return csv_stream("audit.csv", ["id", "at", "actor", "action", "result", "target_type",
+                                    "target_id", "target_name", "details", "ip"], rows())
+
+
+def csv_stream(filename: str, header: list[str], rows) -> Response:
+    """The rows as a streamed CSV download, every cell escaped as a report's are (a cell
+    starting with = + - @ cannot run as a formula)."""
+
+    def chunks():
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(header)
+        for n, row in enumerate(rows, 1):
+            writer.writerow([escape_cell(v) for v in row])
+            if n % 500 == 0:
+                yield out.getvalue()
+                out.seek(0)
+                out.truncate()
+        yield out.getvalue()
+
+    return Response(stream_with_context(chunks()), mimetype="text/csv", headers={
+        "Content-Disposition": f"attachment; filename={filename}"})

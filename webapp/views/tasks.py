@@ -16,8 +16,10 @@ from roles.viewer import download_blockers
 
 from ..extensions import db
 from ..htmx import render, render_fragment
-from ..models import Run, Task
-from ..services import accounts
+from ..models import Task
+from ..models.runs import RUN_STATUSES, RUN_TRIGGERS
+from ..models.tasks import TASK_STATUSES
+from ..services import accounts, lists
 from ..services import tasks as task_service
 from ..services.connection_tests import TestResult, TooManyTests
 from ..services.errors import InputError
@@ -48,29 +50,41 @@ def home():
 @bp.get("/tasks")
 @require_permission(P.VIEW_TASKS)
 def index():
-    tasks = db.session.scalars(sa.select(Task).where(Task.company_id == current_user.company_id)
-                               .order_by(Task.name, Task.id)).all()
-    last_runs = {}
-    if tasks:
-        latest = sa.select(sa.func.max(Run.id)).where(
-            Run.company_id == current_user.company_id).group_by(Run.task_id)
-        last_runs = {r.task_id: r for r in db.session.scalars(
-            sa.select(Run).where(Run.id.in_(latest)))}
-    active = sum(t.active for t in tasks)
-    return render("tasks/index.html", tasks=tasks, last_runs=last_runs,
-                  registry=registry, active=active, limit=task_service.MAX_ACTIVE_TASKS)
+    """The task list: search, filters (type, status, activated), sorting and pages."""
+    company_id = current_user.company_id
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    try:
+        query = lists.task_query(True, request.args)
+    except InputError as exc:
+        query, errors = lists.task_query(True, {}), exc.fields
+    else:
+        errors = {}
+    page = lists.tasks_by_page(company_id, query)
+    active = db.session.scalar(sa.select(sa.func.count(Task.id)).where(
+        Task.company_id == company_id, Task.active.is_(True)))
+    pages = max(1, -(-page.total // query["limit"]))
+    return render("tasks/index.html", tasks=page.items, total=page.total, query=query,
+                  pages=pages, args=args, errors=errors, registry=registry, active=active,
+                  limit=task_service.MAX_ACTIVE_TASKS,
+                  statuses=TASK_STATUSES), (422 if errors else 200)
 
 
 @bp.get("/tasks/<int:task_id>")
 @require_permission(P.VIEW_TASKS)
 def show(task_id: int):
     task = get_for_company_or_404(Task, task_id)
-    runs = db.session.scalars(sa.select(Run).where(Run.task_id == task.id)
-                              .order_by(Run.id.desc()).limit(200)).all()
-    return render("tasks/show.html", task=task, runs=runs,
-                  report=registry.get(task.report_type),
+    args = {k: v for k, v in request.args.items() if k in ("status", "trigger") and v}
+    try:
+        page = lists.runs(task, request.args)
+    except InputError as exc:
+        page, errors = lists.runs(task, {}), exc.fields
+    else:
+        errors = {}
+    return render("tasks/show.html", task=task, runs=page.items, cursor=page.next_cursor,
+                  args=args, errors=errors, report=registry.get(task.report_type),
+                  run_statuses=RUN_STATUSES, run_triggers=RUN_TRIGGERS,
                   blockers=download_blockers(task.company_id, task.recipient_emails,
-                                             task.report_type))
+                                             task.report_type)), (422 if errors else 200)
 
 
 def _render_form(task: Task | None, values: dict, step: int, errors: dict | None = None,

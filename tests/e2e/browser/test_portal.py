@@ -85,7 +85,8 @@ def test_every_creatable_type_is_created_through_the_two_step_form(new_page, liv
         page.get_by_role("button", name="Save").click()
         page.wait_for_url(re.compile(r"/tasks/\d+$"))
         assert page.get_by_text(f"Task “Browser {key}” saved.").is_visible(), key
-    tasks = requests.get(f"{live.url}/api/v1/tasks", headers=acme.headers, timeout=30).json()
+    tasks = requests.get(f"{live.url}/api/v1/tasks", headers=acme.headers,
+                         timeout=30).json()["tasks"]
     made = {t["report_type"]: t for t in tasks if t["name"].startswith("Browser ")}
     assert set(made) == {key for key, _ in CREATABLE}
     assert all(made[key]["channels"] == [channel] for key, channel in CREATABLE)

@@ -8,10 +8,13 @@ from flask_login import current_user
 from roles import permissions as P
 from roles.access import require_permission
 
+from ...schemas.lists import AuditPageSchema
 from ...services import audit
 from ...services.errors import InputError
 from .blueprint import bp
 from .errors import invalid
+
+AUDIT_PAGE = AuditPageSchema()  # built once: building a schema costs more than a page's dump
 
 
 @bp.get("/audit")
@@ -32,25 +35,7 @@ def list_audit():
           description: One page of events and the cursor of the next (null at the end)
           content:
             application/json:
-              schema:
-                type: object
-                properties:
-                  next_cursor: {type: string, nullable: true}
-                  events:
-                    type: array
-                    items:
-                      type: object
-                      properties:
-                        id: {type: integer}
-                        at: {type: string, format: date-time}
-                        actor: {type: string}
-                        action: {type: string}
-                        result: {type: string}
-                        target_type: {type: string, nullable: true}
-                        target_id: {type: integer, nullable: true}
-                        target_name: {type: string, nullable: true}
-                        details: {type: object}
-                        ip: {type: string, nullable: true}
+              schema: AuditPage
         422: {description: Invalid filters, content: {application/json: {schema: Error}}}
     """
     try:
@@ -58,5 +43,4 @@ def list_audit():
     except InputError as exc:
         return invalid(exc)
     events, cursor = audit.page(current_user.company_id, filters)
-    return jsonify({"events": [audit.as_dict(e) for e in events],
-                    "next_cursor": str(cursor) if cursor else None})
+    return jsonify(AUDIT_PAGE.dump({"events": events, "next_cursor": cursor}))

@@ -4,24 +4,25 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
 from flask import jsonify, request
 from flask_login import current_user
 
 from roles import permissions as P
 from roles.access import can, require_permission
 
-from ...extensions import db
-from ...models import Run, Task
+from ...models import Task
+from ...schemas.lists import RunPageSchema
 from ...schemas.runs import RunSchema
 from ...schemas.tasks import ConnectionTestSchema
-from ...services import downloads
+from ...services import downloads, lists
 from ...services import tasks as task_service
 from ...services.connection_tests import TooManyTests
 from ...services.errors import InputError
 from ...tenancy import get_for_company_or_404
 from .blueprint import bp
 from .errors import error_response, forbidden, invalid
+
+RUN_PAGE = RunPageSchema()  # built once: building a schema costs more than a page's dump
 
 
 @bp.post("/tasks/<int:task_id>/runs")
@@ -47,18 +48,23 @@ def run_task_now(task_id: int):
 @bp.get("/tasks/<int:task_id>/runs")
 @require_permission(P.VIEW_TASKS)
 def task_runs(task_id: int):
-    """A task's run history, newest first.
+    """A task's run history, newest first, a page at a time.
     ---
     get:
       summary: Run history
-      parameters: [{name: task_id, in: path, required: true, schema: {type: integer}}]
+      parameters:
+        - {name: task_id, in: path, required: true, schema: {type: integer}}
+        - {in: query, schema: RunListQuerySchema}
       responses:
-        200: {description: The runs, content: {application/json: {schema: {type: array, items: Run}}}}
+        200: {description: One page of runs and the cursor of the next (null at the end), content: {application/json: {schema: RunPage}}}
+        422: {description: Invalid filters, content: {application/json: {schema: Error}}}
     """
     task = get_for_company_or_404(Task, task_id)
-    runs = db.session.scalars(sa.select(Run).where(Run.task_id == task.id)
-                              .order_by(Run.id.desc()).limit(500))
-    return jsonify(RunSchema(many=True).dump(runs))
+    try:
+        page = lists.runs(task, request.args, deliveries=True)
+    except InputError as exc:
+        return invalid(exc)
+    return jsonify(RUN_PAGE.dump({"runs": page.items, "next_cursor": page.next_cursor}))
 
 
 @bp.get("/runs/<int:run_id>")

@@ -1,0 +1,106 @@
+"""The lists' queries read an index range, never a whole table: each statement the list
+services send is explained (SQLite's EXPLAIN QUERY PLAN, PostgreSQL's EXPLAIN with sequential
+scans priced out, so that a plan without a usable index still shows one)."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from werkzeug.datastructures import MultiDict
+
+from webapp.extensions import db
+from webapp.models import AuditEvent, OutboxMessage, Run, Task
+from webapp.services import audit, lists
+
+
+@pytest.fixture
+def data(make_company):
+    company = make_company()
+    now = datetime.now(UTC)
+    tasks = [Task(company_id=company.id, name=f"Task {n}", report_type="usage_by_rooms",
+                  channels=["whatsapp"], schedule_kind="daily", schedule_time="06:30",
+                  timezone="UTC", options={}, active=True, status="scheduled")
+             for n in range(3)]
+    db.session.add_all(tasks)
+    db.session.flush()
+    db.session.add_all(Run(company_id=company.id, task_id=tasks[n % 3].id, window_start=now,
+                           window_end=now, status="succeeded", trigger="manual")
+                       for n in range(30))
+    db.session.add_all(AuditEvent(company_id=company.id, action="task.update", actor="system")
+                       for _ in range(30))
+    db.session.add_all(OutboxMessage(company_id=company.id, to_addr="a@b.example",
+                                     from_addr="h@b.example", subject="s", text_body="t",
+                                     html_body="h", message_id=f"<{n}@h>") for n in range(30))
+    db.session.commit()
+    return company, tasks[0]
+
+
+def statements(call) -> list[tuple[str, object]]:
+    seen = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append((statement, parameters))
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        call()
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    assert seen
+    return seen
+
+
+def plan(statement: str, parameters) -> str:
+    conn = db.session.connection()
+    if db.engine.dialect.name == "sqlite":
+        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+        return "\n".join(r[-1] for r in rows)
+    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    rows = conn.exec_driver_sql("EXPLAIN " + statement, parameters).all()
+    return "\n".join(r[0] for r in rows)
+
+
+def full_scans(text: str) -> list[str]:
+    """The lines of a plan that read a whole table (or sort a whole range, for SQLite)."""
+    if db.engine.dialect.name == "sqlite":
+        return [line for line in text.splitlines()
+                if re.match(r"\s*SCAN \w+\s*$", line) or "TEMP B-TREE FOR ORDER BY" in line]
+    return [line for line in text.splitlines() if "Seq Scan" in line]
+
+
+def lists_of(company, task):
+    first_cursor = db.session.scalar(sa.select(sa.func.max(Run.id))) + 1
+    cursor = MultiDict({"cursor": str(first_cursor)})
+    return {
+        "API tasks": lambda: lists.tasks(company.id, lists.task_query(False, MultiDict())),
+        "API tasks after a cursor": lambda: lists.tasks(
+            company.id, lists.task_query(False, MultiDict({"cursor": str(task.id)}))),
+        "portal tasks by name": lambda: lists.tasks_by_page(
+            company.id, lists.task_query(True, MultiDict())),
+        "run history": lambda: lists.runs(task, MultiDict()),
+        "run history after a cursor": lambda: lists.runs(task, cursor),
+        "run history of a status": lambda: lists.runs(task, MultiDict({"status": "failed"})),
+        "outbox": lambda: lists.outbox(company.id, lists.outbox_query(MultiDict())),
+        "outbox after a cursor": lambda: lists.outbox(company.id, lists.outbox_query(cursor)),
+        "audit": lambda: audit.page(company.id, audit.Filters()),
+        "audit after a cursor": lambda: audit.page(company.id, audit.Filters(cursor=10**6)),
+    }
+
+
+def test_list_queries_read_an_index_not_the_table(data):
+    company, task = data
+    found = {}
+    for name, call in lists_of(company, task).items():
+        for statement, parameters in statements(call):
+            text = plan(statement, parameters)
+            if os.environ.get("SHOW_PLANS"):
+                print(name, statement, text, sep="\n")
+            if full_scans(text):
+                found[name] = f"{statement}\n{text}"
+    db.session.rollback()
+    assert not found, "\n\n".join(f"{k}:\n{v}" for k, v in found.items())
