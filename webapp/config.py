@@ -74,6 +74,8 @@ SETTINGS = (
     ("DISPATCH_AHEAD", "seconds ahead of their instant at which scheduled runs are prepared "
      "(run row and job made, held back until the instant); more than it takes to prepare the "
      "most runs due at one instant", "`60`"),
+    ("CATCH_UP_MAX", "most catch-up runs a task whose policy is `each` makes after downtime "
+     "(one per missed instant; beyond it the oldest are combined into the first)", "`24`"),
     ("RUN_HEARTBEAT_TIMEOUT", "seconds without a heartbeat after which a run's worker is taken "
      "for dead: the run is marked failed and retried once", "`300`"),
     ("HERALD_SSO_ROLE_MAPPER", "SSO role-mapping hook, `package.module:function` (claims, "
@@ -211,6 +213,7 @@ def from_environ(instance_path: str, environ: os._Environ | dict | None = None) 
         "PROMETHEUS_MULTIPROC_DIR": env.get("PROMETHEUS_MULTIPROC_DIR") or None,
         "DISPATCH_INTERVAL": int(env.get("DISPATCH_INTERVAL") or 1),
         "DISPATCH_AHEAD": int(env.get("DISPATCH_AHEAD") or 60),
+        "CATCH_UP_MAX": max(1, _whole(env, "CATCH_UP_MAX", 24)),
         "RUN_HEARTBEAT_TIMEOUT": float(env.get("RUN_HEARTBEAT_TIMEOUT") or 300),
         "SSO_ROLE_MAPPER": env.get("HERALD_SSO_ROLE_MAPPER") or "roles.sso:map_roles",
         "DELIVERY_RETRY_DELAYS": _seconds_list(env.get("DELIVERY_RETRY_DELAYS") or "300,1500"),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from jobs import schedule as sched
+from jobs import series
 from jobs.reports import registry
 from roles import permissions as P
 from roles.access import require_permission
@@ -20,11 +22,12 @@ from ..models import Run, Task
 from ..services import tasks as task_service
 from ..services.errors import InputError
 from ..tenancy import current_company, get_for_company_or_404
-from . import forms
+from . import forms, task_series
 
 bp = Blueprint("tasks", __name__)
 
-STEP1_FIELDS = ("name", "report_type", "channels", "schedule", "options", "active")
+STEP1_FIELDS = ("name", "report_type", "channels", "schedule", "options", "active", "ends_on",
+                "catch_up")
 
 
 @bp.before_request
@@ -54,8 +57,10 @@ def index():
         last_runs = {r.task_id: r for r in db.session.scalars(
             sa.select(Run).where(Run.id.in_(latest)))}
     active = sum(t.active for t in tasks)
+    today = _now().astimezone(ZoneInfo(current_company().timezone)).date()
     return render("tasks/index.html", tasks=tasks, last_runs=last_runs,
-                  registry=registry, active=active, limit=task_service.MAX_ACTIVE_TASKS)
+                  registry=registry, active=active, limit=task_service.MAX_ACTIVE_TASKS,
+                  ends_label=lambda task: task_series.ends_label(task, today))
 
 
 @bp.get("/tasks/<int:task_id>")
@@ -90,7 +95,8 @@ def _preview(values: dict, default_tz: str):
         schedule = sched.parse(forms.schedule(values), default_tz)
     except sched.ScheduleError as exc:
         return [], exc
-    return sched.upcoming(schedule, _now(), 5), None
+    return series.upcoming(schedule, _now(), 5,
+                           ends_at=task_series.ends_at(values, schedule.timezone)), None
 
 
 @bp.get("/tasks/preview")
