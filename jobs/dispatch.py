@@ -1,4 +1,5 @@
-"""Planning and settling scheduled runs: due tasks → run rows → held jobs; catch-up.
+"""Planning and settling scheduled runs: due tasks → run rows → held jobs; catch-up (as each
+task's policy says, jobs/series.py) and end dates.
 
 The database is the source of truth. Each active task has ``next_run_at`` and a watermark
 (where its last scheduled window ended). A run row is unique on (task, scheduled instant),
@@ -10,7 +11,8 @@ A scheduled run is **prepared** ``DISPATCH_AHEAD`` seconds before its instant: i
 inserted, its RQ job is made and held until the instant (jobs/held.py), and the task records
 the instant after it (``prepared_following_at``: non-null means the run for ``next_run_at``
 exists). At the instant the held job is released onto the queue, and **settle** advances
-those tasks (watermark → the instant, next_run_at → the following one) in one statement.
+those tasks (watermark → the instant, next_run_at → the following one) in one statement; a
+task whose following instant is past its end date is deactivated by the same statement.
 Until its instant a prepared run can still be cancelled: editing the schedule or
 deactivating the task deletes it (webapp/services/tasks.py).
 """

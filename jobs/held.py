@@ -7,7 +7,8 @@ A prepared run's RQ job is made ahead of its instant and **held**: saved with st
 milliseconds for thousands of runs, which keeps the enqueue lag low when many tasks share an
 instant. The script writes the fields RQ's own enqueue writes (``status``, ``enqueued_at``,
 the queue list and the set of queues): tests/jobs/test_rq_contract.py checks them against
-the RQ version installed.
+the RQ version installed. Every job is marked with its company and, once queued, takes its
+company's turn (jobs/fair.py).
 """
 
 from __future__ import annotations
