@@ -115,7 +115,7 @@ def check_silent_tasks(now: datetime, grace: timedelta, limit: int = BATCH) -> d
         sa.or_(Task.watermark >= Task.success_due_at, Task.next_run_at < late))
         .limit(limit)).all()
     succeeded = sa.select(Run.id).where(
-        Run.task_id == Task.id, Run.status == "succeeded", Run.trigger != "manual",
+        Run.task_id == Task.id, Run.status.in_(("succeeded", "empty")), Run.trigger != "manual",
         Run.finished_at > Task.silent_since).exists()
     recovered = db.session.scalars(sa.select(Task.id).where(
         Task.silent_since.is_not(None), succeeded).limit(limit)).all()

@@ -1,4 +1,5 @@
-"""Planning and settling scheduled runs: due tasks → run rows → held jobs; catch-up.
+"""Planning and settling scheduled runs: due tasks → run rows → held jobs; catch-up (as each
+task's policy says, jobs/series.py) and end dates.
 
 The database is the source of truth. Each active task has ``next_run_at`` and a watermark
 (where its last scheduled window ended). A run row is unique on (task, scheduled instant),
@@ -10,7 +11,8 @@ A scheduled run is **prepared** ``DISPATCH_AHEAD`` seconds before its instant: i
 inserted, its RQ job is made and held until the instant (jobs/held.py), and the task records
 the instant after it (``prepared_following_at``: non-null means the run for ``next_run_at``
 exists). At the instant the held job is released onto the queue, and **settle** advances
-those tasks (watermark → the instant, next_run_at → the following one) in one statement.
+those tasks (watermark → the instant, next_run_at → the following one) in one statement; a
+task whose following instant is past its end date is deactivated by the same statement.
 Until its instant a prepared run can still be cancelled: editing the schedule or
 deactivating the task deletes it (webapp/services/tasks.py).
 """
@@ -31,27 +33,26 @@ from webapp.models import Run, Task
 from . import schedule as sched
 from .held import hold, release_held
 from .queue import connection
+from .series import Due
+from .series import plan as series_plan
 
 log = logging.getLogger(__name__)
 BATCH = 500
 
 
-def plan(task: Task, now: datetime) -> tuple[Run, datetime]:
-    """The run for a task's next instant and the instant after it. Missed occurrences
-    (downtime) become one catch-up run whose window starts at the watermark."""
+def plan(task: Task, now: datetime, cap: int = 24) -> tuple[list[Run], datetime]:
+    """The runs for a task's next instant, and the instant after them. Missed occurrences
+    (downtime) become catch-up runs as the task's policy says (jobs/series.py), the first
+    starting at the watermark; none goes past the task's end."""
     schedule, series = sched.of(task), task.series_start
-    last = task.next_run_at
-    missed = 1
-    while True:
-        following = sched.next_after(schedule, last, series)
-        if following > now:
-            break
-        last, missed = following, missed + 1
     start = task.watermark or sched.previous_before(schedule, task.next_run_at, series)
-    run = Run(company_id=task.company_id, task_id=task.id,
-              trigger="catch_up" if missed > 1 else "scheduled",
-              scheduled_for=last, window_start=start, window_end=last, status="queued")
-    return run, following
+    made = series_plan(Due(schedule, series, start, task.next_run_at,
+                           task.catch_up or "combine", cap, task.ends_at), now)
+    runs = [Run(company_id=task.company_id, task_id=task.id,
+                trigger="catch_up" if made.catching_up else "scheduled",
+                scheduled_for=w.end, window_start=w.start, window_end=w.end, status="queued")
+            for w in made.windows]
+    return runs, made.following
 
 
 def dispatch(now: datetime, conn=None, ahead: timedelta | None = None) -> list[int]:
@@ -86,13 +87,17 @@ def prepare(now: datetime, ahead: timedelta, conn) -> int:
     ).all()
     if not due:
         return 0
-    planned = [(task, *plan(task, now)) for task in due]
-    inserted = _insert([run for _, run, _ in planned])
+    cap = current_app.config["CATCH_UP_MAX"]
+    planned = [(task, *plan(task, now, cap)) for task in due]
+    inserted = _insert([run for _, runs, _ in planned for run in runs])
     db.session.execute(sa.update(Task), [
-        {"id": task.id, "next_run_at": run.scheduled_for, "prepared_following_at": following}
-        for task, run, following in planned])
+        {"id": task.id, "next_run_at": runs[-1].scheduled_for,
+         "prepared_following_at": following}
+        for task, runs, following in planned])
     db.session.commit()
-    hold(inserted, conn)
+    spread = {task.id: spread_of(task) for task, _, _ in planned}
+    hold([(run_id, instant + spread[task_id], company_id)
+          for run_id, instant, task_id, company_id in inserted], conn)
     return len(due)
 
 
@@ -109,11 +114,25 @@ def settle(now: datetime, task_id: int | None = None) -> int:
         return 0  # no write: on SQLite even an empty UPDATE takes the database's write lock
     if task_id is None:
         ready = ready.with_for_update(skip_locked=True)
+    ended = sa.and_(Task.ends_at.is_not(None), Task.prepared_following_at > Task.ends_at)
     return db.session.execute(
         sa.update(Task).where(Task.id.in_(ready.scalar_subquery()))
-        .values(watermark=Task.next_run_at, next_run_at=Task.prepared_following_at,
-                prepared_following_at=None)
+        .values(watermark=Task.next_run_at, prepared_following_at=None,
+                # past its end date: the run just released was its last; it deactivates
+                next_run_at=sa.case((ended, None), else_=Task.prepared_following_at),
+                active=sa.case((ended, False), else_=True),
+                status=sa.case((sa.and_(ended, Task.status != "running"), "inactive"),
+                               else_=Task.status))
         .execution_options(synchronize_session=False)).rowcount
+
+
+def spread_of(task: Task) -> timedelta:
+    """How long after its instant the task's scheduled runs start: its option "start
+    within N minutes" spreads a company's tasks over those minutes, each task at its own
+    fixed offset (the windows do not move)."""
+    minutes = (task.options or {}).get("spread_minutes") or 0
+    return timedelta(seconds=(task.id * 2654435761) % (minutes * 60)) if minutes else \
+        timedelta(0)
 
 
 def cancel_prepared(task: Task) -> bool:
@@ -134,24 +153,25 @@ _RUN_COLUMNS = ("company_id", "task_id", "trigger", "scheduled_for", "window_sta
                 "window_end", "status")
 
 
-def _insert(runs: list[Run]) -> list[tuple[int, datetime]]:
+def _insert(runs: list[Run]) -> list[tuple[int, datetime, int, int]]:
     """Insert the batch's runs in one statement; one that exists already (another dispatcher
     made that occurrence) is skipped by the unique (task, scheduled instant) constraint.
-    Returns (id, instant) of the runs inserted."""
+    Returns (id, instant, task id, company id) of the runs inserted."""
     rows = [{c: getattr(run, c) for c in _RUN_COLUMNS} for run in runs]
     dialect = db.session.get_bind().dialect.name
     upsert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
     if upsert is None:  # another database: one savepoint per run
         return _insert_one_by_one(rows)
     statement = upsert(Run).on_conflict_do_nothing(
-        index_elements=["task_id", "scheduled_for"]).returning(Run.id, Run.scheduled_for)
+        index_elements=["task_id", "scheduled_for"]).returning(
+        Run.id, Run.scheduled_for, Run.task_id, Run.company_id)
     inserted = [tuple(row) for row in db.session.execute(statement, rows)]
     if len(inserted) < len(rows):
         log.info("%d run(s) of this batch existed already", len(rows) - len(inserted))
     return sorted(inserted)
 
 
-def _insert_one_by_one(rows: list[dict]) -> list[tuple[int, datetime]]:
+def _insert_one_by_one(rows: list[dict]) -> list[tuple[int, datetime, int, int]]:
     inserted = []
     for row in rows:
         run = Run(**row)
@@ -162,5 +182,5 @@ def _insert_one_by_one(rows: list[dict]) -> list[tuple[int, datetime]]:
             log.info("run of task %s at %s exists already", row["task_id"],
                      row["scheduled_for"])
         else:
-            inserted.append((run.id, run.scheduled_for))
+            inserted.append((run.id, run.scheduled_for, run.task_id, run.company_id))
     return inserted

@@ -7,7 +7,8 @@ A prepared run's RQ job is made ahead of its instant and **held**: saved with st
 milliseconds for thousands of runs, which keeps the enqueue lag low when many tasks share an
 instant. The script writes the fields RQ's own enqueue writes (``status``, ``enqueued_at``,
 the queue list and the set of queues): tests/jobs/test_rq_contract.py checks them against
-the RQ version installed.
+the RQ version installed. Every job is marked with its company and, once queued, takes its
+company's turn (jobs/fair.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from rq.utils import utcformat
 from webapp.extensions import db
 from webapp.models import Run, Task
 
+from . import fair
 from .queue import REPORTS_QUEUE, connection, get_queue
 from .runner import run_report
 
@@ -35,9 +37,10 @@ JOB_TIMEOUT, RESULT_TTL = 3600, 3600
 
 # Atomically: take the held jobs due by ARGV[1] and put those still waiting (status
 # "scheduled": not deleted, not already queued) on the queue, as RQ's enqueue would.
-# KEYS: the held set, the queue's list, RQ's set of queues; ARGV: the time, enqueued_at, the
-# job key prefix.
-_RELEASE = """
+# KEYS: the held set, the queue's list, RQ's set of queues, the fair ring (jobs/fair.py);
+# ARGV: the time, enqueued_at, the job key prefix, the fair company lists' prefix. The jobs
+# released take their companies' turns.
+_RELEASE = fair.ADD_LUA + """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 if #ids == 0 then return ids end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
@@ -53,6 +56,7 @@ for i = 1, #ready, 1000 do
   redis.call('RPUSH', KEYS[2], unpack(ready, i, math.min(i + 999, #ready)))
 end
 if #ready > 0 then redis.call('SADD', KEYS[3], KEYS[2]) end
+for _, id in ipairs(ready) do fair_add(KEYS[4], ARGV[4], ARGV[3], id) end
 return ready
 """
 
@@ -70,17 +74,18 @@ def _job(queue: Queue, run_id: int, status: JobStatus | None = None) -> Job:
                             timeout=JOB_TIMEOUT, result_ttl=RESULT_TTL, status=status)
 
 
-def hold(runs: Iterable[tuple[int, datetime | None]], conn) -> None:
-    """Make the runs' jobs and hold them until their instant (None: due now); release()
-    enqueues them."""
+def hold(runs: Iterable[tuple[int, datetime | None, int]], conn) -> None:
+    """Make the runs' jobs (run id, instant, company id) and hold them until their instant
+    (None: due now); release() enqueues them."""
     runs = list(runs)
     if not runs:
         return
     queue = get_queue(REPORTS_QUEUE, conn)
     with conn.pipeline() as pipe:
-        for run_id, instant in runs:
+        for run_id, instant, company_id in runs:
             job = _job(queue, run_id, JobStatus.SCHEDULED)
             job.save(pipeline=pipe)
+            fair.mark(pipe, job.key, company_id)
             pipe.zadd(HELD, {job.id: instant.timestamp() if instant else 0})
         pipe.execute()
 
@@ -89,9 +94,10 @@ def release_held(now: datetime, conn) -> list[int]:
     """Enqueue every held job whose instant is ``now`` or earlier; return their run ids."""
     queue = get_queue(REPORTS_QUEUE, conn)
     script = conn.register_script(_RELEASE)
-    released = script(keys=[HELD, queue.key, Queue.redis_queues_keys],
+    released = script(keys=[HELD, queue.key, Queue.redis_queues_keys,
+                            fair.ring_key(queue.key)],
                       args=[now.timestamp(), utcformat(rq_now()),
-                            Job.redis_job_namespace_prefix])
+                            Job.redis_job_namespace_prefix, fair.company_prefix(queue.key)])
     return [run_id_of(job) for job in released]
 
 
@@ -110,16 +116,22 @@ def enqueue(run_id: int, conn=None) -> None:
 
 
 def enqueue_many(run_ids: list[int], conn=None) -> None:
-    """Enqueue now (run now, retries of dead runs)."""
+    """Enqueue now (run now, retries of dead runs), each in its company's turn."""
     if not run_ids:
         return
     queue = get_queue(REPORTS_QUEUE, conn)
+    companies = dict(db.session.execute(
+        sa.select(Run.id, Run.company_id).where(Run.id.in_(run_ids))).all())
     with queue.connection.pipeline() as pipe:
+        for run_id in run_ids:
+            if run_id in companies:
+                fair.mark(pipe, Job.key_for(job_id(run_id)), companies[run_id])
         queue.enqueue_many([
             queue.prepare_data(run_report, args=(run_id,), job_id=job_id(run_id),
                                timeout=JOB_TIMEOUT, result_ttl=RESULT_TTL)
             for run_id in run_ids], pipeline=pipe)
         pipe.execute()
+    fair.add(queue.connection, queue.key, [job_id(run_id) for run_id in run_ids])
 
 
 def requeue_lost(now: datetime, conn=None, grace: timedelta = REQUEUE_GRACE) -> list[int]:
@@ -127,17 +139,17 @@ def requeue_lost(now: datetime, conn=None, grace: timedelta = REQUEUE_GRACE) -> 
     ended without starting the run (its worker died first) get their job again: held until
     their instant if it is still to come, else enqueued."""
     conn = conn or connection()
-    queued = db.session.execute(sa.select(Run.id, Run.scheduled_for).where(
+    queued = db.session.execute(sa.select(Run.id, Run.scheduled_for, Run.company_id).where(
         Run.status == "queued", Run.created_at <= now - grace).order_by(Run.id)).all()
     if not queued:
         return []
     with conn.pipeline(transaction=False) as pipe:
-        for run_id, _ in queued:
+        for run_id, _, _ in queued:
             pipe.hget(Job.key_for(job_id(run_id)), "status")
             pipe.zscore(HELD, job_id(run_id))
         replies = pipe.execute()
     lost, dead = [], []
-    for (run_id, instant), status, held in zip(queued, replies[::2], replies[1::2],
+    for (run_id, instant, company_id), status, held in zip(queued, replies[::2], replies[1::2],
                                                strict=True):
         status = status and status.decode()
         if status == JobStatus.SCHEDULED.value and held is not None:
@@ -146,11 +158,11 @@ def requeue_lost(now: datetime, conn=None, grace: timedelta = REQUEUE_GRACE) -> 
             continue  # queued, started…
         if status is not None:
             dead.append(run_id)
-        lost.append((run_id, instant))
+        lost.append((run_id, instant, company_id))
     if not lost:
         return []
     for run_id in dead:
         Job.fetch(job_id(run_id), connection=conn).delete()
     hold(lost, conn)
     release_held(now, conn)
-    return [run_id for run_id, _ in lost]
+    return [run_id for run_id, _, _ in lost]

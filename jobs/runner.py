@@ -6,6 +6,7 @@ Thin on purpose: ids in, errors recorded on the run and re-raised so RQ sees the
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -20,7 +21,7 @@ from webapp.models import Delivery, Run, Task
 from . import alerts, metrics
 from .delivery import attempts
 from .delivery.settings import target as server_target
-from .reports import registry, storage
+from .reports import compress, registry, storage
 from .reports.base import BuildContext
 from .reports.csv import file_name, write_report
 
@@ -60,7 +61,9 @@ def run_report(run_id: int) -> str:
             raise
     failed = [d for d in run.deliveries if d.status == "failed"]
     run.status = attempts.outcome(run.deliveries)
-    if run.status == "succeeded" and run.scheduled_for is not None:
+    if run.status == "succeeded" and skips_email(run):
+        run.status = "empty"  # no rows, and the task sends no email for that
+    if run.status in ("succeeded", "empty") and run.scheduled_for is not None:
         task.success_due_at = alerts.success_due_after(task, run)  # not silent
     run.finished_at = datetime.now(UTC)
     update_task_status(task, run)
@@ -158,16 +161,20 @@ def _build(run: Run, now: datetime) -> None:
         raise ValueError(f"report type {task.report_type!r} cannot be built")
     tz = ZoneInfo(task.timezone)
     start, end = (now, now) if rtype.snapshot else (run.window_start, run.window_end)
-    run.file_name = file_name(company.slug, rtype.key, start.astimezone(tz), end.astimezone(tz))
     ctx = BuildContext(company_id=company.id, company_name=company.name,
                        channels=tuple(task.channels), window_start=start, window_end=end,
                        timezone=tz, options=dict(task.options or {}))
+    gz = bool(ctx.options.get("gzip"))
+    run.file_name = file_name(company.slug, rtype.key, start.astimezone(tz),
+                              end.astimezone(tz)) + (compress.SUFFIX if gz else "")
     with storage.writing(run) as path:  # a local file, then into the store (S3: multipart)
-        run.row_count, run.size_bytes = write_report(
-            path, db.session, rtype, ctx, excel_bom=bool(ctx.options.get("excel_bom")))
+        with compress.gzipped(path, gz) as csv_path:
+            run.row_count, run.size_bytes = write_report(
+                csv_path, db.session, rtype, ctx, excel_bom=bool(ctx.options.get("excel_bom")))
+        run.size_bytes = os.path.getsize(path)
     run.summary = rtype.summary(run.row_count, db.session, ctx)
     emails = {d.target for d in run.deliveries if d.kind == "email"}
-    for email in task.recipient_emails:
+    for email in [] if skips_email(run) else task.recipient_emails:
         if email not in emails:
             run.deliveries.append(Delivery(company_id=run.company_id, kind="email", target=email))
     if task.server and rtype.server_upload and not any(
@@ -175,6 +182,12 @@ def _build(run: Run, now: datetime) -> None:
         run.deliveries.append(Delivery(company_id=run.company_id, kind="server",
                                        target=server_target(task.server)))
     db.session.commit()
+
+
+def skips_email(run: Run) -> bool:
+    """The report has no rows and its task's option says to send no email then (an upload
+    still goes: the server's reader may expect a file every time)."""
+    return run.row_count == 0 and bool((run.task.options or {}).get("skip_empty"))
 
 
 def _deliver(run: Run) -> None:

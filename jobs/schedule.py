@@ -8,7 +8,6 @@ repeated one means its first occurrence), then equal instants are merged into on
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, lru_cache
@@ -18,6 +17,7 @@ KINDS = ("daily", "hourly", "weekly", "monthly")
 HOURLY_EVERY = (1, 2, 3, 4, 6, 12)
 MONTHLY_EVERY = tuple(range(1, 13))
 MONTHLY_DAYS = tuple(range(1, 29))
+LAST_DAY = -1  # monthly day "last": the month's last day (28–31); stored as -1
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -37,7 +37,7 @@ class Schedule:
     timezone: str
     every: int | None = None  # hourly: hours; monthly: months
     weekday: int | None = None  # weekly: 0 = Monday
-    day: int | None = None  # monthly: day of month
+    day: int | None = None  # monthly: day of month, or LAST_DAY
 
     @property
     def tz(self) -> ZoneInfo:
@@ -51,7 +51,7 @@ class Schedule:
         if self.kind == "weekly":
             data["weekday"] = WEEKDAYS[self.weekday]
         if self.kind == "monthly":
-            data["day"] = self.day
+            data["day"] = "last" if self.day == LAST_DAY else self.day
         return data
 
 
@@ -123,9 +123,11 @@ def parse(data: dict, default_timezone: str) -> Schedule:
         every = _int_in(data.get("every", 1), MONTHLY_EVERY)
         if every is None:
             errors["every"] = "Every X months must be a whole number from 1 to 12."
-        day = _int_in(data.get("day"), MONTHLY_DAYS)
+        raw = data.get("day")
+        last = isinstance(raw, str) and raw.strip().lower() == "last"
+        day = LAST_DAY if last else _int_in(raw, MONTHLY_DAYS)
         if day is None:
-            errors["day"] = "Day of month must be a whole number from 1 to 28."
+            errors["day"] = 'Day of month must be a whole number from 1 to 28, or "last".'
     elif kind == "weekly":
         raw = data.get("weekday")
         if isinstance(raw, str) and raw.lower() in WEEKDAYS:
@@ -157,12 +159,20 @@ def _month_add(year: int, month: int, months: int) -> tuple[int, int]:
     return index // 12, index % 12 + 1
 
 
+def month_day(schedule: Schedule, year: int, month: int) -> date:
+    """The run's day in that month: day dd, or the month's last day."""
+    if schedule.day != LAST_DAY:
+        return date(year, month, schedule.day)
+    next_year, next_month = _month_add(year, month, 1)
+    return date(next_year, next_month, 1) - timedelta(days=1)
+
+
 def monthly_anchor(schedule: Schedule, series_start: datetime) -> tuple[int, int]:
     """(year, month) of the first day-dd-at-hh:mm strictly after the series started."""
     local = series_start.astimezone(schedule.tz)
     year, month = local.year, local.month
     while True:
-        candidate = _instant(date(year, month, schedule.day), schedule.time, schedule.tz)
+        candidate = _instant(month_day(schedule, year, month), schedule.time, schedule.tz)
         if candidate > series_start:
             return year, month
         year, month = _month_add(year, month, 1)
@@ -204,7 +214,7 @@ def _monthly_index(schedule: Schedule, moment: datetime, anchor: tuple[int, int]
 
 def _monthly_instant(schedule: Schedule, anchor: tuple[int, int], k: int) -> datetime:
     year, month = _month_add(anchor[0], anchor[1], k * schedule.every)
-    return _instant(date(year, month, schedule.day), schedule.time, schedule.tz)
+    return _instant(month_day(schedule, year, month), schedule.time, schedule.tz)
 
 
 def _anchor(schedule: Schedule, series_start: datetime | None) -> tuple[int, int]:
@@ -271,25 +281,3 @@ def previous_before(schedule: Schedule, before: datetime,
 def first_run(schedule: Schedule, series_start: datetime) -> datetime:
     """The first instant of a series (re)activated at ``series_start``."""
     return next_after(schedule, series_start, series_start)
-
-
-def instants(schedule: Schedule, after: datetime, until: datetime,
-             series_start: datetime | None = None) -> Iterator[datetime]:
-    """Every instant of the sequence in (after, until], in order."""
-    at = next_after(schedule, after, series_start)
-    while at <= until:
-        yield at
-        at = next_after(schedule, at, series_start)
-
-
-def upcoming(schedule: Schedule, after: datetime, count: int = 5,
-             series_start: datetime | None = None) -> list[Window]:
-    """The next ``count`` runs after ``after`` with their nominal windows."""
-    series_start = series_start or after
-    runs: list[Window] = []
-    at = next_after(schedule, after, series_start)
-    start = previous_before(schedule, at, series_start)
-    for _ in range(count):
-        runs.append(Window(run_at=at, start=start, end=at))
-        start, at = at, next_after(schedule, at, series_start)
-    return runs

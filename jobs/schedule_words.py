@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from .schedule import Schedule
+from .schedule import LAST_DAY, Schedule
 
 
 def describe(schedule: Schedule) -> str:
@@ -21,7 +21,8 @@ def describe(schedule: Schedule) -> str:
         text = f"Every {names[schedule.weekday]} at {at}"
     else:
         months = "month" if schedule.every == 1 else f"{schedule.every} months"
-        text = f"Every {months} on day {schedule.day} at {at}"
+        day = "the last day" if schedule.day == LAST_DAY else f"day {schedule.day}"
+        text = f"Every {months} on {day} at {at}"
     return f"{text} ({schedule.timezone})"
 
 

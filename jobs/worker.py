@@ -36,6 +36,7 @@ from webapp.models import Delivery, Run
 from . import held, metrics, runner, shutdown
 from .delivery import attempts
 from .embedded_redis import die_with_parent
+from .fair import FairQueue
 from .queue import QUEUE_NAMES, connect, redis_url
 from .shutdown import HORSE_KILL_AFTER
 
@@ -51,13 +52,13 @@ def queues(conn: redis.Redis, names: tuple[str, ...] | list[str] = QUEUE_NAMES) 
     if unknown:
         raise SystemExit(f"Unknown queue {', '.join(unknown)}: Herald's queues are "
                          f"{', '.join(QUEUE_NAMES)}.")
-    return [Queue(name, connection=conn) for name in names]
+    return [FairQueue(name, connection=conn) for name in names]
 
 
 def work_burst(app: Flask, conn: redis.Redis) -> bool:
     """Run every queued job in this process, then return; True if any job ran (for tests)."""
     with app.app_context():
-        worker = SimpleWorker(queues(conn), connection=conn)
+        worker = SimpleWorker(queues(conn), connection=conn, queue_class=FairQueue)
         return worker.work(burst=True, logging_level="WARNING")
 
 
@@ -217,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
         metrics.share_file_with_forked_jobs()
         # An idle worker beats every WORKER_TTL - 15 s, so /readyz sees it within a minute.
-        worker = HeraldWorker(queues(conn, names), connection=conn,
+        worker = HeraldWorker(queues(conn, names), connection=conn, queue_class=FairQueue,
                               grace=app.config["SHUTDOWN_GRACE"], worker_ttl=WORKER_TTL)
         # with_scheduler: RQ's own scheduler moves jobs waiting for a retry back to their queue.
         worker.work(with_scheduler=True, logging_level=app.config["LOG_LEVEL"])

@@ -145,6 +145,7 @@ def from_environ(instance_path: str, environ: os._Environ | dict | None = None) 
         "PROMETHEUS_MULTIPROC_DIR": env.get("PROMETHEUS_MULTIPROC_DIR") or None,
         "DISPATCH_INTERVAL": int(env.get("DISPATCH_INTERVAL") or 1),
         "DISPATCH_AHEAD": int(env.get("DISPATCH_AHEAD") or 60),
+        "CATCH_UP_MAX": max(1, _whole(env, "CATCH_UP_MAX", 24)),
         "RUN_HEARTBEAT_TIMEOUT": float(env.get("RUN_HEARTBEAT_TIMEOUT") or 300),
         "SSO_ROLE_MAPPER": env.get("HERALD_SSO_ROLE_MAPPER") or "roles.sso:map_roles",
         "DELIVERY_RETRY_DELAYS": _seconds_list(env.get("DELIVERY_RETRY_DELAYS") or "300,1500"),

@@ -47,6 +47,8 @@ SETTINGS = (
     ("DISPATCH_AHEAD", "seconds ahead of their instant at which scheduled runs are prepared "
      "(run row and job made, held back until the instant); more than it takes to prepare the "
      "most runs due at one instant", "`60`"),
+    ("CATCH_UP_MAX", "most catch-up runs a task whose policy is `each` makes after downtime "
+     "(one per missed instant; beyond it the oldest are combined into the first)", "`24`"),
     ("RUN_HEARTBEAT_TIMEOUT", "seconds without a heartbeat after which a run's worker is taken "
      "for dead: the run is marked failed and retried once", "`300`"),
     ("HERALD_SSO_ROLE_MAPPER", "SSO role-mapping hook, `package.module:function` (claims, "

@@ -38,6 +38,7 @@ from rq.job import Job, JobStatus
 
 from webapp.extensions import db
 from webapp.models import Delivery, Run
+from webapp.models.runs import FINISHED
 
 from .. import metrics
 from ..queue import REPORTS_QUEUE, connection, get_queue
@@ -216,7 +217,7 @@ def recover_stale(now: datetime, grace: timedelta = timedelta(minutes=1)) -> lis
         Delivery.claimed_at <= now - stale_after())).all()
     ended = sa.func.coalesce(Run.finished_at, Run.started_at, Run.created_at)
     orphans = db.session.scalars(sa.select(Delivery).join(Run).where(
-        Delivery.status == "pending", Run.status.in_(("succeeded", "partial", "failed")),
+        Delivery.status == "pending", Run.status.in_(FINISHED),
         ended <= now - grace)).all()
     for delivery in stale + orphans:
         if delivery.status == "sending":

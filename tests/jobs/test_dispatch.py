@@ -15,6 +15,7 @@ from rq.job import Job
 from jobs import dispatch as dispatcher
 from jobs import held, tick
 from jobs import schedule as sched
+from jobs import series as sched_series
 from jobs.queue import REPORTS_QUEUE
 from webapp.extensions import db
 from webapp.models import Run, Task
@@ -89,7 +90,7 @@ def test_simulated_months_no_duplicate_no_missed_contiguous(app, make_company, r
         schedule, series = sched.of(task), task.series_start
         runs = runs_of(task)
         assert runs, task.name
-        expected = list(sched.instants(schedule, series, runs[-1].scheduled_for, series))
+        expected = list(sched_series.instants(schedule, series, runs[-1].scheduled_for, series))
         # Every instant lies in exactly one window: the first is nominal, each next starts
         # where the previous ended, and each ends at its own instant.
         assert runs[0].window_start == sched.previous_before(schedule, expected[0], series)

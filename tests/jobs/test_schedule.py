@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jobs import schedule as sched
+from jobs import series
 
 
 def utc(*args) -> datetime:
@@ -26,7 +27,7 @@ def make(kind: str, at: str = "06:30", zone: str = "Europe/London", **extra) -> 
 
 
 def run_times(schedule, after, count, series_start=None):
-    return [w.run_at for w in sched.upcoming(schedule, after, count, series_start)]
+    return [w.run_at for w in series.upcoming(schedule, after, count, series_start)]
 
 
 def walls(schedule, instants):
@@ -62,7 +63,7 @@ def test_monthly_created_on_the_day_before_the_time_runs_that_day():
 def test_first_monthly_window_is_x_months_back():
     s = make("monthly", "06:30", "UTC", every=3, day=1)
     created = utc(2026, 1, 15)
-    first = sched.upcoming(s, created, 1, series_start=created)[0]
+    first = series.upcoming(s, created, 1, series_start=created)[0]
     assert (first.start, first.end) == (utc(2025, 11, 1, 6, 30), utc(2026, 2, 1, 6, 30))
 
 
@@ -72,15 +73,15 @@ def test_london_daily_in_the_gap_moves_forward_by_the_gap():
     s = make("daily", "01:30", "Europe/London")
     runs = run_times(s, local("Europe/London", 2026, 3, 28, 12), 3)
     assert walls(s, runs) == ["03-29 02:30 BST", "03-30 01:30 BST", "03-31 01:30 BST"]
-    windows = sched.upcoming(s, local("Europe/London", 2026, 3, 28, 12), 2)
+    windows = series.upcoming(s, local("Europe/London", 2026, 3, 28, 12), 2)
     assert windows[0].end - windows[0].start == timedelta(hours=24)  # 01:30Z → 01:30Z
     assert windows[1].end - windows[1].start == timedelta(hours=23)
 
 
 def test_london_daily_windows_are_23_and_25_hours_on_dst_days():
     s = make("daily", "06:30", "Europe/London")
-    spring = sched.upcoming(s, local("Europe/London", 2026, 3, 28, 12), 1)[0]
-    autumn = sched.upcoming(s, local("Europe/London", 2026, 10, 24, 12), 1)[0]
+    spring = series.upcoming(s, local("Europe/London", 2026, 3, 28, 12), 1)[0]
+    autumn = series.upcoming(s, local("Europe/London", 2026, 10, 24, 12), 1)[0]
     assert spring.end - spring.start == timedelta(hours=23)
     assert autumn.end - autumn.start == timedelta(hours=25)
 
@@ -99,7 +100,7 @@ def test_london_repeated_hour_runs_once_at_its_first_occurrence():
     # 00:30 BST, 01:30 BST (first occurrence; 01:30 GMT is not a run), 02:30 GMT.
     assert runs == [utc(2026, 10, 24, 23, 30), utc(2026, 10, 25, 0, 30),
                     utc(2026, 10, 25, 2, 30), utc(2026, 10, 25, 3, 30)]
-    window = sched.upcoming(s, utc(2026, 10, 25, 0, 30), 1)[0]
+    window = series.upcoming(s, utc(2026, 10, 25, 0, 30), 1)[0]
     assert window.end - window.start == timedelta(hours=2)
 
 
@@ -121,11 +122,11 @@ def test_lord_howe_half_hour_dst():
     runs = run_times(s, local("Australia/Lord_Howe", 2026, 10, 3, 12), 2)
     assert [r.astimezone(s.tz).strftime("%m-%d %H:%M") for r in runs] == \
         ["10-04 02:45", "10-05 02:15"]
-    windows = sched.upcoming(s, local("Australia/Lord_Howe", 2026, 10, 3, 12), 2)
+    windows = series.upcoming(s, local("Australia/Lord_Howe", 2026, 10, 3, 12), 2)
     assert [w.end - w.start for w in windows] == [timedelta(hours=24),
                                                   timedelta(hours=23, minutes=30)]
     s = make("daily", "01:45", "Australia/Lord_Howe")
-    window = sched.upcoming(s, local("Australia/Lord_Howe", 2026, 4, 4, 12), 2)
+    window = series.upcoming(s, local("Australia/Lord_Howe", 2026, 4, 4, 12), 2)
     # 01:45 occurs twice on 5 April (02:00 → 01:30): the first one, then 24.5 h to the 6th.
     assert [w.end - w.start for w in window] == [timedelta(hours=24),
                                                  timedelta(hours=24, minutes=30)]
@@ -137,7 +138,7 @@ def test_lord_howe_half_hour_dst():
 
 def test_kolkata_has_no_dst_and_a_half_hour_offset():
     s = make("daily", "09:00", "Asia/Kolkata")
-    windows = sched.upcoming(s, utc(2026, 1, 1), 400)
+    windows = series.upcoming(s, utc(2026, 1, 1), 400)
     assert {w.end - w.start for w in windows} == {timedelta(hours=24)}
     assert {w.run_at.strftime("%H:%M") for w in windows} == {"03:30"}
 
@@ -155,8 +156,8 @@ def test_chatham_quarter_hour_offset_and_dst():
 
 def test_weekly_windows_are_167_and_169_hours_across_dst():
     s = make("weekly", "09:00", "Europe/London", weekday="mon")
-    spring = sched.upcoming(s, local("Europe/London", 2026, 3, 25), 1)[0]
-    autumn = sched.upcoming(s, local("Europe/London", 2026, 10, 21), 1)[0]
+    spring = series.upcoming(s, local("Europe/London", 2026, 3, 25), 1)[0]
+    autumn = series.upcoming(s, local("Europe/London", 2026, 10, 21), 1)[0]
     assert spring.end.astimezone(s.tz).weekday() == 0
     assert spring.end - spring.start == timedelta(hours=167)
     assert autumn.end - autumn.start == timedelta(hours=169)
@@ -277,7 +278,7 @@ def test_next_and_previous_match_the_literal_rule(schedule, after, start_shift):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(schedule=schedules(), after=moments)
 def test_windows_are_contiguous_and_instants_strictly_increase(schedule, after):
-    windows = sched.upcoming(schedule, after, 40, series_start=after)
+    windows = series.upcoming(schedule, after, 40, series_start=after)
     assert windows[0].run_at > after
     assert windows[0].start == sched.previous_before(schedule, windows[0].run_at, after)
     for earlier, later in zip(windows, windows[1:], strict=False):
@@ -315,7 +316,7 @@ def _wall_clock_allowed(schedule, instant: datetime) -> bool:
 @given(schedule=schedules(), after=moments)
 def test_instants_lists_the_sequence_between_two_moments(schedule, after):
     until = after + timedelta(days=200 if schedule.kind == "monthly" else 20)
-    listed = list(sched.instants(schedule, after, until, after))
+    listed = list(series.instants(schedule, after, until, after))
     truth = [t for t in brute_force(schedule, after, 30 if schedule.kind != "monthly" else 400,
                                     after) if after < t <= until]
     assert listed == truth

@@ -8,10 +8,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..extensions import db
 from .types import UTCDateTime, utcnow
 
+# "empty": the report had no rows and its task skips empty reports: no email was sent.
 # "expired": its file was deleted after REPORT_RETENTION_DAYS (jobs/housekeeping.py); the
 # row, its deliveries and what it did stay.
-RUN_STATUSES = ("queued", "running", "succeeded", "partial", "failed", "expired")
-FINISHED = ("succeeded", "partial", "failed")
+RUN_STATUSES = ("queued", "running", "succeeded", "empty", "partial", "failed", "expired")
+FINISHED = ("succeeded", "empty", "partial", "failed")
 RUN_TRIGGERS = ("scheduled", "catch_up", "manual")
 MAX_ATTEMPTS = 2  # a run whose worker died is run once more, with the same window
 # pending → sending → sent | failed; failed → sending again while attempts remain

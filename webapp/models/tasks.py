@@ -39,6 +39,12 @@ class Task(db.Model):
     # The instant after next_run_at, set while next_run_at's run is prepared ahead of it
     # (jobs/dispatch.py): non-null means that run exists, queued for its instant.
     prepared_following_at = mapped_column(UTCDateTime)
+    # Optional end date in the task's zone; ends_at is when that day ends (jobs/series.py):
+    # no run after it, and the task deactivates itself after its last run.
+    ends_on = mapped_column(sa.Date)
+    ends_at = mapped_column(UTCDateTime)
+    catch_up: Mapped[str] = mapped_column(sa.String(8), default="combine",
+                                          server_default="combine")  # or "each"
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
     # Alerts (jobs/alerts.py): its owner (who created it); the instant by which its next

@@ -8,8 +8,10 @@ from marshmallow import Schema, ValidationError, fields, post_load, validates_sc
 from marshmallow.validate import Range
 
 from jobs import schedule as sched
+from jobs.series import end_instant
 
 from .fields import says
+from .tasks import DAY_DOC, ENDS_ON_MESSAGE, ENDS_ON_RANGE
 
 AFTER_MESSAGE = "After must be an ISO 8601 time with an offset, in the years 1970 to 9000."
 
@@ -47,12 +49,14 @@ class PreviewQuerySchema(Schema):
     time = fields.Raw(required=True, metadata={"type": "string", "example": "06:30"})
     every = fields.Raw(metadata={"type": "integer"})
     weekday = fields.Raw(metadata={"type": "string", "enum": list(sched.WEEKDAYS)})
-    day = fields.Raw(metadata={"type": "integer", "minimum": 1, "maximum": 28})
+    day = fields.Raw(metadata=DAY_DOC)
     timezone = fields.Raw(metadata={"type": "string"})
     count = fields.Integer(load_default=5, validate=Range(1, 100, error=(
         "Count must be a whole number from 1 to 100.")), error_messages=says(
         "Count must be a whole number from 1 to 100."))
     after = AwareDateTime(error_messages=says(AFTER_MESSAGE))
+    ends_on = fields.Date(error_messages=says(ENDS_ON_MESSAGE), validate=ENDS_ON_RANGE,
+                          metadata={"description": "the task's end date: no run after it"})
 
     @validates_schema(skip_on_field_errors=False)
     def _schedule_is_valid(self, data, **kwargs):
@@ -63,8 +67,10 @@ class PreviewQuerySchema(Schema):
 
     @post_load
     def _as_preview(self, data, **kwargs):
-        return {"schedule": sched.parse(data, self.default_timezone), "count": data["count"],
-                "after": data.get("after") or datetime.now(UTC)}
+        schedule = sched.parse(data, self.default_timezone)
+        return {"schedule": schedule, "count": data["count"],
+                "after": data.get("after") or datetime.now(UTC),
+                "ends_at": end_instant(data.get("ends_on"), schedule.timezone)}
 
 
 class PreviewRunSchema(Schema):

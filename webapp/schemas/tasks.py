@@ -8,6 +8,8 @@ secrets, so here the server only passes through on load and loses its secrets on
 
 from __future__ import annotations
 
+from datetime import date
+
 import sqlalchemy as sa
 from marshmallow import Schema, ValidationError, fields, pre_load
 from marshmallow.validate import Length, OneOf, Range
@@ -16,6 +18,7 @@ from jobs import schedule as sched
 from jobs.delivery.settings import PROXY_TYPES
 from jobs.reports import registry
 from jobs.reports.base import ALL_CHANNELS
+from jobs.series import CATCH_UP_POLICIES
 from roles.viewer import download_blockers
 
 from ..extensions import db
@@ -34,6 +37,10 @@ from .fields import (
 from .runs import RunSummarySchema
 
 EXCLUDE = "exclude"
+DAY_DOC = {"description": 'monthly: the day of the month, 1–28, or "last" (28–31 as the '
+                          "month has)",
+           "oneOf": [{"type": "integer", "minimum": 1, "maximum": 28},
+                     {"type": "string", "enum": ["last"]}]}
 
 
 class ScheduleSchema(Schema):
@@ -41,7 +48,7 @@ class ScheduleSchema(Schema):
     time = fields.String(required=True, metadata={"example": "06:30"})
     every = fields.Integer(metadata={"description": "hourly: 1, 2, 3, 4, 6, 12; monthly: 1–12"})
     weekday = fields.String(validate=OneOf(sched.WEEKDAYS))
-    day = fields.Integer(validate=Range(1, 28))
+    day = fields.Raw(metadata=DAY_DOC)
     timezone = fields.String(metadata={"description": "IANA name; the company's by default"})
 
 
@@ -113,6 +120,12 @@ class RecipientsSchema(Schema):
             data.get("emails") is None else data
 
 
+SPREAD_MESSAGE = "Start within must be a whole number of minutes from 0 to 60."
+ENDS_ON_MESSAGE = "Ends on must be a date YYYY-MM-DD (years 1970 to 9000), or null."
+ENDS_ON_RANGE = Range(date(1970, 1, 1), date(9000, 12, 31), error=ENDS_ON_MESSAGE)
+CATCH_UP_MESSAGE = f"Catch-up must be one of {', '.join(CATCH_UP_POLICIES)}."
+
+
 class OptionsSchema(Schema):
     error_messages = {"unknown": "Unknown option.", "type": "Options must be an object."}
     inactivity_days = StrictInteger(
@@ -120,6 +133,15 @@ class OptionsSchema(Schema):
         error_messages=says("Inactivity threshold must be 1 to 30 days."))
     org_unit_ids = Strings(error_messages=says("Org unit ids must be a list of strings."))
     excel_bom = StrictBoolean(error_messages=says("Excel BOM must be true or false."))
+    skip_empty = StrictBoolean(error_messages=says("Skip when empty must be true or false."),
+                               metadata={"description": "no email when the report has no rows "
+                                                        "(the run is \"empty\")"})
+    gzip = StrictBoolean(error_messages=says("Compressed CSV must be true or false."),
+                         metadata={"description": "the report as .csv.gz (downloads, uploads)"})
+    spread_minutes = StrictInteger(
+        validate=Range(0, 60, error=SPREAD_MESSAGE), error_messages=says(SPREAD_MESSAGE),
+        metadata={"description": "scheduled runs start within this many minutes of their "
+                                 "instant, at a fixed offset per task (0: at the instant)"})
 
 
 REPORT_TYPE_MESSAGE = "Report type must be one of " \
@@ -177,6 +199,14 @@ class TaskSchema(Schema):
     options = fields.Nested(OptionsSchema, load_default=dict)
     active = StrictBoolean(load_default=True,
                            error_messages=says("Activated must be true or false."))
+    ends_on = fields.Date(load_default=None, allow_none=True, error_messages=says(
+        ENDS_ON_MESSAGE), validate=ENDS_ON_RANGE,
+        metadata={"description": "the last day (in the task's time zone) that may have a run; "
+                                 "the task then deactivates itself"})
+    catch_up = fields.String(load_default="combine", validate=OneOf(
+        CATCH_UP_POLICIES, error=CATCH_UP_MESSAGE), error_messages=says(CATCH_UP_MESSAGE),
+        metadata={"description": "after downtime: combine (one run since the last window) or "
+                                 "each (one run per missed instant, at most CATCH_UP_MAX)"})
     status = fields.String(dump_only=True, validate=OneOf(TASK_STATUSES))
     next_run_at = LocalDateTime(lambda task: task.timezone, dump_only=True, allow_none=True)
     last_run = derived(fields.Nested(RunSummarySchema, dump_only=True,

@@ -78,7 +78,7 @@ def _name_of(target) -> str:
 
 TASK_FIELDS = ("name", "report_type", "channels", "options", "server", "active",
                "schedule_kind", "schedule_time", "schedule_every", "schedule_weekday",
-               "schedule_day", "timezone")
+               "schedule_day", "timezone", "catch_up")
 
 
 def task_fields(task: Task | None) -> dict:
@@ -88,6 +88,7 @@ def task_fields(task: Task | None) -> dict:
         return {}
     values = mask({f: getattr(task, f) for f in TASK_FIELDS})
     values["recipients"] = sorted(r.email for r in task.recipients)
+    values["ends_on"] = task.ends_on.isoformat() if task.ends_on else None
     server = task.server or {}
     values["_secrets"] = (server.get("password"), (server.get("proxy") or {}).get("password"))
     return values

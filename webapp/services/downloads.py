@@ -60,8 +60,9 @@ def send_report(run_id: int):
     except FileNotFoundError:
         abort(404, description=_missing(run))
     _audit(run, True)
-    response = Response(stream_with_context(chunks), mimetype="text/csv",
-                        direct_passthrough=True)
+    gzipped = run.file_name.endswith(".gz")  # the task's option "gzip": a .csv.gz file
+    response = Response(stream_with_context(chunks), direct_passthrough=True,
+                        mimetype="application/gzip" if gzipped else "text/csv")
     response.content_length = size
     response.headers.set("Content-Disposition", "attachment", filename=run.file_name)
     response.headers["Cache-Control"] = "private, no-store"

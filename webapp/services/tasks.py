@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from jobs import dispatch as dispatcher
-from jobs import held
+from jobs import held, series
 from jobs import schedule as sched
 from jobs.delivery import settings as server_settings
 from jobs.delivery.base import InvalidSettings, TestResult
@@ -26,8 +27,10 @@ from .people import acting_user_id
 
 MAX_ACTIVE_TASKS = 100
 MAX_RECIPIENTS = 50
-DEFAULT_OPTIONS = {"inactivity_days": 14, "org_unit_ids": [], "excel_bom": False}
-EDITABLE = ("name", "report_type", "channels", "schedule", "recipients", "options", "active")
+DEFAULT_OPTIONS = {"inactivity_days": 14, "org_unit_ids": [], "excel_bom": False,
+                   "skip_empty": False, "gzip": False, "spread_minutes": 0}
+EDITABLE = ("name", "report_type", "channels", "schedule", "recipients", "options", "active",
+            "ends_on", "catch_up")
 
 
 class TaskBusy(RuntimeError):
@@ -44,6 +47,8 @@ class TaskInput:
     options: dict
     active: bool
     server: dict | None = None  # as stored: secrets encrypted (jobs/delivery/settings.py)
+    ends_on: date | None = None
+    catch_up: str = series.DEFAULT_CATCH_UP
 
 
 def _stored(task: Task | None, payload: dict) -> dict:
@@ -95,7 +100,8 @@ def validate(company: Company, payload, task: Task | None = None) -> TaskInput:
         raise InputError(errors)
     return TaskInput(name=data["name"], report_type=data["report_type"],
                      channels=data["channels"], schedule=data["schedule"], emails=emails,
-                     options=options, active=data["active"], server=server)
+                     options=options, active=data["active"], server=server,
+                     ends_on=data.get("ends_on"), catch_up=data["catch_up"])
 
 
 def _server(raw, rtype, task: Task | None, errors: dict) -> dict | None:
@@ -161,6 +167,8 @@ def save(company: Company, data: TaskInput, now: datetime, task: Task | None = N
     task.options = data.options
     task.server = data.server
     task.active = data.active
+    task.ends_on, task.catch_up = data.ends_on, data.catch_up
+    task.ends_at = series.end_instant(data.ends_on, data.schedule.timezone)
     with db.session.no_autoflush:
         _set_recipients(task, data.emails)
 
@@ -174,10 +182,20 @@ def save(company: Company, data: TaskInput, now: datetime, task: Task | None = N
     elif data.schedule != old_schedule:
         task.series_start = now
         task.next_run_at = sched.next_after(data.schedule, now, now)
+    _check_end(task)
     db.session.flush()
     sync_recipient_roles(company.id)
     audit.task_saved(task, before)
     return task
+
+
+def _check_end(task: Task) -> None:
+    """An active task's next run may not be after its end date."""
+    if task.active and task.ends_at is not None and task.next_run_at > task.ends_at:
+        when = task.next_run_at.astimezone(ZoneInfo(task.timezone))
+        raise InputError({"ends_on": (
+            f"The next run ({when:%a %-d %b %Y %H:%M}) would be after the end date: choose "
+            "a later end date, or save the task with Activated off.")})
 
 
 def _set_recipients(task: Task, emails: list[str]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from jobs import schedule as sched
 
 from ..models import Task
+from . import task_series
 
 SERVER_FIELDS = ("server_transport", "server_host", "server_port", "server_username",
                  "server_directory", "server_host_key_fingerprint", "proxy_type", "proxy_host",
@@ -37,7 +38,8 @@ def schedule(form) -> dict:
 def payload(form) -> dict:
     """The posted form in the API's task shape."""
     days = form.get("inactivity_days", "14").strip()
-    return {
+    series_fields, series_options = task_series.payload(form)
+    return {**series_fields,
         "name": form.get("name", ""),
         "report_type": form.get("report_type", ""),
         "channels": form.getlist("channels"),
@@ -47,7 +49,7 @@ def payload(form) -> dict:
         "options": {"inactivity_days": int(days) if days.isdigit() else days,
                     "org_unit_ids": [o.strip() for o in form.get("org_unit_ids", "").split(",")
                                      if o.strip()],
-                    "excel_bom": form.get("excel_bom") == "1"},
+                    "excel_bom": form.get("excel_bom") == "1", **series_options},
         "active": form.get("active") == "1",
     }
 
@@ -91,19 +93,21 @@ def values_of(task: Task | None, company_timezone: str) -> dict:
                 "schedule_kind": "daily", "schedule_time": "06:30", "schedule_every_hours": "4",
                 "schedule_every_months": "1", "schedule_day": "1", "schedule_weekday": "mon",
                 "timezone": company_timezone, "emails": [""], "inactivity_days": "14",
-                "org_unit_ids": "", "excel_bom": False, "active": True, **_server_values(None)}
+                "org_unit_ids": "", "excel_bom": False, "active": True, **_server_values(None),
+                **task_series.values_of(None)}
     s = sched.of(task)
     return {"name": task.name, "report_type": task.report_type, "channels": task.channels,
             "schedule_kind": s.kind, "schedule_time": task.schedule_time,
             "schedule_every_hours": str(s.every or 4) if s.kind == "hourly" else "4",
             "schedule_every_months": str(s.every or 1) if s.kind == "monthly" else "1",
-            "schedule_day": str(s.day or 1), "schedule_weekday":
+            "schedule_day": str(s.as_dict().get("day", 1)),
+            "schedule_weekday":
                 sched.WEEKDAYS[s.weekday] if s.weekday is not None else "mon",
             "timezone": task.timezone, "emails": task.recipient_emails or [""],
             "inactivity_days": str(task.options.get("inactivity_days", 14)),
             "org_unit_ids": ", ".join(task.options.get("org_unit_ids", [])),
             "excel_bom": bool(task.options.get("excel_bom")), "active": task.active,
-            **_server_values(task.server)}
+            **_server_values(task.server), **task_series.values_of(task)}
 
 
 def values_from(form, company_timezone: str) -> dict:
@@ -115,4 +119,5 @@ def values_from(form, company_timezone: str) -> dict:
     values["active"] = form.get("active") == "1"
     # An empty time zone means the company's, as in the API: show the preview in it.
     values["timezone"] = values["timezone"] or company_timezone
+    values.update(task_series.values_from(form))
     return values

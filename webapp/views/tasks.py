@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from jobs import schedule as sched
+from jobs import series
 from jobs.reports import registry
 from roles import permissions as P
 from roles.access import can, require_permission
@@ -24,11 +26,12 @@ from ..services import tasks as task_service
 from ..services.connection_tests import TestResult, TooManyTests
 from ..services.errors import InputError
 from ..tenancy import current_company, get_for_company_or_404
-from . import forms
+from . import forms, task_series
 
 bp = Blueprint("tasks", __name__)
 
-STEP1_FIELDS = ("name", "report_type", "channels", "schedule", "options", "active")
+STEP1_FIELDS = ("name", "report_type", "channels", "schedule", "options", "active", "ends_on",
+                "catch_up")
 
 
 @bp.before_request
@@ -62,11 +65,14 @@ def index():
     page = lists.tasks_by_page(company_id, query)
     active = db.session.scalar(sa.select(sa.func.count(Task.id)).where(
         Task.company_id == company_id, Task.active.is_(True)))
+    today = _now().astimezone(ZoneInfo(current_company().timezone)).date()
     pages = max(1, -(-page.total // query["limit"]))
     return render("tasks/index.html", tasks=page.items, total=page.total, query=query,
                   pages=pages, args=args, errors=errors, registry=registry, active=active,
                   limit=task_service.MAX_ACTIVE_TASKS,
-                  statuses=TASK_STATUSES), (422 if errors else 200)
+                  statuses=TASK_STATUSES,
+                  ends_label=lambda task: task_series.ends_label(task, today)), \
+        (422 if errors else 200)
 
 
 @bp.get("/tasks/<int:task_id>")
@@ -108,7 +114,8 @@ def _preview(values: dict, default_tz: str):
         schedule = sched.parse(forms.schedule(values), default_tz)
     except sched.ScheduleError as exc:
         return [], exc
-    return sched.upcoming(schedule, _now(), 5), None
+    return series.upcoming(schedule, _now(), 5,
+                           ends_at=task_series.ends_at(values, schedule.timezone)), None
 
 
 @bp.get("/tasks/preview")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from flask import jsonify, request
 from flask_login import current_user
 
-from jobs import schedule as sched
+from jobs import series
 from jobs.reports import registry
 from roles import permissions as P
 from roles.access import require_permission
@@ -69,7 +69,7 @@ def schedule_preview():
     if errors:
         return invalid(InputError(errors))
     schedule = query["schedule"]
-    runs = sched.upcoming(schedule, query["after"], query["count"])
+    runs = series.upcoming(schedule, query["after"], query["count"], ends_at=query["ends_at"])
     return jsonify(PreviewSchema().dump({"runs": [
         {"run_at": w.run_at.astimezone(schedule.tz), "window_start": w.start.astimezone(
             schedule.tz), "window_end": w.end.astimezone(schedule.tz)} for w in runs]}))
