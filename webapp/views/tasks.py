@@ -2,39 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
-from jobs import schedule as sched
 from jobs.reports import registry
 from roles import permissions as P
 from roles.access import require_permission
 from roles.viewer import download_blockers
 
 from ..extensions import db
-from ..htmx import render, render_fragment
+from ..htmx import render
 from ..models import Run, Task
 from ..services import tasks as task_service
 from ..services.errors import InputError
 from ..tenancy import current_company, get_for_company_or_404
-from . import forms
+from . import task_form
 
 bp = Blueprint("tasks", __name__)
-
-STEP1_FIELDS = ("name", "report_type", "channels", "schedule", "options", "active")
 
 
 @bp.before_request
 @login_required
 def _login():
     return None
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @bp.get("/")
@@ -70,53 +61,32 @@ def show(task_id: int):
                                              task.report_type))
 
 
-def _render_form(task: Task | None, values: dict, step: int, errors: dict | None = None,
-                 status: int = 200, server_test=None, block: str | None = None):
-    company = current_company()
-    preview, preview_error = _preview(values, company.timezone)
-    blockers = download_blockers(company.id, [e for e in values["emails"] if e.strip()],
-                                 values.get("report_type") or None)
-    return render("tasks/form.html", block, task=task, values=values, step=step,
-                  errors=errors or {}, report_types=registry.creatable(),
-                  all_types=registry.REPORT_TYPES, weekdays=sched.WEEKDAYS,
-                  hourly_every=sched.HOURLY_EVERY, timezones=sched.timezone_names(),
-                  preview=preview, preview_error=preview_error, blockers=blockers,
-                  server_test=server_test, stored_server=task.server if task else None,
-                  server_fields=forms.SERVER_FIELDS), status
-
-
-def _preview(values: dict, default_tz: str):
-    try:
-        schedule = sched.parse(forms.schedule(values), default_tz)
-    except sched.ScheduleError as exc:
-        return [], exc
-    return sched.upcoming(schedule, _now(), 5), None
-
-
 @bp.get("/tasks/preview")
 @require_permission(P.VIEW_TASKS)
 def preview():
     """The next five runs of the schedule being edited (an htmx fragment)."""
-    values = forms.values_from(request.args, current_company().timezone)
-    runs, error = _preview(values, current_company().timezone)
-    return render_fragment("tasks/form.html", "preview", preview=runs, preview_error=error,
-                           values=values)
+    return task_form.fragment("preview")
 
 
 @bp.get("/tasks/channels")
 @require_permission(P.VIEW_TASKS)
 def channels():
-    """The channel boxes of the report type just chosen (an htmx fragment); without
-    JavaScript the next submit shows them."""
-    values = forms.values_from(request.args, current_company().timezone)
-    return render_fragment("tasks/form.html", "channels", values=values,
-                           all_types=registry.REPORT_TYPES)
+    """The fields that follow the report type just chosen: its channels and options (an htmx
+    fragment); without JavaScript, "Show the fields of this report type" does it."""
+    return task_form.fragment("type_fields")
+
+
+@bp.get("/tasks/schedule-fields")
+@require_permission(P.VIEW_TASKS)
+def schedule_fields():
+    """The schedule fields of the repeat kind just chosen (an htmx fragment)."""
+    return task_form.fragment("schedule_fields")
 
 
 @bp.route("/tasks/new", methods=["GET", "POST"])
 @require_permission(P.CREATE_TASKS)
 def create():
-    return _edit(None)
+    return task_form.new_form(None) if request.method == "GET" else task_form.submit(None)
 
 
 @bp.route("/tasks/<int:task_id>/edit", methods=["GET", "POST"])
@@ -126,67 +96,27 @@ def edit(task_id: int):
     if not task.editable:
         flash("This task is running: it can be edited when the run has finished.", "error")
         return redirect(url_for("tasks.show", task_id=task.id))
-    return _edit(task)
+    return task_form.new_form(task) if request.method == "GET" else task_form.submit(task)
 
 
-def _edit(task: Task | None):
-    if request.method == "GET":
-        return _render_form(task, forms.values_of(task, current_company().timezone), 1)
-    values = forms.values_from(request.form, current_company().timezone)
-    action = request.form.get("action", "")
-    step = 2 if request.form.get("step") == "2" else 1
-    if action == "add_email":
-        values["emails"].append("")
-        return _render_form(task, values, 2)
-    if action.startswith("remove_email:"):
-        index = int(action.split(":", 1)[1]) if action.split(":", 1)[1].isdigit() else -1
-        if 0 <= index < len(values["emails"]):
-            values["emails"].pop(index)
-        return _render_form(task, values, 2)
-    if action in ("back", "preview"):  # "preview": the no-JavaScript way to refresh it
-        return _render_form(task, values, 1)
-    if action == "test_connection":
-        return _test_connection(task, values)
-    company = current_company()
+@bp.post("/tasks/<int:task_id>/active")
+@require_permission(P.EDIT_TASKS)
+def set_active(task_id: int):
+    """The Activated toggle of the list and the task page."""
+    task = get_for_company_or_404(Task, task_id)
+    active = request.form.get("active") == "1"
+    back = url_for("tasks.index") if request.form.get("next") == "index" else \
+        url_for("tasks.show", task_id=task.id)
     try:
-        data = task_service.validate(company, forms.payload(request.form), task)
-    except InputError as exc:
-        errors = exc.fields
-        step1 = {k: v for k, v in errors.items() if k.split(".")[0] in STEP1_FIELDS}
-        if step == 1:
-            if step1:
-                return _render_form(task, values, 1, step1, 422)
-            return _render_form(task, values, 2)  # recipients come next
-        return _render_form(task, values, 1 if step1 else 2, errors, 422)
-    if step == 1:
-        return _render_form(task, values, 2)
-    try:
-        saved = task_service.save(company, data, _now(), task)
-    except InputError as exc:
+        task_service.set_active(current_company(), task, active, task_form.now())
+    except (task_service.TaskBusy, InputError) as exc:
         db.session.rollback()
-        return _render_form(task, values, 1, exc.fields, 422)
-    except task_service.TaskBusy as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for("tasks.show", task_id=task.id))
+        flash("; ".join(exc.fields.values()) if isinstance(exc, InputError) else str(exc),
+              "error")
+        return redirect(back)
     db.session.commit()
-    flash(f"Task “{saved.name}” saved.")
-    return redirect(url_for("tasks.show", task_id=saved.id))
-
-
-def _test_connection(task: Task | None, values: dict):
-    """"Test connection": the outcome, and for SFTP the key that saving will pin. With htmx
-    only the result block is replaced (the passwords typed stay in their fields)."""
-    errors = {}
-    result = None
-    try:
-        result = task_service.test_connection(forms.server(request.form), task)
-    except InputError as exc:
-        errors = {f"recipients.{k}": v for k, v in exc.fields.items()}
-    if result is not None and result.fingerprint:
-        values["server_host_key_fingerprint"] = result.fingerprint
-    # 200 either way: a check, not a save (and htmx swaps only 2xx answers).
-    return _render_form(task, values, 2, errors, server_test=result, block="server_test")
+    flash(f"Task “{task.name}” {'activated' if active else 'deactivated'}.")
+    return redirect(back)
 
 
 @bp.post("/tasks/<int:task_id>/delete")
@@ -208,9 +138,11 @@ def delete(task_id: int):
 def run_now(task_id: int):
     task = get_for_company_or_404(Task, task_id)
     try:
-        run = task_service.run_now(task, _now())
+        run = task_service.run_now(task, task_form.now())
+    except task_service.RunPending as exc:  # a second click or tab: the run under way
+        flash(str(exc), "error")
+        return redirect(url_for("runs.show", run_id=exc.run.id))
     except task_service.TaskBusy as exc:
         flash(str(exc), "error")
         return redirect(url_for("tasks.show", task_id=task.id))
-    flash("The report is being built.")
     return redirect(url_for("runs.show", run_id=run.id))

@@ -101,7 +101,7 @@ def test_the_preview_follows_the_schedule_as_it_is_typed(new_page, acme):
     assert preview.locator("tbody tr").count() == 5
     page.get_by_label("Task name").fill("Weekly rooms")
     page.get_by_label("Repeat").select_option("weekly")
-    page.get_by_label("Weekday (weekly)").select_option("fri")
+    page.get_by_label("Weekday").select_option("fri")
     page.get_by_label("Time (hh:mm)").fill("17:45")
     # htmx replaces the preview (no page load): every run is now a Friday at 17:45.
     # (Locators, not wait_for_function: the CSP allows no string evaluation in the page.)
