@@ -118,11 +118,16 @@ def submit(task: Task | None):
         return render_form(task, values, 1, **keep)
     if action in ("server_fields", "test_connection"):
         return _server(task, form, values, action == "test_connection", keep)
+    errors: dict = {}
     try:
         data = task_service.validate(company, forms.payload(form), task)
-        task_service.check_active_limit(company, data.active, task)  # said at step 1
     except InputError as exc:
         errors = exc.fields
+    try:  # said at step 1, not only when Save finds it
+        task_service.check_active_limit(company, values["active"], task)
+    except InputError as exc:
+        errors.update(exc.fields)
+    if errors:
         step1 = {k: v for k, v in errors.items() if k.split(".")[0] in STEP1_KEYS}
         if step == 1:
             if step1:
