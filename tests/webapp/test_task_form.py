@@ -12,7 +12,7 @@ from webapp.extensions import db
 from webapp.models import Run, Task
 from webapp.services import tasks as task_service
 
-from ..conftest import csrf_token
+from ..conftest import Auth, csrf_token
 from .test_portal import STEP1, _post
 
 HEALTH = {**STEP1, "report_type": "native_connection_status", "channels": ["whatsapp"],
@@ -224,3 +224,27 @@ def test_destructive_actions_confirm_naming_their_object(make_company, auth):
     task = db.session.scalar(sa.select(Task))
     page = client.get(f"/tasks/{task.id}").get_data(as_text=True)
     assert 'data-confirm="Delete the task “Rooms”' in page
+
+
+def test_an_expired_session_loses_nothing_typed(make_company, auth, app):
+    make_company("Acme")
+    auth.login("admin@acme.example")
+    client = auth.client
+    form = {**STEP1, "name": "Typed before expiry", "step": "1", "action": "next"}
+    # Logged in, but the token no longer matches (it expired): the form comes back.
+    response = client.post("/tasks/new", data={**form, "csrf_token": "stale"})
+    assert response.status_code == 302 and response.headers["Location"] == "/tasks/new"
+    page = client.get("/tasks/new").get_data(as_text=True)
+    assert 'value="Typed before expiry"' in page and "session expired" in page
+    assert 'value="Typed before expiry"' not in client.get("/tasks/new").get_data(True)
+    # The whole session gone: through the login page, back to the form with its values.
+    fresh = app.test_client()
+    response = fresh.post("/tasks/new", data={**form, "csrf_token": "stale"})
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=/tasks/new")
+    page = fresh.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Log in again" in page
+    back = Auth(fresh).login("admin@acme.example", next_path="/tasks/new")
+    assert back.headers["Location"] == "/tasks/new"
+    page = fresh.get("/tasks/new").get_data(as_text=True)
+    assert 'value="Typed before expiry"' in page

@@ -329,3 +329,22 @@ def test_destructive_actions_confirm_naming_their_object(new_page, live, acme):
     time.sleep(0.5)
     assert len(seen) == 2 and "“Doomed role”" in seen[1]
     expect(page.get_by_role("heading", name="Role “Doomed role”")).to_be_visible()
+
+
+def test_an_expired_session_brings_the_form_back_after_logging_in(new_page, live, acme):
+    page = new_page()
+    log_in(page, acme.admin_email)
+    _step1(page, "Outlived its session", "usage_by_rooms", "sms")
+    page.get_by_label("Repeat").select_option("weekly")
+    page.get_by_label("Weekday").select_option("thu")
+    page.context.clear_cookies()  # the session expires while the form is open
+    page.get_by_role("button", name="Next: Configure recipients").click()
+    page.wait_for_url(re.compile(r"/login"))
+    expect(page.get_by_text(re.compile("Your session expired"))).to_be_visible()
+    log_in(page, acme.admin_email)
+    page.wait_for_url(re.compile(r"/tasks/new$"))
+    assert page.get_by_label("Task name").input_value() == "Outlived its session"
+    assert page.get_by_label("Weekday").input_value() == "thu"
+    assert page.locator("input[name=channels][value=sms]").is_checked()
+    page.get_by_role("button", name="Next: Configure recipients").click()
+    expect(page.get_by_label("Recipient email 1")).to_be_visible()
