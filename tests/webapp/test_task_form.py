@@ -248,3 +248,17 @@ def test_an_expired_session_loses_nothing_typed(make_company, auth, app):
     assert back.headers["Location"] == "/tasks/new"
     page = fresh.get("/tasks/new").get_data(as_text=True)
     assert 'value="Typed before expiry"' in page
+
+
+def test_sso_settings_say_every_error_at_once_and_keep_the_secret(make_company, auth):
+    make_company("Acme")
+    auth.login("admin@acme.example")
+    client = auth.client
+    response = client.post("/admin/sso", data={
+        "csrf_token": csrf_token(client, "/admin/sso"), "form_token": "B" * 24,
+        "enabled": "1", "issuer": "", "client_id": "herald", "client_secret": "sso-s3cret",
+        "groups_claim": "groups", "role_mapping": "no equals sign", "sync_mode": "sso_only"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Line 1: write" in page and "Issuer is required" in page  # both at once
+    assert "sso-s3cret" not in page and "kept from what you typed" in page

@@ -348,3 +348,35 @@ def test_an_expired_session_brings_the_form_back_after_logging_in(new_page, live
     assert page.locator("input[name=channels][value=sms]").is_checked()
     page.get_by_role("button", name="Next: Configure recipients").click()
     expect(page.get_by_label("Recipient email 1")).to_be_visible()
+
+
+def test_sso_settings_say_every_error_at_once_and_keep_the_secret(new_page, acme, form_errors):
+    page = new_page()
+    log_in(page, acme.admin_email)
+    page.goto("/admin/sso")
+    page.get_by_label("Single sign-on is on").check()
+    page.get_by_label("Client id").fill("herald")
+    page.get_by_label("Client secret").fill("typed-sso-secret")
+    page.locator("textarea[name=role_mapping]").fill("no equals sign")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text(re.compile("Line 1: write"))).to_be_visible()
+    expect(page.get_by_text("Issuer is required to turn single sign-on on.")).to_be_visible()
+    expect(page.get_by_label("Client secret")).to_have_attribute(
+        "placeholder", re.compile("kept from what you typed"))
+    assert "typed-sso-secret" not in page.content()
+
+
+@pytest.mark.parametrize("path", ["/tasks/new", "/admin/roles/new", "/admin/sso",
+                                  "/admin/audit", "/admin/users"])
+def test_enter_in_any_form_presses_no_destructive_button(new_page, acme, path):
+    """Enter in a text field presses its form's first submit button: never one that
+    removes, deletes or resets."""
+    page = new_page()
+    log_in(page, acme.admin_email)
+    page.goto(path)
+    forms = page.locator("form:has(input[type=text], input:not([type]), input[type=email])")
+    for n in range(forms.count()):
+        first = forms.nth(n).locator("button[type=submit], button:not([type])").first
+        label = (first.text_content() or "").strip()
+        assert not re.search(r"remove|delete|reset|clear", label, re.I), (path, label)
+        assert "danger" not in (first.get_attribute("class") or ""), (path, label)
