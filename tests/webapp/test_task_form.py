@@ -262,3 +262,27 @@ def test_sso_settings_say_every_error_at_once_and_keep_the_secret(make_company, 
     assert response.status_code == 422
     assert "Line 1: write" in page and "Issuer is required" in page  # both at once
     assert "sso-s3cret" not in page and "kept from what you typed" in page
+
+
+def test_duplicate_and_what_run_now_covers(make_company, auth):
+    make_company("Acme")
+    auth.login("admin@acme.example")
+    client = auth.client
+    _post(client, "/tasks/new", {**STEP1, "name": "Rooms", "step": "2", "action": "save",
+                                 "emails": ["admin@acme.example"]})
+    task = db.session.scalar(sa.select(Task))
+    page = client.get(f"/tasks/{task.id}").get_data(as_text=True)
+    assert f'href="/tasks/{task.id}/duplicate"' in page and 'id="run-now-covers"' in page
+    copy = client.get(f"/tasks/{task.id}/duplicate").get_data(as_text=True)
+    assert 'value="Copy of Rooms"' in copy and 'action="/tasks/new"' in copy
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 1  # nothing saved yet
+
+
+def test_the_time_zones_offered(make_company, auth):
+    make_company("Acme", timezone="Asia/Kolkata")
+    auth.login("admin@acme.example")
+    page = auth.client.get("/tasks/new").get_data(as_text=True)
+    zones = re.findall(r'<option value="([^"]+)"[^>]*>[^<]*\(UTC[+−]\d\d:\d\d\)', page)
+    assert zones[0] == "Asia/Kolkata" and "Europe/Oslo" in zones and "UTC" in zones
+    assert not [z for z in zones if z.startswith(("US/", "Etc/")) or z == "Asia/Calcutta"]
+    assert "Asia/Kolkata (UTC+05:30) — the company" in page

@@ -24,7 +24,7 @@ from ..services import form_secrets
 from ..services import tasks as task_service
 from ..services.errors import InputError
 from ..tenancy import current_company
-from . import forms
+from . import forms, timezones
 
 STEP1_KEYS = ("name", "report_type", "channels", "schedule", "options", "active")
 STEP1_FIELDS = ("name", "report_type", "schedule_kind", "schedule_time", "schedule_every_hours",
@@ -55,13 +55,14 @@ def context(task: Task | None, values: dict, errors: dict | None = None, **extra
     errors = errors or {}
     page = dict(task=task, values=values, errors=errors, all_types=registry.REPORT_TYPES,
                 weekdays=sched.WEEKDAYS, weekday_names=WEEKDAY_NAMES,
-                hourly_every=sched.HOURLY_EVERY, timezones=sched.timezone_names(),
+                hourly_every=sched.HOURLY_EVERY,
+                timezones=timezones.choices(company.timezone, values["timezone"], now()),
                 schedule=schedule, preview=runs, preview_error=preview_error,
                 schedule_errors=any(k.startswith("schedule") for k in errors),
                 active_count=active, active_limit=task_service.MAX_ACTIVE_TASKS,
                 at_limit=active >= task_service.MAX_ACTIVE_TASKS and not (task and task.active),
                 stored_server=task.server if task else None, server_fields=forms.SERVER_FIELDS,
-                step1_fields=STEP1_FIELDS, form_url=request.path,
+                step1_fields=STEP1_FIELDS, form_url=extra.pop("form_url", request.path),
                 form_token=extra.pop("form_token", None) or form_secrets.new_token(),
                 kept_secrets=extra.pop("kept_secrets", {}), server_test=None,
                 server_tested=False)
@@ -98,6 +99,15 @@ def new_form(task: Task | None):
             task_service.MAX_ACTIVE_TASKS:
         values["active"] = False  # said above the form; saved deactivated unless changed
     return render_form(task, values, 1)
+
+
+def duplicate_form(source: Task):
+    """The create form with ``source``'s values: a new name, its passwords not copied."""
+    values = forms.values_of(source, current_company().timezone)
+    values["name"] = f"Copy of {source.name}"[:120]
+    values["active"] = task_service.active_count(current_company()) < \
+        task_service.MAX_ACTIVE_TASKS
+    return render_form(None, values, 1, form_url=url_for("tasks.create"))
 
 
 def session_expired():

@@ -89,6 +89,13 @@ def create():
     return task_form.new_form(None) if request.method == "GET" else task_form.submit(None)
 
 
+@bp.get("/tasks/<int:task_id>/duplicate")
+@require_permission(P.CREATE_TASKS)
+def duplicate(task_id: int):
+    """A new task's form filled in from this one (saved only when the user saves it)."""
+    return task_form.duplicate_form(get_for_company_or_404(Task, task_id))
+
+
 @bp.route("/tasks/<int:task_id>/edit", methods=["GET", "POST"])
 @require_permission(P.EDIT_TASKS)
 def edit(task_id: int):
