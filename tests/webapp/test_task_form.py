@@ -286,3 +286,32 @@ def test_the_time_zones_offered(make_company, auth):
     assert zones[0] == "Asia/Kolkata" and "Europe/Oslo" in zones and "UTC" in zones
     assert not [z for z in zones if z.startswith(("US/", "Etc/")) or z == "Asia/Calcutta"]
     assert "Asia/Kolkata (UTC+05:30) — the company" in page
+
+
+def test_retry_failed_deliveries_now(make_company, auth, work):
+    from datetime import UTC, datetime, timedelta
+
+    from webapp.models import Delivery, OutboxMessage
+
+    make_company("Acme")
+    auth.login("admin@acme.example")
+    client = auth.client
+    _post(client, "/tasks/new", {**STEP1, "step": "2", "action": "save",
+                                 "emails": ["admin@acme.example"]})
+    task = db.session.scalar(sa.select(Task))
+    location = _post(client, f"/tasks/{task.id}/run", {}).headers["Location"]
+    work()
+    delivery = db.session.scalar(sa.select(Delivery))
+    later = datetime.now(UTC) + timedelta(hours=3)
+    delivery.status, delivery.error, delivery.next_attempt_at = "failed", "550 busy", later
+    db.session.commit()
+    sent_before = db.session.scalar(sa.select(sa.func.count(OutboxMessage.id)))
+    page = client.get(location).get_data(as_text=True)
+    assert "Retry failed deliveries now" in page
+    response = _post(client, f"{location}/retry", {})
+    assert response.headers["Location"] == location
+    assert "Retrying 1 failed delivery now." in client.get(location).get_data(as_text=True)
+    work()
+    db.session.refresh(delivery)
+    assert delivery.status == "sent"
+    assert db.session.scalar(sa.select(sa.func.count(OutboxMessage.id))) == sent_before + 1

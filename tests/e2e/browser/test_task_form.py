@@ -380,3 +380,25 @@ def test_enter_in_any_form_presses_no_destructive_button(new_page, acme, path):
         label = (first.text_content() or "").strip()
         assert not re.search(r"remove|delete|reset|clear", label, re.I), (path, label)
         assert "danger" not in (first.get_attribute("class") or ""), (path, label)
+
+
+def test_duplicate_a_task_and_pick_a_time_zone(new_page, live, acme):
+    task = make_task(live, acme, "Original", [acme.admin_email])
+    page = new_page()
+    log_in(page, acme.admin_email)
+    page.goto(f"/tasks/{task['id']}")
+    expect(page.locator("#run-now-covers")).to_contain_text("Run now builds the report")
+    page.get_by_role("link", name="Duplicate").click()
+    expect(page.get_by_label("Task name")).to_have_value("Copy of Original")
+    zone = page.get_by_label("Time zone")
+    assert zone.locator("option").first.get_attribute("value") == "Europe/London"
+    assert zone.locator("option[value='US/Eastern'], option[value='Asia/Calcutta']").count() == 0
+    expect(zone.locator("option[value='Asia/Kolkata']")).to_have_text("Asia/Kolkata (UTC+05:30)")
+    zone.select_option("Asia/Kolkata")
+    expect(page.locator("#preview h3")).to_contain_text("Asia/Kolkata")
+    page.get_by_role("button", name="Next: Configure recipients").click()
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.wait_for_url(re.compile(r"/tasks/\d+$"))
+    copy = _task_named(live, acme, "Copy of Original")
+    assert copy["id"] != task["id"] and copy["schedule"]["timezone"] == "Asia/Kolkata"
+    assert copy["recipients"]["emails"] == [acme.admin_email]
