@@ -51,12 +51,14 @@ def context(task: Task | None, values: dict, errors: dict | None = None, **extra
     """What the form's templates (page or fragment) need."""
     company = current_company()
     schedule, runs, preview_error = preview(values, company.timezone)
-    active = task_service.active_count(company)
+    part = extra.pop("fragment", False)  # a block: what only the whole page shows is skipped
+    active = 0 if part else task_service.active_count(company)
     errors = errors or {}
     page = dict(task=task, values=values, errors=errors, all_types=registry.REPORT_TYPES,
                 weekdays=sched.WEEKDAYS, weekday_names=WEEKDAY_NAMES,
                 hourly_every=sched.HOURLY_EVERY,
-                timezones=timezones.choices(company.timezone, values["timezone"], now()),
+                timezones=[] if part else timezones.choices(company.timezone,
+                                                            values["timezone"], now()),
                 schedule=schedule, preview=runs, preview_error=preview_error,
                 schedule_errors=any(k.startswith("schedule") for k in errors),
                 active_count=active, active_limit=task_service.MAX_ACTIVE_TASKS,
@@ -82,7 +84,8 @@ def render_form(task: Task | None, values: dict, step: int, errors: dict | None 
 def fragment(block: str):
     """A part of step 1 for the values being edited (htmx: report type, repeat, preview)."""
     values = forms.values_from(request.args, current_company().timezone)
-    return render_fragment("tasks/form.html", block, **context(None, values, step=1))
+    return render_fragment("tasks/form.html", block, **context(None, values, step=1,
+                                                                 fragment=True))
 
 
 def new_form(task: Task | None):

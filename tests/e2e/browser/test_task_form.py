@@ -45,6 +45,7 @@ def _step1(page, name: str, report_type: str = "usage_by_rooms", channel: str = 
     page.goto("/tasks/new")
     page.get_by_label("Task name").fill(name)
     page.get_by_label("Report type").select_option(report_type)
+    page.locator(f"#type-fields[data-report-type={report_type}]").wait_for()
     page.locator(f"input[name=channels][value={channel}]").check()
 
 
@@ -141,6 +142,7 @@ def test_fields_follow_the_report_type_and_the_repeat(new_page, live, acme):
     expect(page.get_by_label(re.compile("Inactivity threshold"))).to_be_visible()
     expect(page.get_by_label(re.compile("Org unit ids"))).to_have_count(0)
     page.get_by_label("Report type").select_option("wecom_irregularities")
+    page.locator("#type-fields[data-report-type=wecom_irregularities]").wait_for()
     page.locator("input[name=channels][value=wecom]").check()
     for kind, shown, gone in [
             ("daily", [], ["Every X hours", "Weekday", "Day of month, 1–28"]),
@@ -267,6 +269,7 @@ def test_changing_the_type_away_from_the_health_check_drops_the_server(new_page,
     page.get_by_label("Recipient email 1").fill("ops@form-bank.example")
     page.get_by_role("button", name="Back").click()
     page.get_by_label("Report type").select_option("usage_by_rooms")
+    page.locator("#type-fields[data-report-type=usage_by_rooms]").wait_for()
     page.locator("input[name=channels][value=sms]").check()
     page.get_by_role("button", name="Next: Configure recipients").click()
     expect(page.locator("#server")).to_have_count(0)
