@@ -92,6 +92,7 @@ class ReportType:
     columns: tuple[str, ...] = ()
     server_upload: bool = False  # may be delivered to an FTP/SFTP server
     creatable: bool = True
+    options: tuple[str, ...] = ()  # the task options that apply to it besides excel_bom
     snapshot: bool = False  # ignores the window: built as of the run time
 
     @property

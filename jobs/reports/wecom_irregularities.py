@@ -26,6 +26,7 @@ class WeComIrregularities(ReportType):
     key = "wecom_irregularities"
     name = "WeCom Native Irregularities report"
     channels = ("wecom",)
+    options = ("org_unit_ids",)
     columns = ("occurred_at", "org_unit", "room_id", "room_name", "event_type", "contact",
                "details")
 

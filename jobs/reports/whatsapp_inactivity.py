@@ -34,6 +34,7 @@ class WhatsAppInactivity(ReportType):
     key = "whatsapp_inactivity"
     name = "WhatsApp inactivity report"
     channels = ("whatsapp",)
+    options = ("inactivity_days",)
     columns = ("phone_number", "user_email", "user_name", "org_unit", "status",
                "last_activity_at", "inactive_days")
     snapshot = True

@@ -237,12 +237,12 @@ def test_portal_form_tests_pins_and_keeps_password(app, client, auth, admin, sft
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert 'name="server_transport"' in text and SECRET not in text
-    # Test connection with htmx: only the result block, with the key to trust.
+    # Test connection with htmx: only the server fieldset, with the key to trust.
     response = client.post("/tasks/new", data={**form, "action": "test_connection"},
                            headers={"HX-Request": "true"})
     block = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert block.lstrip().startswith('<div id="server-test"')
+    assert block.lstrip().startswith('<fieldset id="server"')
     assert "Connection works" in block and sftp_server.fingerprint in block
     assert "Saving the task pins this key" in block and SECRET not in block
     # Saving without the fingerprint is refused; with it, the key is pinned.
@@ -355,7 +355,14 @@ def test_form_offers_the_server_only_for_uploadable_types(client, auth, admin):
     health = client.post("/tasks/new", data={**form,
                                              "report_type": "native_connection_status"})
     assert rooms.status_code == health.status_code == 200
-    assert 'name="server_transport"' not in rooms.get_data(as_text=True)
+    assert '<fieldset id="server"' not in rooms.get_data(as_text=True)
     page = health.get_data(as_text=True)
-    assert 'name="server_transport"' in page and "Test connection" in page
-    assert 'name="proxy_type"' in page and 'type="password" name="server_password"' in page
+    assert '<select name="server_transport"' in page and "Test connection" not in page
+    # A transport chosen: its settings, "Test connection"; the host key only for SFTP.
+    for transport in ("sftp", "ftp"):
+        page = client.post("/tasks/new", data={
+            **form, "report_type": "native_connection_status", "step": "2",
+            "action": "server_fields", "server_transport": transport}).get_data(as_text=True)
+        assert 'name="proxy_type"' in page and 'type="password" name="server_password"' in page
+        assert "Test connection" in page
+        assert ("Trusted host key" in page) is (transport == "sftp")

@@ -11,6 +11,8 @@ class ErrorBodySchema(Schema):
     fields_ = fields.Dict(data_key="fields", attribute="fields", keys=fields.String(),
                           values=fields.String(), metadata={
                               "description": "a message per invalid field (dotted names)"})
+    run_id = fields.Integer(metadata={
+        "description": "run now refused: the task's run that is already queued or running"})
 
 
 class ErrorSchema(Schema):

@@ -57,12 +57,13 @@ def validate(company_id: int, payload, current: SsoSettings | None,
     data, errors = load(SsoSettingsSchema(), {**stored, **payload})
     mapping = _mapping(company_id, data.get("role_mapping", {}), errors)
     secret = data.get("client_secret") or None
-    if data.get("enabled") is True and not errors:
+    if data.get("enabled") is True:  # with the other fields' messages, not after them
         for key in ("issuer", "client_id"):
-            if not data[key]:
+            if not data.get(key) and key not in errors:
                 errors[key] = f"{key.replace('_', ' ').capitalize()} is required to turn " \
                               "single sign-on on."
-        if secret is None and (current is None or not current.client_secret):
+        if secret is None and (current is None or not current.client_secret) and \
+                "client_secret" not in errors:
             errors["client_secret"] = "Client secret is required to turn single sign-on on."  # noqa: S105,E501
     if errors:
         raise InputError(errors)

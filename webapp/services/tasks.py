@@ -37,6 +37,15 @@ class TaskBusy(RuntimeError):
     """The task is running: it cannot be edited until the run ends."""
 
 
+class RunPending(TaskBusy):
+    """Run now while a run of the task is queued or running: that run, nothing new."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(f"A run of this task is already {run.status} (run #{run.id}); "
+                         "it was not started again.")
+        self.run = run
+
+
 @dataclass
 class TaskInput:
     name: str
@@ -147,14 +156,7 @@ def save(company: Company, data: TaskInput, now: datetime, task: Task | None = N
     was_active = task is not None and task.active
     before = audit.task_fields(task)
     old_schedule = sched.of(task) if task is not None else None
-    if data.active and not was_active:
-        active = db.session.scalar(sa.select(sa.func.count(Task.id)).where(
-            Task.company_id == company.id, Task.active.is_(True)))
-        if active >= MAX_ACTIVE_TASKS:
-            raise InputError({"active": (
-                f"This company already has {active} activated tasks, the most allowed is "
-                f"{MAX_ACTIVE_TASKS}. Deactivate or delete a task first, or save this one "
-                "with Activated off.")})
+    check_active_limit(company, data.active, task)
     if task is None:
         task = Task(company_id=company.id, created_by_id=acting_user_id())
         db.session.add(task)
@@ -198,6 +200,28 @@ def _check_end(task: Task) -> None:
             "a later end date, or save the task with Activated off.")})
 
 
+def set_active(company: Company, task: Task, active: bool, now: datetime) -> Task:
+    """The Activated toggle: the same rules as an edit that changes only ``active``."""
+    return save(company, validate(company, {"active": active}, task), now, task)
+
+
+def active_count(company: Company) -> int:
+    return db.session.scalar(sa.select(sa.func.count(Task.id)).where(
+        Task.company_id == company.id, Task.active.is_(True)))
+
+
+def check_active_limit(company: Company, active: bool, task: Task | None) -> None:
+    """InputError on "active" when activating one more task would pass the limit."""
+    if not active or (task is not None and task.active):
+        return
+    count = active_count(company)
+    if count >= MAX_ACTIVE_TASKS:
+        raise InputError({"active": (
+            f"This company already has {count} activated tasks, the most allowed is "
+            f"{MAX_ACTIVE_TASKS}. Deactivate or delete a task first, or save this one "
+            "with Activated off.")})
+
+
 def _set_recipients(task: Task, emails: list[str]) -> None:
     keep = {email_key(e): e for e in emails}
     for recipient in list(task.recipients):
@@ -223,8 +247,20 @@ def delete(task: Task) -> None:
 
 def run_now(task: Task, now: datetime) -> Run:
     """An extra run whose window ends now and starts where the last scheduled window ended;
-    the watermark does not move. Committed and queued; TaskBusy (rolled back) while the task
-    is running."""
+    the watermark does not move. Committed and queued. RunPending (rolled back) while a run
+    of the task is queued or running: two clicks or two tabs start one run."""
+    # Take the task's row first (PostgreSQL: its row lock; SQLite: the database's write
+    # lock), so that a concurrent Run now waits here and then sees the run made below.
+    db.session.execute(sa.update(Task).where(Task.id == task.id).values(status=Task.status))
+    pending = db.session.scalar(sa.select(Run).where(
+        Run.task_id == task.id, Run.status.in_(("queued", "running")),
+        # a scheduled run prepared ahead of its instant is not under way yet
+        sa.or_(Run.scheduled_for.is_(None), Run.scheduled_for <= now))
+        .order_by(Run.id.desc()).limit(1))
+    if pending is not None:
+        db.session.rollback()
+        raise RunPending(pending)
+    db.session.refresh(task)
     if task.status == "running":
         db.session.rollback()
         raise TaskBusy("This task is already running; wait for the run to finish.")

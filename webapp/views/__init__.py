@@ -5,6 +5,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from jobs import schedule as sched
@@ -23,6 +24,7 @@ from . import (
     roles,
     runs,
     sso,
+    task_form,
     tasks,
     users,
 )
@@ -41,6 +43,13 @@ def register_blueprints(app: Flask) -> None:
             return error_response(exc.code, exc.name.lower().replace(" ", "_"),
                                   exc.description)
         return render_template("errors.html", error=exc), exc.code
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        """A task form sent after its session expired loses nothing typed."""
+        if request.method == "POST" and request.endpoint in ("tasks.create", "tasks.edit"):
+            return task_form.session_expired()
+        return http_error(exc)
 
     app.jinja_env.globals.update(can=can, can_download=can_download, P=P,
                                  describe=schedule_words.describe, schedule_of=sched.of,

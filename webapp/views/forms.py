@@ -8,6 +8,7 @@ through the same service and schema (webapp/services/tasks.py, webapp/schemas/ta
 from __future__ import annotations
 
 from jobs import schedule as sched
+from jobs.reports import registry
 
 from ..models import Task
 from . import task_series
@@ -18,6 +19,7 @@ SERVER_FIELDS = ("server_transport", "server_host", "server_port", "server_usern
 TEXT_FIELDS = ("name", "report_type", "schedule_kind", "schedule_time", "schedule_every_hours",
                "schedule_every_months", "schedule_day", "schedule_weekday", "timezone",
                "inactivity_days", "org_unit_ids") + SERVER_FIELDS
+SECRET_FIELDS = ("server_password", "proxy_password")
 
 
 def schedule(form) -> dict:
@@ -36,20 +38,32 @@ def schedule(form) -> dict:
 
 
 def payload(form) -> dict:
-    """The posted form in the API's task shape."""
-    days = form.get("inactivity_days", "14").strip()
+    """The posted form in the API's task shape. Only what applies to the report type counts:
+    its channels and options, and a server only where it may upload (fields of another type
+    stay in the form, hidden, so that switching back finds them)."""
+    rtype = registry.get(form.get("report_type", ""))
+    channels = form.getlist("channels")
+    if rtype is not None:
+        channels = [c for c in channels if c in rtype.channels]
+    applies = rtype.options if rtype is not None else ("inactivity_days", "org_unit_ids")
     series_fields, series_options = task_series.payload(form)
-    return {**series_fields,
+    options: dict = {"excel_bom": form.get("excel_bom") == "1", **series_options}
+    if "inactivity_days" in applies:
+        days = form.get("inactivity_days", "14").strip()
+        options["inactivity_days"] = int(days) if days.isdigit() else days
+    if "org_unit_ids" in applies:
+        options["org_unit_ids"] = [o.strip() for o in form.get("org_unit_ids", "").split(",")
+                                   if o.strip()]
+    uploads = rtype is None or rtype.server_upload
+    return {
+        **series_fields,
         "name": form.get("name", ""),
         "report_type": form.get("report_type", ""),
-        "channels": form.getlist("channels"),
+        "channels": channels,
         "schedule": schedule(form),
         "recipients": {"emails": [e for e in form.getlist("emails") if e.strip()],
-                       "server": server(form)},
-        "options": {"inactivity_days": int(days) if days.isdigit() else days,
-                    "org_unit_ids": [o.strip() for o in form.get("org_unit_ids", "").split(",")
-                                     if o.strip()],
-                    "excel_bom": form.get("excel_bom") == "1", **series_options},
+                       "server": server(form) if uploads else None},
+        "options": options,
         "active": form.get("active") == "1",
     }
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from datetime import UTC, datetime
+
+from flask import Blueprint, flash, redirect, url_for
 from flask_login import login_required
 
 from jobs.reports import registry
-from roles.access import can_download
+from roles import permissions as P
+from roles.access import can_download, require_permission
 
 from ..htmx import render
-from ..services import downloads
+from ..models import Run
+from ..services import deliveries, downloads
+from ..tenancy import get_for_company_or_404
 
 bp = Blueprint("runs", __name__)
 
@@ -24,7 +29,18 @@ def _login():
 def show(run_id: int):
     run = downloads.visible_run(run_id)
     return render("runs/show.html", "status", run=run, report=registry.get(run.task.report_type),
-                  may_download=can_download(run.task.report_type))
+                  may_download=can_download(run.task.report_type),
+                  retryable=deliveries.retryable(run))
+
+
+@bp.post("/runs/<int:run_id>/retry")
+@require_permission(P.EDIT_TASKS)
+def retry(run_id: int):
+    """Retry the run's failed deliveries now rather than at their next attempt time."""
+    count = deliveries.retry_now(get_for_company_or_404(Run, run_id), datetime.now(UTC))
+    flash(f"Retrying {count} failed deliver{'y' if count == 1 else 'ies'} now." if count else
+          "No failed delivery has an attempt left.")
+    return redirect(url_for("runs.show", run_id=run_id))
 
 
 @bp.get("/runs/<int:run_id>/download")

@@ -20,7 +20,7 @@ from ..extensions import db
 from ..htmx import render
 from ..models import Company, Role, SsoSettings
 from ..models.sso import SYNC_MODES
-from ..services import audit, sessions
+from ..services import audit, form_secrets, sessions
 from ..services import sso as sso_service
 from ..services.errors import InputError
 from .auth import safe_next
@@ -116,27 +116,34 @@ def settings():
     company_id = current_user.company_id
     current = sso_service.settings_of(company_id)
     errors: dict[str, str] = {}
+    token = form_secrets.valid_token(request.form.get("form_token"))
+    kept: dict[str, str] = {}
     if request.method == "POST":
         form = request.form
+        # A secret typed in a submit that failed is kept server-side for this form.
+        kept = form_secrets.keep(current_user.id, token,
+                                 {"client_secret": form.get("client_secret", "")})
         mapping = sso_service.parse_mapping_text(form.get("role_mapping", ""))
         payload = {"enabled": form.get("enabled") == "1", "issuer": form.get("issuer", ""),
                    "client_id": form.get("client_id", ""),
-                   "client_secret": form.get("client_secret", ""),
+                   "client_secret": kept.get("client_secret", ""),
                    "groups_claim": form.get("groups_claim", ""),
                    "role_mapping": mapping if isinstance(mapping, dict) else {},
                    "sync_mode": form.get("sync_mode", ""),
                    "allow_signup": form.get("allow_signup") == "1"}
-        try:
-            if isinstance(mapping, str):
-                raise InputError({"role_mapping": mapping})
+        errors = {"role_mapping": mapping} if isinstance(mapping, str) else {}
+        try:  # every field's message at once, the mapping's syntax among them
             data = sso_service.validate(company_id, payload, current,
                                         permissions_of(current_user))
-            current = sso_service.save(company_id, data, current)
+            if not errors:
+                current = sso_service.save(company_id, data, current)
         except InputError as exc:
+            errors = {**exc.fields, **errors}
+        if errors:
             db.session.rollback()
-            errors = exc.fields
             values = {**payload, "role_mapping": form.get("role_mapping", "")}
-            return _render_settings(current, values, errors, 422)
+            return _render_settings(current, values, errors, 422, token, kept)
+        form_secrets.forget(current_user.id, token)
         db.session.commit()
         flash("Single sign-on settings saved.")
         return redirect(url_for("sso.settings"))
@@ -148,16 +155,19 @@ def settings():
               "sync_mode": request.args.get("sync_mode") if request.args.get("sync_mode")
               in SYNC_MODES else (current.sync_mode if current else "sso_only"),
               "allow_signup": bool(current and current.allow_signup)}
-    return _render_settings(current, values, errors)
+    return _render_settings(current, values, errors, token=token)
 
 
-def _render_settings(current, values, errors, status: int = 200):
+def _render_settings(current, values, errors, status: int = 200, token: str = "",
+                     kept: dict | None = None):
     company = current_user.company
     at_risk = sso.at_risk(company.id, values["sync_mode"]) if current and current.enabled else {}
     downloaders = [r for r in db.session.scalars(sa.select(Role).where(
         Role.company_id == company.id, Role.builtin.is_(False)).order_by(Role.name))
         if P.DOWNLOAD_PERMISSIONS & set(r.permissions or ())]
     return render("sso/settings.html", "at_risk", values=values, errors=errors,
+                  form_token=token or form_secrets.new_token(),
+                  secret_kept=bool(kept and kept.get("client_secret")),
                   secret_set=bool(current and current.client_secret), at_risk=at_risk,
                   downloaders=downloaders, sync_modes=SYNC_MODES,
                   redirect_uri=callback_url(company.slug),

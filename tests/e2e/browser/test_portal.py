@@ -78,7 +78,8 @@ def test_every_creatable_type_is_created_through_the_two_step_form(new_page, liv
         page.goto("/tasks/new")
         page.get_by_label("Task name").fill(f"Browser {key}")
         page.get_by_label("Report type").select_option(key)
-        # The channels offered follow the report type chosen.
+        # The channels offered follow the report type chosen (once htmx swapped them in).
+        page.locator(f"#type-fields[data-report-type={key}]").wait_for()
         page.locator(f"input[name=channels][value={channel}]").check()
         page.get_by_role("button", name="Next: Configure recipients").click()
         page.get_by_label("Recipient email 1").fill("ops@acme-bank.example")
@@ -102,7 +103,7 @@ def test_the_preview_follows_the_schedule_as_it_is_typed(new_page, acme):
     assert preview.locator("tbody tr").count() == 5
     page.get_by_label("Task name").fill("Weekly rooms")
     page.get_by_label("Repeat").select_option("weekly")
-    page.get_by_label("Weekday (weekly)").select_option("fri")
+    page.get_by_label("Weekday").select_option("fri")
     page.get_by_label("Time (hh:mm)").fill("17:45")
     # htmx replaces the preview (no page load): every run is now a Friday at 17:45.
     # (Locators, not wait_for_function: the CSP allows no string evaluation in the page.)
@@ -204,7 +205,8 @@ def test_sso_settings_are_saved_and_the_secret_never_shown(new_page, acme):
 PAGES = {
     "auth.login": "/login", "tasks.home": "/", "tasks.index": "/tasks",
     "tasks.show": "/tasks/{task_id}", "tasks.create": "/tasks/new",
-    "tasks.edit": "/tasks/{task_id}/edit", "runs.show": "/runs/{run_id}",
+    "tasks.edit": "/tasks/{task_id}/edit", "tasks.duplicate": "/tasks/{task_id}/duplicate",
+    "runs.show": "/runs/{run_id}",
     "admin.outbox": "/admin/outbox", "admin.audit_log": "/admin/audit",
     "roles.index": "/admin/roles", "roles.show": "/admin/roles/{role_id}",
     "roles.create": "/admin/roles/new", "roles.edit": "/admin/roles/{custom_role_id}/edit",
@@ -213,7 +215,8 @@ PAGES = {
 }
 # GET routes that are no page: files, fragments, redirects to an identity provider, and the
 # outbox's messages (mail goes to the SMTP server here, so the outbox stays empty).
-NOT_PAGES = {"static", "healthz", "tasks.preview", "tasks.channels", "runs.download",
+NOT_PAGES = {"static", "healthz", "tasks.preview", "tasks.channels", "tasks.schedule_fields",
+             "runs.download",
              "sso.start", "sso.login", "sso.callback", "admin.outbox_message",
              "admin.audit_csv", "operations.readyz", "operations.metrics"}
 

@@ -9,8 +9,9 @@ from roles.permissions import BY_KEY
 from ...schemas.misc import ErrorSchema
 
 
-def error_response(status: int, code: str, message: str, fields: dict | None = None):
-    error = {"code": code, "message": message}
+def error_response(status: int, code: str, message: str, fields: dict | None = None,
+                   **extra):
+    error = {"code": code, "message": message, **extra}
     if fields:
         error["fields"] = fields
     return jsonify(ErrorSchema().dump({"error": error})), status

@@ -35,11 +35,15 @@ def run_task_now(task_id: int):
       parameters: [{name: task_id, in: path, required: true, schema: {type: integer}}]
       responses:
         202: {description: The queued run, content: {application/json: {schema: Run}}}
-        409: {description: The task is running, content: {application/json: {schema: Error}}}
+        409:
+          description: A run of the task is already queued or running (its id in error.run_id)
+          content: {application/json: {schema: Error}}
     """
     task = get_for_company_or_404(Task, task_id)
     try:
         run = task_service.run_now(task, datetime.now(UTC))
+    except task_service.RunPending as exc:
+        return error_response(409, "run_pending", str(exc), run_id=exc.run.id)
     except task_service.TaskBusy as exc:
         return error_response(409, "task_running", str(exc))
     return jsonify(RunSchema().dump(run)), 202
