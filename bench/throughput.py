@@ -202,27 +202,28 @@ def herald(workers: int, tasks: int, env: dict, engine: sa.Engine, conn: redis.R
 
 def noop(workers: int, jobs: int, worker_class: str, env: dict, conn: redis.Redis,
          tmp: Path) -> float:
-    """RQ's own rate for a no-op job, ``workers`` of ``worker_class`` (rq worker --burst)."""
+    """RQ's own rate for a no-op job, ``workers`` of ``worker_class`` (``rq worker``), timed
+    as Herald's runs are: workers up first, then every job at once, until the last is done."""
     from rq import Queue
 
     conn.flushall()
     queue = Queue("noop", connection=conn)
-    with conn.pipeline() as pipe:
-        queue.enqueue_many([Queue.prepare_data("builtins.len", args=("",), result_ttl=600)
-                            for _ in range(jobs)], pipeline=pipe)
-        pipe.execute()
     rq = str(Path(sys.executable).with_name("rq"))
-    argv = [rq, "worker", "--burst", "-w", worker_class, "--url", env["REDIS_URL"],
+    argv = [rq, "worker", "-w", worker_class, "--url", env["REDIS_URL"],
             "--logging_level", "WARNING", "noop"]
-    started = time.monotonic()
     processes = [spawn(argv, env, tmp / "noop.log") for _ in range(workers)]
-    for p in processes:
-        p.wait(timeout=600)
-    elapsed = time.monotonic() - started
-    done = queue.finished_job_registry.count
-    if done != jobs:
-        raise SystemExit(f"no-op: {done} of {jobs} jobs finished")
-    return jobs / elapsed
+    try:
+        wait_for("no-op workers registered", lambda: workers_registered(conn) >= workers, 180)
+        started = time.monotonic()
+        with conn.pipeline() as pipe:
+            queue.enqueue_many([Queue.prepare_data("builtins.len", args=("",), result_ttl=600)
+                                for _ in range(jobs)], pipeline=pipe)
+            pipe.execute()
+        wait_for("every no-op job", lambda: queue.finished_job_registry.count >= jobs,
+                 60 + jobs, every=0.05)
+        return jobs / (time.monotonic() - started)
+    finally:
+        stop(processes)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -267,7 +268,8 @@ def main() -> int:
                 r = herald(workers, args.tasks, env, engine, conn, sink, tmp)
                 print(f"[{backend}] {workers} worker(s): last email {r['seconds']:.1f} s after "
                       f"the instant, {r['rate']:.1f} runs/s, latency p50 {r['p50']:.1f} s p99 "
-                      f"{r['p99']:.1f} s, peak RSS per worker {r['rss']:.0f} MB, "
+                      f"{r['p99']:.1f} s, peak RSS per worker (with its work horse) "
+                      f"{r['rss']:.0f} MB, "
                       f"{r['emails']} emails; no-op RQ: {fork:.1f} jobs/s (Herald's forking "
                       f"worker class), {simple:.1f} jobs/s (SimpleWorker); ratio "
                       f"{r['rate'] / fork:.2f}× (goal ≥ 0.5); {r['load']}", flush=True)
