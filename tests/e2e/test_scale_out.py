@@ -36,10 +36,13 @@ from tests.serving import ROOT, clean_environ
 from .cluster import Cluster
 from .conftest import fresh_database
 
-COMPANIES, PER_COMPANY = 10, 100
+# 1,000 tasks as the issue asks; SCALE_OUT_TASKS=100 for a quick look on a busy machine.
+COMPANIES = 10
+PER_COMPANY = int(os.environ.get("SCALE_OUT_TASKS") or 1000) // COMPANIES
 TASKS = COMPANIES * PER_COMPANY
 LEAD = 30  # seconds from "every process is ready" to the instant (all prepared ahead)
-FINISH = 600  # seconds for every run to be done, from the instant (a loaded 2-core machine)
+# Seconds for every run to be done: about 1 run/s with 3 workers at load 25 on 2 cores.
+FINISH = 300 + 1.5 * TASKS
 HEARTBEAT_TIMEOUT = 30  # seconds: the killed worker's run is reaped and retried after this
 
 
@@ -140,7 +143,7 @@ def test_scale_out_processes_lose_nothing_and_do_nothing_twice(cluster):
     conn = redis.Redis.from_url(cluster.redis.url)
 
     def busy_worker():
-        if counts(engine).get("succeeded", 0) < 50:
+        if counts(engine).get("succeeded", 0) < TASKS // 20:
             return None
         with engine.connect() as db:
             running = set(db.scalars(sa.text("SELECT id FROM runs WHERE status = 'running'")))
