@@ -189,7 +189,7 @@ def herald(workers: int, tasks: int, env: dict, engine: sa.Engine, conn: redis.R
         rss = PeakRss([p.pid for p in report_workers])
         at_start = load()
         wait_for("every email", lambda: len(sink.arrived) >= tasks,
-                 LEAD + 60 + tasks * 2, every=0.5)
+                 LEAD + 120 + tasks * 10, every=0.5)
         peaks = rss.done()
     finally:
         stop(report_workers + others)

@@ -42,12 +42,13 @@ class Proc:
         return descendants(self.popen.pid)
 
     def kill9(self) -> None:
-        """kill -9 of the whole process group: the process and its work horse, as when its
-        machine is lost."""
-        try:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        """kill -9 of the process and all its descendants (RQ's work horse runs in a session
+        of its own), as when its machine is lost."""
+        for pid in [self.popen.pid, *self.children()]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.popen.wait(timeout=30)
 
     def log(self, tail: int = 4000) -> str:
