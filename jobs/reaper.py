@@ -57,6 +57,13 @@ def reap(now: datetime, timeout: timedelta, conn=None) -> list[int]:
                          attempts=d.attempts, delivered_at=d.delivered_at,
                          message_id=d.message_id)
                 for d in run.deliveries if d.status == "sent"]
+            # An email cut mid-send may have arrived: the retry sends that same message
+            # (its Message-ID), which the recipient's mail system keeps once.
+            again.deliveries += [
+                Delivery(company_id=d.company_id, kind=d.kind, target=d.target,
+                         message_id=d.message_id)
+                for d in run.deliveries
+                if d.status == "sending" and d.kind == "email" and d.message_id]
             db.session.add(again)
             db.session.flush()
             # The others are the retry's to deliver: closed here, so that nothing else

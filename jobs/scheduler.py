@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -118,17 +120,34 @@ class HeraldScheduler(Scheduler):
         return super().enqueue_jobs()
 
 
+def run_forever(make: Callable[[], HeraldScheduler], sleep: Callable[[float], None] = time.sleep,
+                most: float = 30.0) -> None:
+    """Run a scheduler; when Redis goes away (restarted, failed over) wait and start a new
+    one, rather than exit: rq-scheduler's loop ends on a connection error."""
+    wait = 1.0
+    while True:
+        try:
+            make().run()
+            return
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.error("Redis is unreachable (%s); the scheduler starts again in %g s", exc, wait)
+            sleep(wait)
+            wait = min(most, wait * 2)
+
+
 def main() -> int:
     from webapp import create_app, logs
-
 
     app = create_app()
     logs.configure(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])
     conn = connect(redis_url(app, role="scheduler"))
     interval = int(app.config["DISPATCH_INTERVAL"])
-    register_periodic_jobs(conn, interval)
-    HeraldScheduler(queue_name=SYSTEM_QUEUE, connection=conn, interval=poll_interval(interval),
-                    dispatch_interval=interval).run()
+    if interval < 1:
+        raise ValueError(f"DISPATCH_INTERVAL must be at least 1 second, not {interval}.")
+    # Registered by the scheduler's every loop (HeraldScheduler.enqueue_jobs).
+    run_forever(lambda: HeraldScheduler(queue_name=SYSTEM_QUEUE, connection=conn,
+                                        interval=poll_interval(interval),
+                                        dispatch_interval=interval))
     return 0
 
 

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -38,6 +40,7 @@ from .delivery import attempts
 from .embedded_redis import die_with_parent
 from .fair import FairQueue
 from .queue import QUEUE_NAMES, connect, redis_url
+from .reports import storage
 from .shutdown import HORSE_KILL_AFTER
 
 log = logging.getLogger("jobs.worker")  # not __main__ under python -m
@@ -74,6 +77,16 @@ class HeraldWorker(Worker):
         self._worker_pid = os.getpid()
         self.interrupted = False
         self._interrupting = threading.Lock()  # the grace's timer or a second signal
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
+        """RQ's heartbeat; and a Redis restarted without its data has forgotten this worker,
+        so it registers again (/readyz and RQ's tools list only registered workers)."""
+        if pipeline is None and not self.connection.sismember(self.redis_workers_keys,
+                                                              self.key):
+            self.connection.delete(self.key)
+            self.register_birth()
+            log.warning("Worker %s: registered again (Redis had forgotten it)", self.name)
+        super().heartbeat(timeout, pipeline)
 
     def setup_work_horse_signals(self) -> None:
         shutdown.install_in_horse()
@@ -217,12 +230,36 @@ def main(argv: list[str] | None = None) -> int:
         engine = db.engine
         os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
         metrics.share_file_with_forked_jobs()
+        storage.store()  # boto3 loaded once here, not in every forked job
         # An idle worker beats every WORKER_TTL - 15 s, so /readyz sees it within a minute.
-        worker = HeraldWorker(queues(conn, names), connection=conn, queue_class=FairQueue,
-                              grace=app.config["SHUTDOWN_GRACE"], worker_ttl=WORKER_TTL)
-        # with_scheduler: RQ's own scheduler moves jobs waiting for a retry back to their queue.
-        worker.work(with_scheduler=True, logging_level=app.config["LOG_LEVEL"])
+        work_until_stopped(lambda: HeraldWorker(
+            queues(conn, names), connection=conn, queue_class=FairQueue,
+            grace=app.config["SHUTDOWN_GRACE"], worker_ttl=WORKER_TTL), app.config["LOG_LEVEL"])
     return 0
+
+
+def work_until_stopped(make: Callable[[], HeraldWorker], logging_level: str,
+                       sleep: Callable[[float], None] = time.sleep, most: float = 30.0) -> None:
+    """Work until asked to stop. RQ's worker quits when Redis goes away in the middle of a
+    job (restarted, failed over); then a new worker starts once Redis answers again."""
+    wait = 1.0
+    while True:
+        worker = None
+        try:
+            worker = make()  # it talks to Redis already
+            # with_scheduler: RQ's own scheduler moves jobs waiting for a retry to the queue.
+            worker.work(with_scheduler=True, logging_level=logging_level)
+            reason = "its loop ended"
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+        if worker is not None and worker._stop_requested:
+            return
+        log.error("Worker stopped (%s); a new worker starts in %g s", reason, wait)
+        # No job in progress here: a stop signal may end the process at once.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        sleep(wait)
+        wait = min(most, wait * 2)
 
 
 if __name__ == "__main__":

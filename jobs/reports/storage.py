@@ -96,6 +96,9 @@ def _chunks(fh) -> Iterator[bytes]:
             yield block
 
 
+_SESSION = None  # boto3's, one per process tree (made before a worker forks its jobs)
+
+
 class S3Store:
     """Reports in an S3-compatible bucket, under an optional key prefix."""
 
@@ -104,8 +107,13 @@ class S3Store:
         from boto3.s3.transfer import TransferConfig
         from botocore.config import Config
 
+        global _SESSION
+        if _SESSION is None:
+            _SESSION = boto3.session.Session()
         self.bucket, self.prefix, self.scratch = bucket, prefix, scratch
-        self.client = boto3.session.Session().client(
+        # From the session of the process that forked this one, if any: its S3 model is
+        # loaded already, which makes a job's client quick to make.
+        self.client = _SESSION.client(
             "s3", config=Config(retries={"max_attempts": 5, "mode": "standard"}))
         self.transfer = TransferConfig(multipart_threshold=PART, multipart_chunksize=PART,
                                        max_concurrency=THREADS, max_io_queue=16)
