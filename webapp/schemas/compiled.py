@@ -18,109 +18,79 @@ from datetime import datetime
 from marshmallow import Schema, fields, validate
 from marshmallow.utils import missing
 
-_NO = object()  # a value the fast path does not decide: the schema does
-Check = Callable[[object], object]
-
 
 def compile_loader(schema: Schema) -> Callable[[dict], dict | None]:
-    """``load(record)`` → the loaded dict, or None when the schema must judge the record."""
+    """``load(record)`` → the loaded dict, or None when the schema must judge the record.
+    The checks are written out as one Python function per schema (no loop over fields, no
+    call per check), which is what makes it cheap."""
     if any(schema._hooks.values()) or schema.load_fields != schema.fields:
         raise TypeError(f"{type(schema).__name__}: hooks or load-only shapes are not compiled")
-    plan = [(name, _field_check(name, field), field.required,
-             field.load_default, field.allow_none)
-            for name, field in schema.load_fields.items()]
-
-    def load(record: dict) -> dict | None:
-        out = {}
-        for name, check, required, default, allow_none in plan:
-            value = record.get(name, missing)
-            if value is missing:
-                if required:
-                    return None
-                out[name] = default
-            elif value is None:
-                if not allow_none:
-                    return None
-                out[name] = None
-            else:
-                value = check(value)
-                if value is _NO:
-                    return None
-                out[name] = value
-        return out
-
-    return load
+    names: dict[str, object] = {"MISSING": missing, "aware_datetime": _aware_datetime}
+    lines = ["def load(record):", "    get = record.get"]
+    for n, (name, field) in enumerate(schema.load_fields.items()):
+        lines += [f"    v = get({name!r}, MISSING)", "    if v is MISSING:"]
+        if field.required:
+            lines.append("        return None")
+        else:
+            names[f"default{n}"] = field.load_default
+            lines.append(f"        v = default{n}")
+        lines.append("    elif v is None:")
+        lines.append("        pass" if field.allow_none else "        return None")
+        lines.append("    else:")
+        lines += [f"        {line}" for line in _field_checks(name, field, n, names)]
+        lines.append(f"    f{n} = v")
+    fields_out = ", ".join(f"{name!r}: f{n}" for n, name in enumerate(schema.load_fields))
+    lines.append(f"    return {{{fields_out}}}")
+    exec("\n".join(lines), names)  # noqa: S102 - our own source, from the schema's fields
+    return names["load"]  # type: ignore[return-value]
 
 
-def _field_check(name: str, field: fields.Field) -> Check:
+def _field_checks(name: str, field: fields.Field, n: int, names: dict) -> list[str]:
+    """Statements that leave the loaded value in ``v`` or return None."""
     if field.data_key not in (None, name) or field.attribute not in (None, name):
         raise TypeError(f"{name}: data_key and attribute are not compiled")
     if callable(field.load_default):
         raise TypeError(f"{name}: a callable load_default is not compiled")
     kind = type(field)
     if kind is fields.String:
-        base: Check = _string
-    elif kind is fields.Integer:
-        base = _integer
+        checks = ["if type(v) is not str:", "    return None"]
+    elif kind is fields.Integer:  # a JSON integer; floats and numeric strings: the schema
+        checks = ["if type(v) is not int:", "    return None"]
     elif kind is fields.Boolean and field.truthy and field.falsy:
-        base = _boolean
+        checks = ["if v is not True and v is not False:", "    return None"]
     elif kind is fields.AwareDateTime and field.format in (None, "iso", "iso8601") \
             and field.default_timezone is None:
-        base = _aware_datetime
+        checks = ["v = aware_datetime(v)", "if v is None:", "    return None"]
     else:
         raise TypeError(f"{name}: {kind.__name__} is not compiled")
-    tests = [_validator_test(name, v) for v in field.validators]
-    if not tests:
-        return base
-
-    def check(value):
-        value = base(value)
-        if value is _NO:
-            return _NO
-        for test in tests:
-            if not test(value):
-                return _NO
-        return value
-
-    return check
-
-
-def _string(value):
-    return value if type(value) is str else _NO
-
-
-def _integer(value):  # a JSON integer; floats and numeric strings go to the schema
-    return value if type(value) is int else _NO
-
-
-def _boolean(value):
-    return value if value is True or value is False else _NO
+    for m, validator in enumerate(field.validators):
+        test = _validator_test(name, validator, f"choices{n}_{m}", names)
+        checks += [f"if not ({test}):", "    return None"]
+    return checks
 
 
 def _aware_datetime(value):
     if type(value) is not str:
-        return _NO
+        return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        return _NO
-    return parsed if parsed.tzinfo is not None and parsed.utcoffset() is not None else _NO
+        return None
+    return parsed if parsed.tzinfo is not None and parsed.utcoffset() is not None else None
 
 
-def _validator_test(name: str, validator) -> Callable[[object], bool]:
+def _validator_test(name: str, validator, slot: str, names: dict) -> str:
     kind = type(validator)
     if kind is validate.Length and validator.equal is None:
-        low = validator.min if validator.min is not None else 0
-        high = validator.max if validator.max is not None else float("inf")
-        return lambda value: low <= len(value) <= high
-    if kind is validate.OneOf:
-        choices = frozenset(validator.choices)
-        return lambda value: value in choices
-    if kind is validate.Range:
+        tests = [f"len(v) >= {validator.min!r}" if validator.min is not None else "",
+                 f"len(v) <= {validator.max!r}" if validator.max is not None else ""]
+    elif kind is validate.OneOf:
+        names[slot] = frozenset(validator.choices)
+        tests = [f"v in {slot}"]
+    elif kind is validate.Range:
         low, high = validator.min, validator.max
-        low_ok = (lambda v: True) if low is None else (
-            (lambda v: v >= low) if validator.min_inclusive else (lambda v: v > low))
-        high_ok = (lambda v: True) if high is None else (
-            (lambda v: v <= high) if validator.max_inclusive else (lambda v: v < high))
-        return lambda value: low_ok(value) and high_ok(value)
-    raise TypeError(f"{name}: validator {kind.__name__} is not compiled")
+        tests = ["" if low is None else f"v {'>=' if validator.min_inclusive else '>'} {low!r}",
+                 "" if high is None else f"v {'<=' if validator.max_inclusive else '<'} {high!r}"]
+    else:
+        raise TypeError(f"{name}: validator {kind.__name__} is not compiled")
+    return " and ".join(t for t in tests if t) or "True"

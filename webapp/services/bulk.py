@@ -13,7 +13,7 @@ CHUNK = 50_000
 
 def db_time(value: datetime) -> str:
     """A UTC time as both databases store UTCDateTime (naive UTC, SQLAlchemy's format)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _copy_text(value) -> str:

@@ -101,12 +101,10 @@ def _apply_set(company_id: int, spec: Kind, batch: Batch, result: IngestResult,
     try:  # the batch is the transaction's only write: refused, it is rolled back whole
         if new:
             names = tuple(next(iter(new.values())))
-            times = {c for c in names if isinstance(table.c[c].type, UTCDateTime)}
-            bulk_insert(table.name, ("company_id", "external_id", *names), (
-                (company_id, external_id, *(
-                    db_time(values[k]) if k in times and values[k] is not None
-                    else values[k] for k in names))
-                for external_id, values in new.items()), grow_cache=False)
+            times = [i for i, c in enumerate(names, 2) if isinstance(table.c[c].type,
+                                                                        UTCDateTime)]
+            bulk_insert(table.name, ("company_id", "external_id", *names),
+                        _rows(company_id, new, names, times), grow_cache=False)
         if changed:
             db.session.execute(sa.update(table).where(table.c.id == sa.bindparam("row_id")),
                                changed)
@@ -119,6 +117,16 @@ def _apply_set(company_id: int, spec: Kind, batch: Batch, result: IngestResult,
     result.created += created
     result.updated += updated
     return True
+
+
+def _rows(company_id: int, new: dict[str, dict], names: tuple[str, ...], times: list[int]):
+    """The new rows as the driver takes them: times as ``db_time`` strings."""
+    for external_id, values in new.items():
+        row = [company_id, external_id, *[values[k] for k in names]]
+        for i in times:
+            if row[i] is not None:
+                row[i] = db_time(row[i])
+        yield row
 
 
 def _apply_rows(company_id: int, spec: Kind, batch: Batch, result: IngestResult,
