@@ -146,17 +146,18 @@ def _apply_rows(company_id: int, spec: Kind, batch: Batch, result: IngestResult,
                 User.external_id.is_(None)))
         if row_id is None:
             row = model(company_id=company_id, external_id=record["id"])
-            db.session.add(row)
         else:
             row = db.session.get(model, row_id)
             if model is User and (conflict := ingest_conflict(row, values)):
                 result.reject(number, record["id"], conflict)
                 continue
-            row.external_id = record["id"]
-        for key, value in values.items():
-            setattr(row, key, value)
-        try:
+        try:  # changed within the savepoint, so that its rollback undoes them in the session
             with db.session.begin_nested():
+                if row_id is None:
+                    db.session.add(row)
+                row.external_id = record["id"]
+                for key, value in values.items():
+                    setattr(row, key, value)
                 db.session.flush()
         except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
             result.reject(number, record["id"], f"conflicts with existing data: {exc.orig}")
