@@ -91,8 +91,7 @@ def is_timezone(name: str) -> bool:
     return isinstance(name, str) and name in _known_zones()
 
 
-def all_timezone_names() -> list[str]:
-    """Every name ``is_timezone`` accepts (the API documents them)."""
+def all_timezone_names() -> list[str]:  # every name is_timezone accepts (the API's list)
     return sorted(_known_zones())
 
 

@@ -10,14 +10,12 @@ Applying a batch is ingest_apply.py's."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 
-from marshmallow import Schema, ValidationError
+from marshmallow import ValidationError
 
 from .. import strict_json
 from ..models import Account, ExportEmail, Irregularity, Message, OrgUnit, Room, User, Violation
-from ..schemas.compiled import compile_loader
 from ..schemas.records import (
     AccountRecord,
     ExportEmailRecord,
@@ -28,28 +26,10 @@ from ..schemas.records import (
     UserRecord,
     ViolationRecord,
 )
-from .ingest_apply import Known, apply_batch, reason
+from .ingest_apply import IngestResult, Kind, Known, apply_batch, reason
 from .ndjson import MAX_LINE_BYTES, LineTooLong
 
 BATCH = 1000
-MAX_ERRORS_REPORTED = 1000
-
-
-@dataclass(frozen=True)
-class Kind:
-    model: type
-    schema: Schema
-    refs: dict  # record field → (model, column to set)
-    set_based: bool = True  # False: row by row (in-batch references, portal users)
-    fast: Callable[[dict], dict | None] = field(init=False)  # the schema's compiled loader
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "fast", compile_loader(self.schema))
-
-    def load(self, obj: dict) -> dict:
-        """The record, as ``schema.load`` gives it; ValidationError with its messages."""
-        record = self.fast(obj)
-        return self.schema.load(obj, unknown="exclude") if record is None else record
 
 
 KINDS: dict[str, Kind] = {
@@ -69,35 +49,6 @@ KINDS: dict[str, Kind] = {
         "org_unit_id": (OrgUnit, "org_unit_id")}),
     "export-emails": Kind(ExportEmail, ExportEmailRecord(), {"room_id": (Room, "room_id")}),
 }
-
-
-@dataclass
-class IngestResult:
-    created: int = 0
-    updated: int = 0
-    rejected: int = 0
-    errors: list = field(default_factory=list)
-    committed_through: int = 0  # the last line of the last committed batch
-    committed_rejected: int = 0  # lines rejected up to there
-
-    def reject(self, line: int, record_id, reason: str) -> None:
-        self.rejected += 1
-        if len(self.errors) < MAX_ERRORS_REPORTED:
-            self.errors.append({"line": line, "id": record_id, "reason": reason})
-
-    def mark_committed(self, line: int) -> None:
-        self.committed_through, self.committed_rejected = line, self.rejected
-
-    def as_dict(self) -> dict:
-        return {"created": self.created, "updated": self.updated, "rejected": self.rejected,
-                "errors": sorted(self.errors, key=lambda e: e["line"])}
-
-    def committed_dict(self) -> dict:
-        """What the committed batches did, when the input broke off after them."""
-        return {"created": self.created, "updated": self.updated,
-                "rejected": self.committed_rejected,
-                "errors": [e for e in self.as_dict()["errors"]
-                           if e["line"] <= self.committed_through]}
 
 
 def ingest(company_id: int, kind: str, lines: Iterable[bytes | str | LineTooLong],

@@ -6,13 +6,17 @@ Records that may refer to each other within a batch (org units) or that meet por
 new ids through the driver's bulk path (``executemany`` on SQLite, ``COPY`` on PostgreSQL)
 and the known ones by one Core ``executemany`` UPDATE by primary key. When the database
 refuses the set (a concurrent import created the same id, a number no column holds), the
-batch goes row by row, which rejects the offending lines alone."""
+batch goes row by row, which rejects the offending lines alone.
+
+Also here: what an ingestion knows of a kind (Kind) and what it answers (IngestResult)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from marshmallow import Schema
 
 from roles.viewer import sync_recipient_roles
 
@@ -20,16 +24,62 @@ from ..extensions import db
 from ..models import User
 from ..models.types import UTCDateTime
 from ..models.users import email_key
+from ..schemas.compiled import compile_loader
 from .bulk import bulk_insert, db_time
 from .errors import InputError
 from .people import ingest_conflict, normalise_email
 
-if TYPE_CHECKING:
-    from .ingest import IngestResult, Kind
-
 Batch = list[tuple[int, dict]]
 Known = dict[type, dict[str, int]]  # model → source id → row id, kept across batches
 MAX_KNOWN = 200_000  # resolved references kept between batches, at most
+MAX_ERRORS_REPORTED = 1000
+
+
+@dataclass(frozen=True)
+class Kind:
+    model: type
+    schema: Schema
+    refs: dict  # record field → (model, column to set)
+    set_based: bool = True  # False: row by row (in-batch references, portal users)
+    fast: Callable[[dict], dict | None] = field(init=False)  # the schema's compiled loader
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fast", compile_loader(self.schema))
+
+    def load(self, obj: dict) -> dict:
+        """The record, as ``schema.load`` gives it; ValidationError with its messages."""
+        record = self.fast(obj)
+        return self.schema.load(obj, unknown="exclude") if record is None else record
+
+
+@dataclass
+class IngestResult:
+    created: int = 0
+    updated: int = 0
+    rejected: int = 0
+    errors: list = field(default_factory=list)
+    committed_through: int = 0  # the last line of the last committed batch
+    committed_rejected: int = 0  # lines rejected up to there
+
+    def reject(self, line: int, record_id, reason: str) -> None:
+        self.rejected += 1
+        if len(self.errors) < MAX_ERRORS_REPORTED:
+            self.errors.append({"line": line, "id": record_id, "reason": reason})
+
+    def mark_committed(self, line: int) -> None:
+        self.committed_through, self.committed_rejected = line, self.rejected
+
+    def as_dict(self) -> dict:
+        return {"created": self.created, "updated": self.updated, "rejected": self.rejected,
+                "errors": sorted(self.errors, key=lambda e: e["line"])}
+
+    def committed_dict(self) -> dict:
+        """What the committed batches did, when the input broke off after them."""
+        return {"created": self.created, "updated": self.updated,
+                "rejected": self.committed_rejected,
+                "errors": [e for e in self.as_dict()["errors"]
+                           if e["line"] <= self.committed_through]}
+
 
 
 def reason(messages) -> str:
