@@ -14,8 +14,8 @@ largest RSS growth of a gunicorn process while it ingested the body (goal < 100 
 The three load into the same table one after the other (CLI, HTTP, bulk), so each meets a
 larger table than the one before: HTTP is never the one favoured.
 
-Default database: a temporary SQLite file. A PostgreSQL URL names a server: a database
-``herald_bench_ingest`` is dropped and created on it.
+Default database: a temporary SQLite file. A PostgreSQL URL names a database of its own:
+everything in it is dropped first.
 """
 
 from __future__ import annotations
@@ -128,16 +128,18 @@ def main() -> None:
 
 
 def fresh_database(url: str) -> str:
+    """SQLite: the file as given. PostgreSQL: the database named, emptied first (its
+    ``public`` schema dropped and made again), so that no other database is touched."""
     if not url.startswith(("postgresql", "postgres:")):
         return url
     parsed = sa.make_url(url.replace("postgresql://", "postgresql+psycopg://", 1)
                          .replace("postgres://", "postgresql+psycopg://", 1))
     engine = sa.create_engine(parsed, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        conn.execute(sa.text("DROP DATABASE IF EXISTS herald_bench_ingest WITH (FORCE)"))
-        conn.execute(sa.text("CREATE DATABASE herald_bench_ingest"))
+        conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
     engine.dispose()
-    return parsed.set(database="herald_bench_ingest").render_as_string(hide_password=False)
+    return parsed.render_as_string(hide_password=False)
 
 
 def write_files(tmp: Path) -> tuple[dict[str, Path], Path]:

@@ -19,7 +19,8 @@ MONTHLY_EVERY = tuple(range(1, 13))
 MONTHLY_DAYS = tuple(range(1, 29))
 LAST_DAY = -1  # monthly day "last": the month's last day (28–31); stored as -1
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+TIME_PATTERN = r"^([01]\d|2[0-3]):([0-5]\d)$"
+_TIME = re.compile(TIME_PATTERN)
 
 
 class ScheduleError(ValueError):
@@ -88,6 +89,10 @@ def _known_zones() -> frozenset[str]:
 def is_timezone(name: str) -> bool:
     """An IANA time zone name known to ``zoneinfo`` (the ``tzdata`` package on any OS)."""
     return isinstance(name, str) and name in _known_zones()
+
+
+def all_timezone_names() -> list[str]:  # every name is_timezone accepts (the API's list)
+    return sorted(_known_zones())
 
 
 def timezone_names() -> list[str]:

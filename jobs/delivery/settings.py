@@ -103,7 +103,7 @@ def validate(raw, stored: dict | None, prefix: str = "recipients.server",
              "host_key_fingerprint", "proxy"}
     errors.update({f"{prefix}.{k}": "Unknown field." for k in sorted(set(raw) - known)})
     transport = raw.get("transport")
-    if transport not in TRANSPORTS:
+    if not isinstance(transport, str) or transport not in TRANSPORTS:
         errors[f"{prefix}.transport"] = "Transport must be one of sftp, ftp, ftps."
         transport = None
     server = {

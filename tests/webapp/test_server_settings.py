@@ -119,6 +119,9 @@ def test_edit_without_password_keeps_it_and_retyping_replaces_it(client, admin, 
 @pytest.mark.parametrize("server, fields", [
     ({"transport": "scp", "host": HOST, "username": "u", "password": "p", "directory": "/"},
      {"recipients.server.transport": "Transport must be one of sftp, ftp, ftps."}),
+    ({"transport": {"sftp": 1}, "host": HOST, "username": "u", "password": "p",
+      "directory": "/"},  # not a string (was a 500: schemathesis)
+     {"recipients.server.transport": "Transport must be one of sftp, ftp, ftps."}),
     ({"transport": "ftp", "host": "ftp://x/y", "port": 70000, "username": "u",
       "password": "p", "directory": "/"},
      {"recipients.server.host": "Host must be a host name or an IP address (no scheme, "

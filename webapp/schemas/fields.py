@@ -84,6 +84,8 @@ class Strings(fields.List):
     def __init__(self, *, unique: bool = False, allow_empty: bool = True,
                  choices: tuple[str, ...] | None = None, **kwargs):
         item = fields.String(validate=OneOf(choices)) if choices else fields.String()
+        if not allow_empty:  # documented as the rule it is
+            kwargs["metadata"] = {"minItems": 1, **kwargs.get("metadata", {})}
         super().__init__(item, **kwargs)
         self.unique, self.allow_empty = unique, allow_empty
 

@@ -62,7 +62,7 @@ class RoleSchema(Schema):
                                               "characters."))
     builtin = fields.Boolean(dump_only=True)
     permissions = derived(Strings(required=True, unique=True, allow_empty=False,
-                                  validate=_known_permissions,
+                                  choices=tuple(sorted(ALL)), validate=_known_permissions,
                                   error_messages=says("Choose at least one permission."),
                                   metadata={"description": "keys from GET /permissions"}),
                           lambda role: sorted(role.permissions or ()))

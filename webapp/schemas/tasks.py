@@ -15,7 +15,7 @@ from marshmallow import Schema, ValidationError, fields, pre_load
 from marshmallow.validate import Length, OneOf, Range
 
 from jobs import schedule as sched
-from jobs.delivery.settings import PROXY_TYPES
+from jobs.delivery.settings import FINGERPRINT_RE, HOST_RE, PROXY_TYPES
 from jobs.reports import registry
 from jobs.reports.base import ALL_CHANNELS
 from jobs.series import CATCH_UP_POLICIES
@@ -44,12 +44,19 @@ DAY_DOC = {"description": 'monthly: the day of the month, 1–28, or "last" (28�
 
 
 class ScheduleSchema(Schema):
+    """Documents what jobs/schedule.py's ``parse`` accepts; it does the loading. Which of
+    ``every``, ``weekday`` and ``day`` a kind needs is said in their descriptions."""
+
     kind = fields.String(required=True, validate=OneOf(sched.KINDS))
-    time = fields.String(required=True, metadata={"example": "06:30"})
-    every = fields.Integer(metadata={"description": "hourly: 1, 2, 3, 4, 6, 12; monthly: 1–12"})
-    weekday = fields.String(validate=OneOf(sched.WEEKDAYS))
+    time = fields.String(required=True, metadata={"example": "06:30",
+                                                  "pattern": sched.TIME_PATTERN})
+    every = fields.Integer(metadata={"minimum": 1, "maximum": 12, "description": (
+        "hourly (required): 1, 2, 3, 4, 6 or 12; monthly: 1–12, 1 when left out")})
+    weekday = fields.String(validate=OneOf(sched.WEEKDAYS),
+                            metadata={"description": "weekly (required)"})
     day = fields.Raw(metadata=DAY_DOC)
-    timezone = fields.String(metadata={"description": "IANA name; the company's by default"})
+    timezone = fields.String(validate=OneOf(sched.all_timezone_names()), metadata={
+        "description": "IANA name; the company's by default"})
 
 
 class ScheduleField(fields.Nested):
@@ -68,23 +75,35 @@ class ScheduleField(fields.Nested):
             raise ValidationError(exc.fields) from None
 
 
+# An upload server's settings are loaded by jobs/delivery/settings.py; these two schemas dump
+# them and document what it accepts.
+HOST = {"pattern": HOST_RE.pattern, "maxLength": 255}
+PORT = {"minimum": 1, "maximum": 65535}
+PRINTABLE = r"^[^\x00-\x1f]*[^\x00-\x20][^\x00-\x1f]*$"  # and not blank
+
+
 class ProxySchema(Schema):
-    type = fields.String(validate=OneOf(PROXY_TYPES))
-    host = fields.String()
-    port = fields.Integer()
-    username = fields.String(allow_none=True)
-    password = fields.String(allow_none=True, load_only=True)
+    type = fields.String(required=True, validate=OneOf(PROXY_TYPES))
+    host = fields.String(required=True, metadata=HOST)
+    port = fields.Integer(metadata=PORT)
+    username = fields.String(allow_none=True, metadata={"maxLength": 128,
+                                                        "pattern": PRINTABLE})
+    password = fields.String(allow_none=True, load_only=True, metadata={
+        "maxLength": 1024, "description": "write-only; needs a username"})
 
 
 class ServerSchema(Schema):
-    transport = fields.String(validate=OneOf(["sftp", "ftp", "ftps"]))
-    host = fields.String()
-    port = fields.Integer()
-    username = fields.String()
-    password = fields.String(load_only=True, metadata={
-        "description": "write-only; left out on an edit, the stored one is kept"})
-    directory = fields.String()
-    host_key_fingerprint = fields.String(allow_none=True)
+    transport = fields.String(required=True, validate=OneOf(["sftp", "ftp", "ftps"]))
+    host = fields.String(required=True, metadata=HOST)
+    port = fields.Integer(metadata={**PORT, "description": "22 (SFTP) or 21 when left out"})
+    username = fields.String(required=True, metadata={"maxLength": 128, "pattern": PRINTABLE})
+    password = fields.String(load_only=True, metadata={"maxLength": 1024, "description": (
+        "write-only; required unless the stored one is for this very endpoint (same "
+        "transport, host, port, username, host key and proxy), which is then kept")})
+    directory = fields.String(required=True, metadata={"maxLength": 500, "pattern": PRINTABLE})
+    host_key_fingerprint = fields.String(allow_none=True, metadata={
+        "pattern": FINGERPRINT_RE.pattern,
+        "description": "SFTP: the key to trust, as Test connection shows it (required to save)"})
     proxy = fields.Nested(ProxySchema, allow_none=True)
 
 
@@ -110,7 +129,7 @@ class RecipientsSchema(Schema):
         unknown = EXCLUDE
 
     error_messages = {"type": "Recipients must be an object with emails and server."}
-    emails = fields.List(EmailAddress(), load_default=list,
+    emails = fields.List(EmailAddress(metadata={"format": "email"}), load_default=list,
                          error_messages=says("Emails must be a list of addresses."))
     server = ServerField()
 
@@ -186,9 +205,11 @@ class TaskSchema(Schema):
     name = Name(required=True, validate=Length(max=120, error="Task name must have at most "
                                                                "120 characters."),
                 error_messages={**says("Task name is required."), "one_line": (
-                    "Task name must be one line: no line breaks or control characters.")})
+                    "Task name must be one line: no line breaks or control characters.")},
+                metadata={"pattern": r"\S"})
     report_type = fields.String(required=True, validate=_creatable,
-                                error_messages=says(REPORT_TYPE_MESSAGE))
+                                error_messages=says(REPORT_TYPE_MESSAGE), metadata={
+                                    "enum": [t.key for t in registry.creatable()]})
     channels = Strings(required=True, unique=True, allow_empty=False, choices=ALL_CHANNELS,
                        error_messages=says("Select at least one channel."))
     schedule = derived(ScheduleField(required=True, error_messages=says(

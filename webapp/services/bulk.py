@@ -1,5 +1,5 @@
 """Bulk inserts through the driver, in the session's transaction: ``executemany`` on SQLite,
-``COPY`` on PostgreSQL (the demo data, the benchmarks)."""
+``COPY`` on PostgreSQL (the demo data, the benchmarks, an ingestion's new rows)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ CHUNK = 50_000
 
 def db_time(value: datetime) -> str:
     """A UTC time as both databases store UTCDateTime (naive UTC, SQLAlchemy's format)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _copy_text(value) -> str:
@@ -27,10 +27,12 @@ def _copy_text(value) -> str:
 
 
 def bulk_insert(table: str, columns: Sequence[str], rows: Iterable[Sequence],
-                plain: bool = False) -> int:
+                plain: bool = False, grow_cache: bool = True) -> int:
     """Insert rows of ready database values (times as ``db_time`` strings) through the driver, in
     the session's transaction: ``executemany`` on SQLite, ``COPY`` on PostgreSQL.
-    ``plain``: the values are numbers and strings with nothing to escape for ``COPY``."""
+    ``plain``: the values are numbers and strings with nothing to escape for ``COPY``.
+    ``grow_cache``: on SQLite, give the connection a 256 MB page cache for the indexes being
+    filled (a one-off load); not for a web process's pooled connection, whose memory stays flat."""
     connection = db.session.connection()
     raw = connection.connection.dbapi_connection
     count = 0
@@ -49,8 +51,8 @@ def bulk_insert(table: str, columns: Sequence[str], rows: Iterable[Sequence],
                 if buffer:
                     copy.write("\n".join(buffer) + "\n")
         else:
-            # room for the indexes being filled, so that pages are not evicted and re-read
-            cursor.execute("PRAGMA cache_size = -262144")
+            if grow_cache:  # room for the indexes being filled: pages not evicted and re-read
+                cursor.execute("PRAGMA cache_size = -262144")
             sql = (f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 - our names
                    f"VALUES ({', '.join('?' for _ in columns)})")
             batch = []
