@@ -25,6 +25,13 @@ WIDTHS = {"desktop": 1280, "phone": 390}
 _skip_reported = False
 
 
+def pytest_terminal_summary(terminalreporter):
+    from .pages import AXE_COUNTS
+
+    for line in AXE_COUNTS:
+        terminalreporter.write_line(line)
+
+
 def _chromium_missing() -> str | None:
     if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
         return f"no Chromium at {CHROMIUM}"
