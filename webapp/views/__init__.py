@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from flask import Flask, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, jsonify
 
 from jobs import schedule as sched
 from jobs import schedule_words
 from roles import permissions as P
 from roles.access import can, can_download
 
-from . import admin, alerts, auth, operations, roles, runs, sso, tasks
+from . import admin, alerts, auth, errors, operations, roles, runs, sso, tasks
 from .api import bp as api_bp
-from .api.errors import error_response
+from .nav import nav_links
 
 
 def register_blueprints(app: Flask) -> None:
@@ -22,14 +21,8 @@ def register_blueprints(app: Flask) -> None:
                api_bp):
         app.register_blueprint(bp)
 
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
-        if request.path.startswith("/api/"):
-            return error_response(exc.code, exc.name.lower().replace(" ", "_"),
-                                  exc.description)
-        return render_template("errors.html", error=exc), exc.code
-
-    app.jinja_env.globals.update(can=can, can_download=can_download, P=P,
+    errors.init_app(app)
+    app.jinja_env.globals.update(can=can, can_download=can_download, P=P, nav_links=nav_links,
                                  describe=schedule_words.describe, schedule_of=sched.of)
     app.jinja_env.filters["local"] = _local
 
