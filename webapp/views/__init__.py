@@ -26,6 +26,10 @@ def register_blueprints(app: Flask) -> None:
                                  describe=schedule_words.describe, schedule_of=sched.of)
     app.jinja_env.filters["local"] = _local
 
+    @app.get("/favicon.ico")  # for clients that ask there, whatever the page's <link> says
+    def favicon():
+        return app.send_static_file("favicon.svg")
+
     @app.get("/healthz")
     def healthz():
         return jsonify(status="ok")

@@ -13,7 +13,7 @@ INSTALL_AXE = "make axe (scripts/install_axe.sh)"
 
 # GET routes that are no page: files, fragments, redirects to an identity provider, and the
 # outbox's messages (mail goes to the SMTP server here, so the outbox stays empty).
-NOT_PAGES = {"static", "healthz", "tasks.preview", "tasks.channels", "runs.download",
+NOT_PAGES = {"static", "favicon", "healthz", "tasks.preview", "tasks.channels", "runs.download",
              "sso.start", "sso.login", "sso.callback", "admin.outbox_message",
              "admin.audit_csv", "operations.readyz", "operations.metrics"}
 SERIOUS = ("serious", "critical")
@@ -89,6 +89,29 @@ def sideways_overflow(page) -> list[str]:
             .filter(e => e.getBoundingClientRect().right > width + 1)
             .slice(0, 5).map(e => e.outerHTML.slice(0, 120));
     }""")
+
+
+def small_targets(page, least: int = 44) -> list[str]:
+    """Visible controls and links smaller than ``least`` px either way. A checkbox or radio
+    counts by its label (the label is what a finger presses); a link inside a sentence is
+    exempt, as WCAG's target-size criteria exempt it."""
+    return page.evaluate("""(least) => {
+        const inSentence = (a) => {
+            const text = [...a.parentElement.childNodes].filter(n => n !== a)
+                .map(n => n.textContent).join('').trim();
+            return text.length > 0 && getComputedStyle(a).display === 'inline';
+        };
+        return [...document.querySelectorAll(
+                'a[href], button, input:not([type=hidden]), select, textarea, summary')]
+            .filter(e => !(e.tagName === 'A' && inSentence(e)))
+            .map(e => ['checkbox', 'radio'].includes(e.type) ? (e.closest('label') || e) : e)
+            .filter(e => e.getClientRects().length > 0)
+            .filter(e => { const r = e.getBoundingClientRect();
+                           return r.width < least - 0.5 || r.height < least - 0.5; })
+            .slice(0, 8).map(e => { const r = e.getBoundingClientRect();
+                return `${Math.round(r.width)}x${Math.round(r.height)} `
+                       + e.outerHTML.slice(0, 100); });
+    }""", least)
 
 
 def scroll_width(page) -> int:

@@ -15,6 +15,7 @@ from ..conftest import Tenant, make_tenant
 from . import pages
 from .conftest import WIDTHS, log_in, screenshot
 
+
 @pytest.fixture(scope="module")
 def globex(live) -> Tenant:
     """A company with demo data, a task that ran, a custom role and a plain viewer."""
@@ -44,23 +45,19 @@ def globex(live) -> Tenant:
     return tenant
 
 
-@pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
-def test_every_page_fits_the_screen_and_passes_axe(new_page, globex, width):
-    page = new_page(width)
+LOOKS = {"desktop": (WIDTHS["desktop"], "light"), "phone": (WIDTHS["phone"], "light"),
+         "desktop-dark": (WIDTHS["desktop"], "dark")}
+
+
+@pytest.mark.parametrize(("width", "scheme"), LOOKS.values(), ids=LOOKS.keys())
+def test_every_page_fits_the_screen_and_passes_axe(new_page, globex, width, scheme):
+    """Each page the admin can reach: scrollWidth ≤ the screen, no serious or critical axe
+    violation, and on a phone every control ≥ 44 px."""
+    page = new_page(width, color_scheme=scheme)
     problems: list[str] = []
 
     def check(endpoint: str, path: str) -> None:
-        wide = pages.scroll_width(page)
-        if wide > width:
-            problems.append(f"{path} at {width} px: scrollWidth {wide}: "
-                            f"{pages.sideways_overflow(page)}")
-        found = pages.axe_violations(page)
-        bad = pages.serious(found)
-        pages.AXE_COUNTS.append(f"axe {width:>4} px {endpoint:<20} {path:<28} "
-                          f"serious/critical {len(bad):>2}  all {len(found):>2}  "
-                          f"[{', '.join(v['id'] for v in found)}]")
-        if bad:
-            problems.append(f"{path} at {width} px:\n{pages.describe(bad)}")
+        problems.extend(_check(page, endpoint, path, width, scheme))
 
     page.goto("/login")
     check("auth.login", "/login")
@@ -73,3 +70,24 @@ def test_every_page_fits_the_screen_and_passes_axe(new_page, globex, width):
     if width == WIDTHS["phone"]:
         page.goto(reached["tasks.index"])
         screenshot(page, "task-list-phone")
+    if scheme == "dark":
+        page.goto(reached["tasks.show"])
+        screenshot(page, "dark-mode")
+
+
+def _check(page, endpoint: str, path: str, width: int, scheme: str = "light") -> list[str]:
+    problems = []
+    wide = pages.scroll_width(page)
+    if wide > width:
+        problems.append(f"{path} at {width} px: scrollWidth {wide}: "
+                        f"{pages.sideways_overflow(page)}")
+    if width == WIDTHS["phone"] and (small := pages.small_targets(page)):
+        problems.append(f"{path} at {width} px: touch targets under 44 px: {small}")
+    found = pages.axe_violations(page)
+    bad = pages.serious(found)
+    pages.AXE_COUNTS.append(
+        f"axe {width:>4} px {scheme:<5} {endpoint:<18} {path:<26} serious/critical "
+        f"{len(bad):>2}  all {len(found):>2}  [{', '.join(v['id'] for v in found)}]")
+    if bad:
+        problems.append(f"{path} at {width} px ({scheme}):\n{pages.describe(bad)}")
+    return problems
