@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from .schedule import Schedule
+from .schedule import WEEKDAYS, Schedule
+
+WEEKDAY_NAMES = dict(zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
+                                    "Saturday", "Sunday"), strict=True))
 
 
 def describe(schedule: Schedule) -> str:
@@ -14,8 +17,7 @@ def describe(schedule: Schedule) -> str:
         text = ("Every hour" if schedule.every == 1 else f"Every {schedule.every} hours")
         text += f" starting at {at}"
     elif schedule.kind == "weekly":
-        names = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-        text = f"Every {names[schedule.weekday]} at {at}"
+        text = f"Every {WEEKDAY_NAMES[WEEKDAYS[schedule.weekday]]} at {at}"
     else:
         months = "month" if schedule.every == 1 else f"{schedule.every} months"
         text = f"Every {months} on day {schedule.day} at {at}"

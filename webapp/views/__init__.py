@@ -11,7 +11,7 @@ from jobs import schedule_words
 from roles import permissions as P
 from roles.access import can, can_download
 
-from . import admin, alerts, auth, errors, operations, roles, runs, sso, tasks
+from . import admin, alerts, auth, errors, operations, roles, runs, sso, tasks, words
 from .api import bp as api_bp
 from .nav import nav_links
 
@@ -22,6 +22,7 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(bp)
 
     errors.init_app(app)
+    words.init_app(app)
     app.jinja_env.globals.update(can=can, can_download=can_download, P=P, nav_links=nav_links,
                                  describe=schedule_words.describe, schedule_of=sched.of)
     app.jinja_env.filters["local"] = _local

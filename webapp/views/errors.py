@@ -58,9 +58,9 @@ def _page(exc: HTTPException) -> dict:
     else:
         heading, message = WORDS.get(exc.code, (exc.name, None))
     back = _back()
-    forward = way_forward(request.path) if current_user.is_authenticated else None
+    forward = way_forward(request.path, back) if current_user.is_authenticated else None
     return {"error": exc, "heading": heading, "message": message or exc.description,
-            "back": back, "forward": forward if forward and forward[0] != back else None,
+            "back": back, "forward": forward,
             "login": None if current_user.is_authenticated else url_for("auth.login")}
 
 

@@ -36,6 +36,7 @@ def nav_links() -> list[tuple[str, str]]:
             if e.permission is None or can(e.permission)]
 
 
-def way_forward(failed_path: str) -> tuple[str, str] | None:
-    """(url, label) of the first page the user may open other than ``failed_path``."""
-    return next(((url, label) for url, label in nav_links() if url != failed_path), None)
+def way_forward(*not_these: str | None) -> tuple[str, str] | None:
+    """(url, label) of the first page the user may open other than ``not_these`` (the page
+    that failed, and the one already offered as the way back)."""
+    return next(((url, label) for url, label in nav_links() if url not in not_these), None)

@@ -26,32 +26,31 @@ def initech(live):
 
 
 @pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
-def test_error_pages_are_pages_of_the_portal(new_page, initech, width):
+def test_error_pages_are_pages_of_the_portal(new_page, live, problems, initech, width):
     page = new_page(width)
-    problems: list[str] = []
+    found: list[str] = []
 
     # Logged out: an unknown address, and a form-only address opened directly.
     response = page.goto("/no-such-page")
     assert response.status == 404
     expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
     expect(page.get_by_role("link", name="Log in")).to_be_visible()
-    problems += _check(page, "404 logged out", "/no-such-page", width)
+    found += _check(page, "404 logged out", "/no-such-page", width)
     response = page.goto("/logout")
     assert response.status == 405
     expect(page.get_by_role("heading", level=1)).to_have_text(
         "This address can’t be opened like that")
-    problems += _check(page, "405", "/logout", width)
+    found += _check(page, "405", "/logout", width)
 
     # Logged in: a missing task, from the task list; the way forward leads somewhere real.
     log_in(page, initech.admin_email)
-    page.goto("/tasks")
-    response = page.goto("/tasks/999999")
+    response = page.goto("/tasks/999999", referer=f"{live.url}/tasks")
     assert response.status == 404
     expect(page.get_by_role("navigation", name="Main")).to_be_visible()
-    problems += _check(page, "404", "/tasks/999999", width)
+    found += _check(page, "404", "/tasks/999999", width)
     page.get_by_role("link", name="Back to the page you came from").click()
     assert page.url.endswith("/tasks")
-    page.goto("/tasks/999999")
+    page.goto("/tasks/999999", referer=f"{live.url}/tasks")  # back offered: go on elsewhere
     page.get_by_role("link", name="Go to Outbox").click()
     page.wait_for_url(re.compile(r"/admin/outbox$"))
 
@@ -60,7 +59,7 @@ def test_error_pages_are_pages_of_the_portal(new_page, initech, width):
     page.locator("#alerts input[name=csrf_token]").evaluate("e => { e.value = 'stale'; }")
     page.locator("#alerts").get_by_role("button", name="Save").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("This form has expired")
-    problems += _check(page, "CSRF", "/alerts", width)
+    found += _check(page, "CSRF", "/alerts", width)
     if width == WIDTHS["phone"]:
         screenshot(page, "error-page-phone")
     page.get_by_role("link", name="Back to the page you came from").click()
@@ -74,8 +73,11 @@ def test_error_pages_are_pages_of_the_portal(new_page, initech, width):
     expect(other.get_by_text("You need the permission “Manage users and roles”.")).to_be_visible()
     expect(other.get_by_role("button", name="Log out, to log in as someone else")).to_be_visible()
     assert other.locator("ul.ways a[href='/admin/roles']").count() == 0
-    problems += _check(other, "403", "/admin/roles", width)
-    assert not problems, "\n".join(problems)
+    found += _check(other, "403", "/admin/roles", width)
+    assert not found, "\n".join(found)
+    # Chromium logs each error answer as a console error; those are the point here.
+    problems.seen[:] = [p for p in problems.seen if "the server responded with a status of 4"
+                        not in p]
 
 
 def test_the_favicon_is_served(live):
