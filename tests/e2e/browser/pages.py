@@ -86,7 +86,9 @@ def sideways_overflow(page) -> list[str]:
         const width = document.documentElement.clientWidth;
         if (document.documentElement.scrollWidth <= width) return [];
         return [...document.querySelectorAll('body *')]
-            .filter(e => e.getBoundingClientRect().right > width + 1)
+            .filter(e => e.getBoundingClientRect().right > width + 1
+                         || e.scrollWidth > e.clientWidth + 1
+                            && getComputedStyle(e).overflowX === 'visible')
             .slice(0, 5).map(e => e.outerHTML.slice(0, 120));
     }""")
 
