@@ -13,7 +13,7 @@ FLASK := $(BIN)/flask --app app
 PYTEST_ARGS ?=
 SERVE_ARGS ?=
 
-.PHONY: run setup test lint venv htmx clean
+.PHONY: run setup test lint venv htmx axe clean
 
 venv: $(STAMP)
 
@@ -31,6 +31,10 @@ $(STAMP): pyproject.toml
 # Verified on every run (a no-op when the installed file has the pinned checksum).
 htmx:
 	@scripts/install_htmx.sh
+
+# The accessibility checker the browser tests inject into every page (never served).
+axe:
+	@scripts/install_axe.sh
 
 # Secrets for a local run, generated once; the environment wins over this file.
 $(ENV_FILE): | $(STAMP)
@@ -54,7 +58,7 @@ run: setup
 	@HOST="$${HOST:-127.0.0.1}" exec $(FLASK) serve $(SERVE_ARGS)
 
 # pytest's exit status is make's: 5 (no tests collected) fails too.
-test: $(STAMP) htmx
+test: $(STAMP) htmx axe
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; \
 	exit $$status
@@ -64,5 +68,5 @@ lint: $(STAMP)
 
 # Keeps instance/ (the database and the keys that decrypt its secrets).
 clean:
-	rm -rf $(VENV) $(HTMX) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(HTMX) tests/e2e/browser/axe.min.js .pytest_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

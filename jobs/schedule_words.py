@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from .schedule import LAST_DAY, Schedule
+from .schedule import LAST_DAY, WEEKDAYS, Schedule
+
+WEEKDAY_NAMES = dict(zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
+                                    "Saturday", "Sunday"), strict=True))
 
 
 def describe(schedule: Schedule) -> str:
@@ -17,8 +20,7 @@ def describe(schedule: Schedule) -> str:
         text = ("Every hour" if schedule.every == 1 else f"Every {schedule.every} hours")
         text += f" starting at {at}"
     elif schedule.kind == "weekly":
-        names = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-        text = f"Every {names[schedule.weekday]} at {at}"
+        text = f"Every {WEEKDAY_NAMES[WEEKDAYS[schedule.weekday]]} at {at}"
     else:
         months = "month" if schedule.every == 1 else f"{schedule.every} months"
         day = "the last day" if schedule.day == LAST_DAY else f"day {schedule.day}"

@@ -24,17 +24,20 @@ INGEST_DATA = "data.ingest"
 VIEW_OUTBOX = "outbox.view"
 VIEW_AUDIT = "audit.view"
 
-# report type key → (permission key, label). usage_by_company is no longer creatable, but its
-# permission exists; room_metadata came after the other nine.
+# report type key → the label of its download permission: "Download " and the report's name
+# as the report-type list shows it (tests/roles/test_permission_labels.py keeps them equal;
+# roles import no jobs, so the names are written here). usage_by_company is no longer
+# creatable, but its permission exists; room_metadata came after the other nine.
 DOWNLOADS = {
-    "native_connection_status": "Download Native Channel Connection Status report",
-    "whatsapp_inactivity": "Download inactivity report",
-    "usage_by_company": "Download Usage By Company report",
+    "native_connection_status":
+        "Download Native channel connection status report (Health check report)",
+    "whatsapp_inactivity": "Download WhatsApp inactivity report",
+    "usage_by_company": "Download Chat Usage report by Company — no longer supported",
     "communication_compliance": "Download Communication Compliance report",
-    "usage_by_rooms": "Download Usage by Rooms report",
-    "usage_by_users": "Download Usage by Users report",
-    "wecom_irregularities": "Download WeCom irregularities report",
-    "native_irregularities": "Download Other Native Channel irregularities report",
+    "usage_by_rooms": "Download Chat Usage report by Rooms",
+    "usage_by_users": "Download Chat Usage report by Users",
+    "wecom_irregularities": "Download WeCom Native Irregularities report",
+    "native_irregularities": "Download WhatsApp and iMessage Native Irregularities report",
     "archive_export_email_summary": "Download Archiving Export Email Summary report",
     "room_metadata": "Download Room Metadata report",
 }

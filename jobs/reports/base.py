@@ -11,6 +11,9 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 ALL_CHANNELS = ("whatsapp", "imessage", "sms", "wecom", "wechat", "telegram", "line", "signal")
+# How people write each channel's name (pages and emails never show the key).
+CHANNEL_NAMES = {"whatsapp": "WhatsApp", "imessage": "iMessage", "sms": "SMS", "wecom": "WeCom",
+                 "wechat": "WeChat", "telegram": "Telegram", "line": "LINE", "signal": "Signal"}
 
 
 @dataclass(frozen=True)

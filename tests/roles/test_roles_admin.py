@@ -73,7 +73,7 @@ def test_custom_role_lifecycle_through_the_api(app, make_company, make_user, api
     ok.close()
     refused = client.get(f"/api/v1/runs/{status_id}/csv", headers=carl_headers)
     assert refused.status_code == 403 and refused.mimetype == "application/json"
-    assert "Download Native Channel Connection Status report" in \
+    assert "Download Native channel connection status report (Health check report)" in \
         refused.get_json()["error"]["message"]
 
     # Editing the role changes what Carl can do at once; deleting it takes it away.
@@ -179,7 +179,7 @@ def test_portal_pages_create_assign_and_remove(app, make_company, make_user):
     assert response.status_code == 302
     role_id = int(response.headers["Location"].rsplit("/", 1)[1])
     page = browser.get(f"/admin/roles/{role_id}").get_data(as_text=True)
-    assert "Download Usage by Rooms report" in page and "Nobody." in page
+    assert "Download Chat Usage report by Rooms" in page and "Nobody." in page
 
     response = browser.post(f"/admin/users/{carl_id}/roles",
                             data={"csrf_token": token, "role_id": role_id})

@@ -128,14 +128,14 @@ def test_replace_all_warns_then_removes_the_viewer_role(app, acme):
     run = acme["run"]
     refused = client.get(f"/runs/{run}/download")
     assert refused.status_code == 403 and refused.mimetype == "text/html"
-    assert "Download Usage by Rooms report" in refused.get_data(as_text=True)
+    assert "Download Chat Usage report by Rooms" in refused.get_data(as_text=True)
     events = db.session.scalars(sa.select(AuditEvent).where(
         AuditEvent.action.startswith("run."))).all()
     assert [(e.result, e.user.email) for e in events] == [("refused", "rita@acme.example")]
 
     # Now the warning knows her groups; mapping them to a downloading role clears it.
     body = admin_api.get("/api/v1/sso", headers=headers).get_json()
-    assert "map to desk-reader, which lacks Download Usage by Rooms report" in \
+    assert "map to desk-reader, which lacks Download Chat Usage report by Rooms" in \
         body["at_risk"][0]["reason"]
     body = admin_api.put("/api/v1/sso", headers=headers, json={
         "role_mapping": {"traders": ["desk-reader", "report-downloader"]}}).get_json()

@@ -9,7 +9,7 @@ import pytest
 from webapp.extensions import db
 from webapp.models import Run
 
-PUBLIC = {"/login", "/healthz", "/api/v1/openapi.json", "/static/<path:filename>",
+PUBLIC = {"/login", "/healthz", "/api/v1/openapi.json", "/static/<path:filename>", "/favicon.ico",
           "/readyz", "/metrics",  # for operators' probes (METRICS_TOKEN guards /metrics)
           # single sign-on starts before a login (tests/roles/test_sso.py, test_matrix.py)
           "/sso", "/sso/<slug>/login", "/sso/<slug>/callback",

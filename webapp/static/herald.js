@@ -38,3 +38,22 @@ document.addEventListener("htmx:afterSwap", (event) => {
     focusFirstInvalid(document.getElementById("server"));
   }
 });
+
+// On a phone the tables become stacked cards (herald.css): each cell is labelled with its
+// column's heading, again after htmx has swapped a part of the page.
+function labelCells() {
+  document.querySelectorAll("table.list").forEach((table) => {
+    const heads = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());
+    table.querySelectorAll("tbody tr").forEach((row) => {
+      let column = 0;
+      [...row.children].forEach((cell) => {
+        if (cell.colSpan === 1 && heads[column]) {
+          cell.dataset.label = heads[column];
+        }
+        column += cell.colSpan || 1;
+      });
+    });
+  });
+}
+labelCells();
+document.addEventListener("htmx:afterSettle", labelCells);

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
 
 from jobs import schedule as sched
 from jobs import schedule_words
@@ -18,6 +17,7 @@ from . import (
     admin,
     alerts,
     auth,
+    errors,
     my,
     operations,
     passwords,
@@ -27,9 +27,10 @@ from . import (
     task_form,
     tasks,
     users,
+    words,
 )
 from .api import bp as api_bp
-from .api.errors import error_response
+from .nav import nav_links
 
 
 def register_blueprints(app: Flask) -> None:
@@ -37,24 +38,24 @@ def register_blueprints(app: Flask) -> None:
                users.bp, sso.bp, operations.bp, alerts.bp, api_bp):
         app.register_blueprint(bp)
 
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
-        if request.path.startswith("/api/"):
-            return error_response(exc.code, exc.name.lower().replace(" ", "_"),
-                                  exc.description)
-        return render_template("errors.html", error=exc), exc.code
+    errors.init_app(app)
+    words.init_app(app)
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
         """A task form sent after its session expired loses nothing typed."""
         if request.method == "POST" and request.endpoint in ("tasks.create", "tasks.edit"):
             return task_form.session_expired()
-        return http_error(exc)
+        return errors.http_error(exc)
 
-    app.jinja_env.globals.update(can=can, can_download=can_download, P=P,
+    app.jinja_env.globals.update(can=can, can_download=can_download, P=P, nav_links=nav_links,
                                  describe=schedule_words.describe, schedule_of=sched.of,
                                  window=schedule_words.window)
     app.jinja_env.filters["local"] = _local
+
+    @app.get("/favicon.ico")  # for clients that ask there, whatever the page's <link> says
+    def favicon():
+        return app.send_static_file("favicon.svg")
 
     @app.get("/healthz")
     def healthz():

@@ -25,6 +25,13 @@ WIDTHS = {"desktop": 1280, "phone": 390}
 _skip_reported = False
 
 
+def pytest_terminal_summary(terminalreporter):
+    from .pages import AXE_COUNTS
+
+    for line in AXE_COUNTS:
+        terminalreporter.write_line(line)
+
+
 def _chromium_missing() -> str | None:
     if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
         return f"no Chromium at {CHROMIUM}"
@@ -76,12 +83,13 @@ def problems() -> Iterator[PageProblems]:
 
 @pytest.fixture
 def new_page(browser, live, problems):
-    """new_page(width=1280) → a page in a fresh context (its own cookies), watched."""
+    """new_page(width=1280, **context options) → a page in a fresh context (its own cookies),
+    watched; e.g. new_page(390, color_scheme="dark")."""
     contexts = []
 
-    def make(width: int = WIDTHS["desktop"]):
+    def make(width: int = WIDTHS["desktop"], **options):
         context = browser.new_context(base_url=live.url, accept_downloads=True,
-                                      viewport={"width": width, "height": 900})
+                                      viewport={"width": width, "height": 900}, **options)
         context.set_default_timeout(20_000)
         contexts.append(context)
         page = context.new_page()

@@ -1,6 +1,7 @@
 """The portal in a real Chromium against the live server: log in, the two-step task form for
 every creatable report type, the live preview, Run now → the run page updates itself →
-Download, a recipient's email link, roles, SSO settings, and every page at 1280 and 390 px."""
+Download, a recipient's email link, roles, SSO settings. (Every page at 1280 and 390 px:
+test_reading.py.)"""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from playwright.sync_api import expect
 from tests.conftest import PASSWORD
 
 from ..conftest import Tenant, make_tenant
-from .conftest import WIDTHS, log_in, screenshot
+from .conftest import log_in, screenshot
 
 
 @pytest.fixture(scope="module")
@@ -199,65 +200,3 @@ def test_sso_settings_are_saved_and_the_secret_never_shown(new_page, acme):
     page.wait_for_load_state()
     assert page.get_by_label("Client id").input_value() == "herald"
     assert "s3cret-value" not in page.content()
-
-
-# Every page a person opens, by endpoint; the ids are filled in from records made here.
-PAGES = {
-    "auth.login": "/login", "tasks.home": "/", "tasks.index": "/tasks",
-    "tasks.show": "/tasks/{task_id}", "tasks.create": "/tasks/new",
-    "tasks.edit": "/tasks/{task_id}/edit", "tasks.duplicate": "/tasks/{task_id}/duplicate",
-    "runs.show": "/runs/{run_id}",
-    "admin.outbox": "/admin/outbox", "admin.audit_log": "/admin/audit",
-    "roles.index": "/admin/roles", "roles.show": "/admin/roles/{role_id}",
-    "roles.create": "/admin/roles/new", "roles.edit": "/admin/roles/{custom_role_id}/edit",
-    "roles.users": "/admin/users", "roles.user": "/admin/users/{user_id}",
-    "sso.settings": "/admin/sso", "account.token_list": "/account/tokens",
-}
-# GET routes that are no page: files, fragments, redirects to an identity provider, and the
-# outbox's messages (mail goes to the SMTP server here, so the outbox stays empty).
-NOT_PAGES = {"static", "healthz", "tasks.preview", "tasks.channels", "tasks.schedule_fields",
-             "runs.download",
-             "sso.start", "sso.login", "sso.callback", "admin.outbox_message",
-             "admin.audit_csv", "operations.readyz", "operations.metrics"}
-
-
-@pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
-def test_every_page_renders_without_errors_or_sideways_scrolling(new_page, live, acme, width):
-    from webapp import create_app
-
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
-    endpoints = {r.endpoint for r in app.url_map.iter_rules()
-                 if "GET" in r.methods and not r.rule.startswith("/api/")}
-    assert endpoints - NOT_PAGES == set(PAGES), "a page is missing from PAGES (or NOT_PAGES)"
-
-    task = make_task(live, acme, f"Pages {width}", [acme.admin_email])
-    run = finished_run(live, acme, task["id"])
-    roles = requests.get(f"{live.url}/api/v1/roles", headers=acme.headers, timeout=30).json()
-    custom = api_post(live, acme, "/roles", {"name": f"Pages {width}",
-                                             "permissions": ["scheduled_reports.view"]})
-    users = requests.get(f"{live.url}/api/v1/users", headers=acme.headers, timeout=30).json()
-    ids = {"task_id": task["id"], "run_id": run["id"], "role_id": roles[0]["id"],
-           "custom_role_id": custom["id"], "user_id": users[0]["id"]}
-
-    page = new_page(width)
-    page.goto("/login")
-    assert _sideways_overflow(page) == [], f"/login at {width} px"
-    log_in(page, acme.admin_email)
-    for endpoint, path in PAGES.items():
-        url = path.format(**ids)
-        response = page.goto(url)
-        assert response is not None and response.status == 200, (endpoint, url)
-        assert _sideways_overflow(page) == [], f"{url} at {width} px"
-        if width == WIDTHS["phone"] and endpoint == "tasks.index":
-            screenshot(page, "task-list-phone")
-
-
-def _sideways_overflow(page) -> list[str]:
-    """Elements sticking out past the right edge of the viewport (none: no sideways scroll)."""
-    return page.evaluate("""() => {
-        const width = document.documentElement.clientWidth;
-        if (document.documentElement.scrollWidth <= width) return [];
-        return [...document.querySelectorAll('body *')]
-            .filter(e => e.getBoundingClientRect().right > width + 1)
-            .slice(0, 5).map(e => e.outerHTML.slice(0, 120));
-    }""")
