@@ -66,7 +66,7 @@ def test_a_viewer_lands_on_my_reports_and_downloads(live, new_page):
 
 def expected_statuses(problems, *codes: int) -> None:
     """Chromium logs a page answered 4xx as a console error: drop those this test expects."""
-    pattern = re.compile(r"status of (%s) " % "|".join(map(str, codes)))
+    pattern = re.compile(rf"status of ({'|'.join(map(str, codes))}) ")
     problems.seen[:] = [s for s in problems.seen if not pattern.search(s)]
 
 
