@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from jobs.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-START_TIMEOUT = 60.0
+START_TIMEOUT = 180.0  # generous: a loaded machine starts gunicorn, workers and Redis slowly
 # Seconds an idle Herald takes to stop: well under SHUTDOWN_GRACE (25 s), so a stop that waits
 # for it fails; generous, since each process's own exit takes seconds on a loaded machine.
 STOP_BUDGET = 15.0
@@ -137,7 +137,7 @@ class Served:
             assert self.process.poll() is None, f"serve exited early:\n{self.log()}"
             self.record()
             try:
-                with urllib.request.urlopen(self.url + "/login", timeout=2) as response:  # noqa: S310
+                with urllib.request.urlopen(self.url + "/login", timeout=10) as response:  # noqa: S310
                     if response.status == 200:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
