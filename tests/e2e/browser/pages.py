@@ -11,11 +11,14 @@ from urllib.parse import urlsplit
 AXE = Path(__file__).with_name("axe.min.js")
 INSTALL_AXE = "make axe (scripts/install_axe.sh)"
 
-# GET routes that are no page: files, fragments, redirects to an identity provider, and the
-# outbox's messages (mail goes to the SMTP server here, so the outbox stays empty).
-NOT_PAGES = {"static", "favicon", "healthz", "tasks.preview", "tasks.channels", "runs.download",
-             "sso.start", "sso.login", "sso.callback", "admin.outbox_message",
-             "admin.audit_csv", "operations.readyz", "operations.metrics"}
+# GET routes that are no page: files, fragments, CSV exports, redirects to an identity
+# provider, the outbox's messages (mail goes to the SMTP server here, so the outbox stays
+# empty), and the set-password page, which only an emailed link opens
+# (tests/e2e/browser/test_recipients.py walks it).
+NOT_PAGES = {"static", "favicon", "healthz", "tasks.preview", "tasks.channels",
+             "tasks.schedule_fields", "runs.download", "sso.start", "sso.login", "sso.callback",
+             "admin.outbox_message", "admin.audit_csv", "admin.outbox_csv",
+             "passwords.set_password", "operations.readyz", "operations.metrics"}
 SERIOUS = ("serious", "critical")
 AXE_COUNTS: list[str] = []  # one line per page and width, printed at the end of the run
 

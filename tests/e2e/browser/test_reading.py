@@ -59,11 +59,12 @@ def test_every_page_fits_the_screen_and_passes_axe(new_page, globex, width, sche
     def check(endpoint: str, path: str) -> None:
         problems.extend(_check(page, endpoint, path, width, scheme))
 
-    page.goto("/login")
-    check("auth.login", "/login")
+    for endpoint, path in (("auth.login", "/login"), ("passwords.forgot", "/password/forgot")):
+        page.goto(path)  # the pages of someone not logged in
+        check(endpoint, path)
     log_in(page, globex.admin_email)
     reached = pages.crawl(page, "/", visit=check)
-    missing = pages.page_endpoints() - set(reached) - {"auth.login"}
+    missing = pages.page_endpoints() - set(reached) - {"auth.login", "passwords.forgot"}
     assert not missing, (f"no link leads to {sorted(missing)}: link them from a page, or list "
                          "them in pages.NOT_PAGES if they are no page")
     assert not problems, "\n".join(problems)
