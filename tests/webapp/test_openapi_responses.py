@@ -67,6 +67,7 @@ def test_every_documented_response_validates_on_real_answers(spec_and_client, ma
     task = call("POST", tasks, tasks, 201, json=TASK)
     call("POST", tasks, tasks, 422, json={**TASK, "name": ""})
     call("GET", tasks, tasks, 200)
+    call("GET", tasks + "?limit=0&status=asleep", tasks, 422)
     tid = task["id"]
     call("GET", f"{tasks}/{tid}", one, 200)
     call("GET", f"{tasks}/999999", one, 404)
@@ -78,6 +79,7 @@ def test_every_documented_response_validates_on_real_answers(spec_and_client, ma
     run = call("POST", f"{tasks}/{tid}/runs", task_runs, 202)
     work()
     call("GET", f"{tasks}/{tid}/runs", task_runs, 200)
+    call("GET", f"{tasks}/{tid}/runs?cursor=x", task_runs, 422)
     call("GET", f"{base}/runs/{run['id']}", runs, 200)
     call("GET", f"{base}/runs/999999", runs, 404)
     csv = f"{base}/runs/{{run_id}}/csv"
