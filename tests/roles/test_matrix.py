@@ -44,6 +44,7 @@ API_OBJECT = staff(401, 403, 404, 200)
 EXPECTED: dict[tuple[str, str], dict] = {
     ("GET", "/static/<path:filename>"): row(200, 200, 200, 200, 200),
     ("GET", "/healthz"): row(200, 200, 200, 200, 200),
+    ("GET", "/favicon.ico"): row(200, 200, 200, 200, 200),
     ("GET", "/readyz"): row(503, 503, 503, 503, 503),  # no worker in this test
     ("GET", "/metrics"): row(200, 200, 200, 200, 200),  # no METRICS_TOKEN here
     ("GET", "/login"): row(200, 302, 302, 302, 302),
