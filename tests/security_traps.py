@@ -10,22 +10,16 @@ import threading
 from jobs.embedded_redis import free_port
 
 
-class Trap:
-    """Listens on 127.0.0.1:port; ``heard`` is every line a client sent, in order."""
+class _Listener:
+    """Listens on 127.0.0.1:port and hands each connection to ``_accepted``."""
 
-    def __init__(self, proxy: bool = False) -> None:
+    def __init__(self) -> None:
         self.port = free_port()
-        self.proxy = proxy
-        self.heard: list[str] = []
-        self._sock = socket.create_server(("127.0.0.1", self.port))
+        self._sock = socket.create_server(("127.0.0.1", self.port), backlog=64)
         self._sock.settimeout(0.2)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
-
-    @property
-    def passwords(self) -> list[str]:
-        return [line[5:] for line in self.heard if line.upper().startswith("PASS ")]
 
     def _serve(self) -> None:
         while not self._stop.is_set():
@@ -35,7 +29,31 @@ class Trap:
                 continue
             except OSError:
                 return
-            threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
+            self._accepted(conn)
+
+    def _accepted(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._sock.close()
+        self._thread.join(timeout=2)
+
+
+class Trap(_Listener):
+    """Listens on 127.0.0.1:port; ``heard`` is every line a client sent, in order."""
+
+    def __init__(self, proxy: bool = False) -> None:
+        self.proxy = proxy
+        self.heard: list[str] = []
+        super().__init__()
+
+    @property
+    def passwords(self) -> list[str]:
+        return [line[5:] for line in self.heard if line.upper().startswith("PASS ")]
+
+    def _accepted(self, conn: socket.socket) -> None:
+        threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
 
     def _talk(self, conn: socket.socket) -> None:
         conn.settimeout(5)
@@ -61,40 +79,21 @@ class Trap:
             reader.close()
             conn.close()
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._sock.close()
-        self._thread.join(timeout=2)
 
-
-class Silent:
+class Silent(_Listener):
     """Accepts every connection on 127.0.0.1:port and never says a word (a server that stalls
     whoever talks to it); ``accepted`` counts the connections."""
 
     def __init__(self) -> None:
-        self.port = free_port()
         self.accepted = 0
         self._conns: list[socket.socket] = []
-        self._sock = socket.create_server(("127.0.0.1", self.port), backlog=64)
-        self._sock.settimeout(0.2)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.accepted += 1
-            self._conns.append(conn)
+    def _accepted(self, conn: socket.socket) -> None:
+        self.accepted += 1
+        self._conns.append(conn)
 
     def stop(self) -> None:
-        self._stop.set()
-        self._sock.close()
-        self._thread.join(timeout=2)
+        super().stop()
         for conn in self._conns:
             conn.close()

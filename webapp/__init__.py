@@ -9,6 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as herald_config
 from .extensions import csrf, db, limiter, login_manager, migrate
+from .models.types import Encrypted
 from .strict_json import StrictJSONProvider
 
 
@@ -45,7 +46,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if proxies:  # the client's address, scheme and host as the proxies in front of us saw them
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     db.init_app(app)
-    migrate.init_app(app, db, render_as_batch=True, compare_type=True,
+    migrate.init_app(app, db, render_as_batch=True, compare_type=_compare_type,
                      directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
@@ -74,3 +75,9 @@ def _owner_only(instance_path: str) -> None:
                 os.chmod(path, 0o700 if os.path.isdir(path) else 0o600)
         except OSError:  # gone meanwhile, or not ours to change
             pass
+
+
+def _compare_type(_context, _inspected, _column, _inspected_type, metadata_type):
+    """Alembic's type comparison, except that an Encrypted column is the Text or JSON it is
+    stored as (a secret's type is ours, not the database's)."""
+    return False if isinstance(metadata_type, Encrypted) else None

@@ -135,6 +135,13 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("GET", "/api/v1/sso"): API_LIST,
     ("GET", "/api/v1/audit"): API_LIST,
     ("PUT", "/api/v1/sso"): API_LIST,
+    # Everyone's own API tokens (999999: nobody's).
+    ("GET", "/api/v1/tokens"): row(401, 200, 200, 200, 200),
+    ("POST", "/api/v1/tokens"): row(401, 422, 422, 422, 422),
+    ("DELETE", "/api/v1/tokens/<int:token_id>"): row(401, 404, 404, 404, 404),
+    ("GET", "/account/tokens"): row(302, 200, 200, 200, 200),
+    ("POST", "/account/tokens"): row(302, 422, 422, 422, 422),
+    ("POST", "/account/tokens/<int:token_id>/revoke"): row(302, 404, 404, 404, 404),
 }
 
 # Bodies: valid where a success is expected, empty (→ 422) where validation is the point.
@@ -194,7 +201,7 @@ def world(app, api_token, redis_conn):
                                                      Role.name == P.VIEWER_ROLE))
     ids = {"task_id": task.id, "run_id": run.id, "message_id": message.id, "role_id": role.id,
            "user_id": rita.id, "slug": acme.slug, "kind": "users",
-           "filename": "herald.css", "viewer_role_id": viewer.id}
+           "filename": "herald.css", "viewer_role_id": viewer.id, "token_id": 999999}
     emails = {"viewer": "rita@acme.example", "custom": "carl@acme.example",
               "admin": "admin@acme-bank.example", "other": "admin@other-co.example"}
     companies = {"viewer": acme, "custom": acme, "admin": acme, "other": other}
@@ -206,7 +213,7 @@ def _url(rule: str, ids: dict) -> str:
     url = rule
     for converter, name in (("int:", "task_id"), ("int:", "run_id"), ("int:", "message_id"),
                             ("int:", "user_id"), ("", "slug"), ("", "kind"),
-                            ("path:", "filename")):
+                            ("path:", "filename"), ("int:", "token_id")):
         url = url.replace(f"<{converter}{name}>", str(ids[name]))
     # /admin/users/<user_id>/roles/<role_id>: the viewer's recipient assignment, not manual.
     role_id = ids["viewer_role_id"] if "/users/" in rule else ids["role_id"]
