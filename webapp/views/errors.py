@@ -58,6 +58,8 @@ def _page(exc: HTTPException) -> dict:
         heading, message = CSRF
     else:
         heading, message = WORDS.get(exc.code, (exc.name, None))
+        if exc.description != type(exc).description:  # said by Herald for this case
+            message = exc.description
     back = _back()
     forward = way_forward(request.path, back) if current_user.is_authenticated else None
     return {"error": exc, "heading": heading, "message": message or exc.description,

@@ -20,8 +20,8 @@ class Entry:
 
 
 NAV: tuple[Entry, ...] = (
-    Entry("my.reports", "My reports", None),
     Entry("tasks.index", "Scheduled Reports", P.VIEW_TASKS),
+    Entry("my.reports", "My reports", None),
     Entry("admin.outbox", "Outbox", P.VIEW_OUTBOX),
     Entry("admin.audit_log", "Audit log", P.VIEW_AUDIT),
     Entry("roles.users", "Users", P.MANAGE_USERS),
