@@ -28,7 +28,7 @@ import redis
 import sqlalchemy as sa
 from flask import Flask
 from rq import Queue, SimpleWorker, Worker
-from rq.exceptions import DeserializationError, NoSuchJobError
+from rq.exceptions import DeserializationError, NoSuchJobError, StopRequested
 from rq.job import Job
 
 from webapp import create_app, logs
@@ -76,6 +76,7 @@ class HeraldWorker(Worker):
         self.grace = grace
         self._worker_pid = os.getpid()
         self.interrupted = False
+        self.stopping = False  # SIGTERM or SIGINT came
         self._interrupting = threading.Lock()  # the grace's timer or a second signal
 
     def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
@@ -91,6 +92,10 @@ class HeraldWorker(Worker):
     def setup_work_horse_signals(self) -> None:
         shutdown.install_in_horse()
         orphan_guard(self._worker_pid)
+
+    def request_stop(self, signum, frame) -> None:
+        self.stopping = True  # RQ records a stop only when it comes during a job
+        super().request_stop(signum, frame)
 
     def handle_warm_shutdown_request(self) -> None:
         if self.horse_pid:
@@ -250,9 +255,11 @@ def work_until_stopped(make: Callable[[], HeraldWorker], logging_level: str,
             # with_scheduler: RQ's own scheduler moves jobs waiting for a retry to the queue.
             worker.work(with_scheduler=True, logging_level=logging_level)
             reason = "its loop ended"
+        except StopRequested:
+            return
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             reason = f"{type(exc).__name__}: {exc}"
-        if worker is not None and worker._stop_requested:
+        if worker is not None and (worker.stopping or worker._stop_requested):
             return
         log.error("Worker stopped (%s); a new worker starts in %g s", reason, wait)
         # No job in progress here: a stop signal may end the process at once.

@@ -121,6 +121,12 @@ def cluster(tmp_path, s3_server):
             assert "Exception on /" not in web.log(10**7), web.log()
 
 
+def utc(value: datetime | str) -> datetime:
+    """A timestamp read by plain SQL (SQLite gives text), as an aware UTC datetime."""
+    value = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
 def counts(engine) -> dict[str, int]:
     with engine.connect() as conn:
         return dict(conn.execute(sa.text("SELECT status, count(*) FROM runs GROUP BY status")
@@ -205,8 +211,8 @@ def test_scale_out_processes_lose_nothing_and_do_nothing_twice(cluster):
     killed = []
     for task_runs in by_task.values():
         first = task_runs[0]
-        assert first.scheduled_for is not None and \
-            first.scheduled_for.replace(tzinfo=UTC) == instant, task_runs
+        assert first.scheduled_for is not None and utc(first.scheduled_for) == instant, \
+            task_runs
         if len(task_runs) == 1:
             assert first.status == "succeeded", first
             continue
