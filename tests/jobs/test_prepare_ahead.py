@@ -175,9 +175,14 @@ def test_run_now_between_release_and_settle_starts_where_the_released_run_ends(
     task = daily_task(company)
     dispatcher.dispatch(T - timedelta(seconds=30), redis_conn)
     held.release_held(T, redis_conn)
+    for run in runs_of(task):  # built by a worker (Run now waits for a queued run)
+        run.status = "succeeded"
+    db.session.commit()
     manual = task_service.run_now(task, T + timedelta(hours=2))
     db.session.commit()
     assert (manual.window_start, manual.window_end) == (T, T + timedelta(hours=2))
+    manual.status = "succeeded"
+    db.session.commit()
     # and before the instant, run now starts at the watermark as always
     dispatcher.dispatch(T + timedelta(days=1) - timedelta(seconds=30), redis_conn)
     manual = task_service.run_now(task, T + timedelta(days=1) - timedelta(seconds=20))

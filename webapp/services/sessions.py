@@ -28,13 +28,17 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def start(user: User) -> None:
-    """Log ``user`` in: a new server-side session (the caller has committed its audit)."""
+def start(user: User, keep: tuple[str, ...] = ()) -> None:
+    """Log ``user`` in: a new server-side session (the caller has committed its audit).
+    Only the session keys named in ``keep`` carry over (a form sent after the login expired,
+    to be filled in again)."""
     key = secrets.token_urlsafe(32)
     db.session.add(LoginSession(user_id=user.id, key_hash=_hash(key)))
     db.session.commit()
-    session.clear()  # nothing of an earlier login carries over (session fixation)
+    kept = {name: session[name] for name in keep if name in session}
+    session.clear()  # nothing else of an earlier login carries over (session fixation)
     login_user(user)
+    session.update(kept)
     session[KEY] = key
 
 

@@ -21,6 +21,7 @@ from ..extensions import db, limiter, login_manager
 from ..models import Company, User
 from ..models.users import email_key
 from ..services import audit, sessions, tokens
+from .task_form import DRAFT
 
 bp = Blueprint("auth", __name__)
 
@@ -101,7 +102,7 @@ def login():
             audit.record("login.success", matches[0], actor=matches[0],
                          details={"method": "password"})
             db.session.commit()
-            sessions.start(matches[0])
+            sessions.start(matches[0], keep=(DRAFT,))  # a task form sent after expiry
             return redirect(safe_next(request.args.get("next")) or landing(matches[0]))
         g.login_failed = not matches
         for user in candidates if not matches else ():
