@@ -54,6 +54,9 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("GET", "/tasks"): FORBIDDEN_LIST,
     ("GET", "/tasks/preview"): FORBIDDEN_LIST,
     ("GET", "/tasks/channels"): FORBIDDEN_LIST,
+    ("GET", "/tasks/schedule-fields"): FORBIDDEN_LIST,
+    ("GET", "/tasks/<int:task_id>/duplicate"): FORBIDDEN_OBJECT,
+    ("POST", "/tasks/<int:task_id>/active"): staff(302, 403, 404, 302),
     ("GET", "/tasks/new"): FORBIDDEN_LIST,
     ("POST", "/tasks/new"): staff(302, 403, 422, 422),
     ("GET", "/tasks/<int:task_id>"): FORBIDDEN_OBJECT,
@@ -65,6 +68,7 @@ EXPECTED: dict[tuple[str, str], dict] = {
     # Recipients see the run's page and download with the type's permission.
     ("GET", "/runs/<int:run_id>"): row(302, 200, 200, 404, 200),
     ("GET", "/runs/<int:run_id>/download"): row(302, 200, 200, 404, 200),
+    ("POST", "/runs/<int:run_id>/retry"): staff(302, 403, 404, 302),
     ("GET", "/admin/outbox"): FORBIDDEN_LIST,
     ("GET", "/admin/outbox.csv"): FORBIDDEN_LIST,
     ("GET", "/admin/outbox/<int:message_id>"): FORBIDDEN_OBJECT,
@@ -152,12 +156,15 @@ BODIES = {
     ("PATCH", "/api/v1/roles/<int:role_id>"): lambda ids: {"description": "Renamed"},
     ("PUT", "/api/v1/sso"): lambda ids: {"groups_claim": "groups"},
 }
-# /tasks/preview and /tasks/channels are htmx fragments (the form asks with HX-Request).
-HEADERS = {"/tasks/preview": {"HX-Request": "true"}, "/tasks/channels": {"HX-Request": "true"}}
+# /tasks/preview, /tasks/channels and /tasks/schedule-fields are htmx fragments (the form
+# asks with HX-Request).
+HEADERS = {"/tasks/preview": {"HX-Request": "true"}, "/tasks/channels": {"HX-Request": "true"},
+           "/tasks/schedule-fields": {"HX-Request": "true"}}
 QUERIES = {
     "/api/v1/schedules/preview": "?kind=daily&time=06:30",
     "/tasks/preview": "?schedule_kind=daily&schedule_time=06:30&timezone=Europe/London",
     "/tasks/channels": "?report_type=wecom_irregularities",
+    "/tasks/schedule-fields": "?schedule_kind=weekly&schedule_time=06:30",
 }
 
 

@@ -65,11 +65,15 @@ def plan(statement: str, parameters) -> str:
     return "\n".join(r[0] for r in rows)
 
 
-def full_scans(text: str) -> list[str]:
-    """The lines of a plan that read a whole table (or sort a whole range, for SQLite)."""
+def full_scans(text: str, statement: str = "") -> list[str]:
+    """The lines of a plan that read a whole table (or sort a whole range, for SQLite). The
+    rows of one page's ids loaded together (``WHERE task_id IN (?, ?…)``) are few, whatever
+    the history: sorting them is no scan."""
     if db.engine.dialect.name == "sqlite":
+        one_page = re.search(r"\bIN \(\?(, \?)*\)", statement) is not None
         return [line for line in text.splitlines()
-                if re.match(r"\s*SCAN \w+\s*$", line) or "TEMP B-TREE FOR ORDER BY" in line]
+                if re.match(r"\s*SCAN \w+\s*$", line)
+                or ("TEMP B-TREE FOR ORDER BY" in line and not one_page)]
     return [line for line in text.splitlines() if "Seq Scan" in line]
 
 
@@ -100,7 +104,7 @@ def test_list_queries_read_an_index_not_the_table(data):
             text = plan(statement, parameters)
             if os.environ.get("SHOW_PLANS"):
                 print(name, statement, text, sep="\n")
-            if full_scans(text):
+            if full_scans(text, statement):
                 found[name] = f"{statement}\n{text}"
     db.session.rollback()
     assert not found, "\n\n".join(f"{k}:\n{v}" for k, v in found.items())
