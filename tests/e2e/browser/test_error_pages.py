@@ -51,8 +51,8 @@ def test_error_pages_are_pages_of_the_portal(new_page, live, problems, initech, 
     page.get_by_role("link", name="Back to the page you came from").click()
     assert page.url.endswith("/tasks")
     page.goto("/tasks/999999", referer=f"{live.url}/tasks")  # back offered: go on elsewhere
-    page.get_by_role("link", name="Go to Outbox").click()
-    page.wait_for_url(re.compile(r"/admin/outbox$"))
+    page.get_by_role("link", name="Go to My reports").click()
+    page.wait_for_url(re.compile(r"/my/reports$"))
 
     # A form sent with a stale CSRF token (an expired session): nothing changes, and back.
     page.goto("/tasks")
