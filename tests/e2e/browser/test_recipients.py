@@ -64,10 +64,6 @@ def test_a_viewer_lands_on_my_reports_and_downloads(live, new_page):
     assert page.url.endswith("/my/reports")
 
 
-def expected_statuses(problems, *codes: int) -> None:
-    """Chromium logs a page answered 4xx as a console error: drop those this test expects."""
-    pattern = re.compile(rf"status of ({'|'.join(map(str, codes))}) ")
-    problems.seen[:] = [s for s in problems.seen if not pattern.search(s)]
 
 
 def test_an_invited_user_sets_a_password_and_logs_in(live, new_page, mailbox, problems):
@@ -95,7 +91,7 @@ def test_an_invited_user_sets_a_password_and_logs_in(live, new_page, mailbox, pr
     # The link worked once.
     page.goto(path)
     expect(page.get_by_role("heading", level=1)).to_have_text("This link does not work")
-    expected_statuses(problems, 410, 422)  # the short password, the used link
+    problems.expect_statuses(410, 422)  # the short password, the used link
 
 
 def test_forgot_password_answers_an_unknown_address_as_a_known_one(live, new_page, mailbox):

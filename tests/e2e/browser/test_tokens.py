@@ -10,7 +10,7 @@ from ..conftest import make_tenant
 from .conftest import log_in
 
 
-def test_make_use_and_revoke_a_token_in_the_portal(new_page, live):
+def test_make_use_and_revoke_a_token_in_the_portal(new_page, live, problems):
     tenant = make_tenant(live, "Token Browser Co")
     page = new_page()
     log_in(page, tenant.admin_email)
@@ -34,6 +34,7 @@ def test_make_use_and_revoke_a_token_in_the_portal(new_page, live):
     expect(page.get_by_text("revoked: it no longer works")).to_be_visible()
     assert requests.get(f"{live.url}/api/v1/tasks", headers=headers,
                         timeout=30).status_code == 401
+    problems.expect_statuses(422)  # the form sent back without a name
 
 
 def test_log_out_ends_the_session_everywhere(new_page, live):
