@@ -145,10 +145,10 @@ def test_fields_follow_the_report_type_and_the_repeat(new_page, live, acme):
     page.locator("#type-fields[data-report-type=wecom_irregularities]").wait_for()
     page.locator("input[name=channels][value=wecom]").check()
     for kind, shown, gone in [
-            ("daily", [], ["Every X hours", "Weekday", "Day of month, 1–28"]),
-            ("hourly", ["Every X hours"], ["Weekday", "Day of month, 1–28"]),
-            ("weekly", ["Weekday"], ["Every X hours", "Day of month, 1–28"]),
-            ("monthly", ["Every X months (1–12)", "Day of month, 1–28"], ["Weekday"])]:
+            ("daily", [], ["Every X hours", "Weekday", "Day of month (1–28, or last)"]),
+            ("hourly", ["Every X hours"], ["Weekday", "Day of month (1–28, or last)"]),
+            ("weekly", ["Weekday"], ["Every X hours", "Day of month (1–28, or last)"]),
+            ("monthly", ["Every X months (1–12)", "Day of month (1–28, or last)"], ["Weekday"])]:
         page.get_by_label("Repeat").select_option(kind)
         fields = page.locator("#schedule-fields")
         for label in shown:
