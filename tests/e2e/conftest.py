@@ -96,6 +96,7 @@ def live(tmp_path_factory, smtp_server) -> Iterator[Live]:
         MAIL_FROM="Herald <reports@herald.example>",
         MAX_INGEST_BYTES=str(MAX_INGEST_BYTES),
         ALLOW_PRIVATE_TARGETS="1",
+        TRUSTED_PROXIES="1",  # browser tests are many clients (X-Forwarded-For), one address
         PYTHONUNBUFFERED="1",
     )
     upgrade = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"],

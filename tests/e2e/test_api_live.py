@@ -96,6 +96,13 @@ def test_every_operation_answers_a_valid_call(live, spec):
          json={"role_id": role["id"]})
     call("DELETE", "/users/{user_id}/roles/{role_id}", f"/users/{bob['id']}/roles/{role['id']}")
     call("DELETE", "/roles/{role_id}", f"/roles/{role['id']}")
+    carol = call("POST", "/users", json={"email": "carol@walk-co.example", "name": "Carol",
+                                         "invite": True}).json()
+    call("POST", "/users/{user_id}/invite", f"/users/{carol['id']}/invite")
+    call("PATCH", "/users/{user_id}", f"/users/{carol['id']}", json={"active": False})
+    token = call("POST", "/tokens", json={"name": "Walk export", "scope": "read"}).json()
+    assert any(t["id"] == token["id"] for t in call("GET", "/tokens").json())
+    call("DELETE", "/tokens/{token_id}", f"/tokens/{token['id']}")
     call("GET", "/sso")
     call("PUT", "/sso", json={"enabled": False, "issuer": "https://login.example.com/acme",
                               "client_id": "herald", "client_secret": "s3cret",

@@ -57,7 +57,7 @@ def test_task_list_search_filters_sort_and_pages(new_page, busy):
     expect(page).to_have_url(re.compile(r"sort=-name"))
     assert task_names(page)[0] == "Desk 54"
     page.get_by_label("Search").fill("desk 1")
-    page.get_by_label("Activated").select_option("false")
+    page.locator("#task-filters").get_by_label("Activated").select_option("false")
     page.get_by_role("button", name="Filter").click()
     expect(page.locator("#task-count")).to_have_text("3 tasks.")  # 12, 15, 18 are off
     assert task_names(page) == ["Desk 18", "Desk 15", "Desk 12"]

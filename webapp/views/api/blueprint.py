@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, g, request
 from flask_login import current_user
 
-from ...extensions import csrf
+from ...extensions import csrf, db
 from ...services import tokens
-from .errors import error_response
+from ...services.errors import InputError
+from .errors import error_response, invalid
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # bearer-token clients; session clients are checked in _authenticate
@@ -32,3 +33,11 @@ def _authenticate():
         return error_response(403, "forbidden", refused)
     return None
 
+
+
+@bp.errorhandler(InputError)
+def _invalid(exc: InputError):
+    """Bad input a route did not catch itself (a body that is no JSON object…): 422, never
+    500; nothing it began is kept."""
+    db.session.rollback()
+    return invalid(exc)
