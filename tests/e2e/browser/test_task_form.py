@@ -398,7 +398,7 @@ def test_duplicate_a_task_and_pick_a_time_zone(new_page, live, acme):
     assert zone.locator("option[value='US/Eastern'], option[value='Asia/Calcutta']").count() == 0
     expect(zone.locator("option[value='Asia/Kolkata']")).to_have_text("Asia/Kolkata (UTC+05:30)")
     zone.select_option("Asia/Kolkata")
-    expect(page.locator("#preview h3")).to_contain_text("Asia/Kolkata")
+    expect(page.locator("#preview h2")).to_contain_text("Asia/Kolkata")
     page.get_by_role("button", name="Next: Configure recipients").click()
     page.get_by_role("button", name="Save", exact=True).click()
     page.wait_for_url(re.compile(r"/tasks/\d+$"))
