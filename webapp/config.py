@@ -160,6 +160,7 @@ def from_environ(instance_path: str, environ: os._Environ | dict | None = None) 
         "ALLOW_PRIVATE_TARGETS": _flag(env.get("ALLOW_PRIVATE_TARGETS")),
         "CONNECTION_TEST_TIMEOUT": float(env.get("CONNECTION_TEST_TIMEOUT") or 10),
         "CONNECTION_TEST_LIMIT": env.get("CONNECTION_TEST_LIMIT") or "10 per minute",
+        "LOGIN_ADDRESS_LIMIT": env.get("LOGIN_ADDRESS_LIMIT") or "20 per minute",
         "TRUSTED_PROXIES": _whole(env, "TRUSTED_PROXIES", 0),
         "SESSION_IDLE_MINUTES": _positive_int("SESSION_IDLE_MINUTES",
                                               env.get("SESSION_IDLE_MINUTES"), 60),

@@ -75,6 +75,9 @@ SETTINGS = (
      "(capped by `DELIVERY_CONNECT_TIMEOUT`)", "`10`"),
     ("CONNECTION_TEST_LIMIT", "\"Test connection\" attempts per user (a rate limit; also at "
      "most one at a time per user and two per web process)", "`10 per minute`"),
+    ("LOGIN_ADDRESS_LIMIT", "login attempts one client address may make (a rate in "
+     "Flask-Limiter's words); beyond it the answer is 429 with `Retry-After`",
+     "`20 per minute`"),
     ("TRUSTED_PROXIES", "how many reverse proxies in front of the web server set "
      "`X-Forwarded-For`/`-Proto`/`-Host`: the client address (login throttling, audit trail) "
      "is then taken from them", "`0` (the direct peer's address)"),

@@ -6,7 +6,6 @@ that caused it."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import shutil
@@ -89,9 +88,6 @@ def problems() -> Iterator[PageProblems]:
     assert found.seen == [], "\n".join(found.seen)
 
 
-CLIENTS = itertools.count()
-
-
 @pytest.fixture
 def new_page(browser, live, problems):
     """new_page(width=1280, **context options) → a page in a fresh context (its own cookies),
@@ -99,13 +95,8 @@ def new_page(browser, live, problems):
     contexts = []
 
     def make(width: int = WIDTHS["desktop"], **options):
-        # Each context is a client of its own address (the live server trusts one proxy):
-        # the login limit of 20 a minute per address is per person, as on a real network.
-        client = next(CLIENTS)
-        headers = {"X-Forwarded-For": f"10.77.{client // 250 % 250}.{client % 250 + 1}"}
         context = browser.new_context(base_url=live.url, accept_downloads=True,
-                                      viewport={"width": width, "height": 900},
-                                      extra_http_headers=headers, **options)
+                                      viewport={"width": width, "height": 900}, **options)
         context.set_default_timeout(20_000)
         contexts.append(context)
         page = context.new_page()
