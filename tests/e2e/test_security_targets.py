@@ -74,8 +74,9 @@ def test_connection_tests_against_a_silent_server_do_not_stall_the_web_tier(live
 @pytest.fixture(scope="module")
 def strict(live, tmp_path_factory):
     """A second server on the session's database without ALLOW_PRIVATE_TARGETS, behind one
-    (pretended) reverse proxy."""
-    env = {k: v for k, v in live.env.items() if k != "ALLOW_PRIVATE_TARGETS"}
+    (pretended) reverse proxy, with the default login limit."""
+    env = {k: v for k, v in live.env.items()
+           if k not in ("ALLOW_PRIVATE_TARGETS", "LOGIN_ADDRESS_LIMIT")}  # both the defaults
     env["TRUSTED_PROXIES"] = "1"
     served = Served(env, tmp_path_factory.mktemp("strict") / "serve.log")
     try:
