@@ -2,8 +2,8 @@
 
 Each tick releases and prepares runs (jobs/dispatch.py, jobs/held.py), reaps dead runs and
 recovers deliveries (jobs/reaper.py), gives lost jobs back, keeps house (retention and
-alerts, jobs/housekeeping.py; old audit events, jobs/retention.py), then stays for the rest of
-its interval to release each run at its instant.
+alerts, jobs/housekeeping.py; old audit events and dead logins, jobs/retention.py), then
+stays for the rest of its interval to release each run at its instant.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from .held import next_instant, requeue_lost
 from .housekeeping import housekeep
 from .queue import connection
 from .reaper import reap, retry_deliveries
-from .retention import prune_audit
+from .retention import prune_audit, prune_logins
 
 log = logging.getLogger(__name__)
 SCHEDULER_POLL = 1  # seconds: jobs.scheduler.MAX_POLL_INTERVAL
@@ -46,6 +46,7 @@ def run_tick(now: Callable[[], datetime] | None = None,
     retry_deliveries(started, conn)
     housekeep(started, conn)
     prune_audit(started, config["AUDIT_RETENTION_DAYS"], conn)
+    prune_logins(started, config["SESSION_MAX_HOURS"], conn)
     # Until the next tick can have started: its interval plus the scheduler's poll, so that
     # consecutive ticks leave no gap (an overlap is harmless: runs are made once).
     horizon = started + timedelta(seconds=config["DISPATCH_INTERVAL"] + SCHEDULER_POLL)

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from jobs.delivery import targets
+from jobs.retention import prune_logins
 from webapp.extensions import db
 from webapp.models import ApiToken, LoginSession, OutboxMessage, Task, User
 from webapp.services import tokens
@@ -116,6 +117,21 @@ def test_sessions_end_on_logout_and_after_idle_or_absolute_time(app, client, aut
         LoginSession.ended_at.is_(None), LoginSession.created_at > datetime.now(UTC) -
         timedelta(hours=1), LoginSession.last_seen_at > datetime.now(UTC) -
         timedelta(minutes=30))) == 0
+
+
+def test_dead_logins_are_pruned_and_live_ones_kept(app, client, auth, make_company,
+                                                    redis_conn):
+    make_company("Acme")
+    auth.login("admin@acme.example")
+    live = db.session.scalar(sa.select(LoginSession))
+    now = datetime.now(UTC)
+    db.session.add_all([  # past SESSION_MAX_HOURS (12); logged out
+        LoginSession(user_id=live.user_id, key_hash="a" * 64, created_at=now - timedelta(hours=13)),
+        LoginSession(user_id=live.user_id, key_hash="b" * 64, ended_at=now)])
+    db.session.commit()
+    assert prune_logins(now, 12, redis_conn) == 2
+    assert db.session.scalars(sa.select(LoginSession.id)).all() == [live.id]
+    assert client.get("/tasks").status_code == 200  # the live login still works
 
 
 def test_private_addresses_are_refused_unless_allowed(app):
