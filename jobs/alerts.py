@@ -71,9 +71,10 @@ def _send(task: Task, subject: str, body: str) -> bool:
 
 
 def alert_failed_runs(now: datetime, limit: int = BATCH) -> list[int]:
-    """Email one alert for each recently failed or partial run not alerted yet."""
+    """Email one alert for each recently failed or partial run not alerted yet (not a Send
+    test: whoever asked for it sees it on its page)."""
     pending = db.session.scalars(sa.select(Run.id).where(
-        Run.status.in_(("failed", "partial")), Run.alerted_at.is_(None),
+        Run.status.in_(("failed", "partial")), Run.alerted_at.is_(None), Run.trigger != "test",
         Run.finished_at >= now - RECENT).order_by(Run.id).limit(limit)).all()
     sent = []
     for run_id in pending:
@@ -115,7 +116,8 @@ def check_silent_tasks(now: datetime, grace: timedelta, limit: int = BATCH) -> d
         sa.or_(Task.watermark >= Task.success_due_at, Task.next_run_at < late))
         .limit(limit)).all()
     succeeded = sa.select(Run.id).where(
-        Run.task_id == Task.id, Run.status.in_(("succeeded", "empty")), Run.trigger != "manual",
+        Run.task_id == Task.id, Run.status.in_(("succeeded", "empty")),
+        Run.trigger.not_in(("manual", "test")),
         Run.finished_at > Task.silent_since).exists()
     recovered = db.session.scalars(sa.select(Task.id).where(
         Task.silent_since.is_not(None), succeeded).limit(limit)).all()

@@ -64,6 +64,11 @@ def reap(now: datetime, timeout: timedelta, conn=None) -> list[int]:
                          message_id=d.message_id)
                 for d in run.deliveries
                 if d.status == "sending" and d.kind == "email" and d.message_id]
+            if run.trigger == "test":  # its recipient is made with it, never by the worker
+                again.deliveries += [Delivery(company_id=d.company_id, kind=d.kind,
+                                              target=d.target)
+                                     for d in run.deliveries if d.status in ("pending", "failed")
+                                     or (d.status == "sending" and not d.message_id)]
             db.session.add(again)
             db.session.flush()
             # The others are the retry's to deliver: closed here, so that nothing else

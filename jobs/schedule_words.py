@@ -40,3 +40,15 @@ def window(start: datetime, end: datetime, timezone: str, snapshot: bool = False
     if snapshot:
         return f"snapshot of {instant(end, timezone)} ({timezone})"
     return f"{instant(start, timezone)} – {instant(end, timezone)} ({timezone})"
+
+
+def span(start: datetime, end: datetime, timezone: str) -> str:
+    """A window as people say it, in a time zone: "29 Nov 06:30 → 10:30" (one day),
+    "29 Nov 06:30 → 30 Nov 06:30", with the years when they differ."""
+    zone = ZoneInfo(timezone)
+    first, last = start.astimezone(zone), end.astimezone(zone)
+    years = first.year != last.year
+    begin = f"{first.day} {first:%b}{f' {first.year}' if years else ''} {first:%H:%M}"
+    if first.date() == last.date():
+        return f"{begin} → {last:%H:%M}"
+    return f"{begin} → {last.day} {last:%b}{f' {last.year}' if years else ''} {last:%H:%M}"

@@ -37,6 +37,7 @@ from webapp.models import Delivery, Run
 
 from . import held, metrics, runner, shutdown
 from .delivery import attempts
+from .delivery.base import DeliveryFailed
 from .embedded_redis import die_with_parent
 from .fair import FairQueue
 from .queue import QUEUE_NAMES, connect, redis_url
@@ -137,6 +138,11 @@ class HeraldWorker(Worker):
     def handle_exception(self, job: Job, *exc_info) -> None:
         if exc_info and exc_info[0] is shutdown.Interrupted:  # expected: no traceback
             log.warning("Worker %s: job %s interrupted: Herald is stopping", self.name, job.id)
+            return
+        if exc_info and exc_info[0] in (runner.DeliveryError, DeliveryFailed):
+            # Expected: every failure is recorded on its delivery row and logged there; the
+            # job still ends failed in RQ, without a traceback for an unreachable server.
+            log.warning("Worker %s: job %s: %s", self.name, job.id, exc_info[1])
             return
         super().handle_exception(job, *exc_info)
 

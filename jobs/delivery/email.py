@@ -34,7 +34,8 @@ def compose(run: Run, address: str, message_id: str | None = None) -> EmailMessa
         "snapshot": rtype.snapshot, "link": run_url(run), "summary": run.summary or "",
     }
     message = EmailMessage()
-    message["Subject"] = (f"[{company.name}] {task.name}: {rtype.name}, "
+    test = "Test: " if run.trigger == "test" else ""
+    message["Subject"] = (f"[{company.name}] {test}{task.name}: {rtype.name}, "
                           f"{subject_period(run, rtype.snapshot)}")
     message["From"] = current_app.config["MAIL_FROM"]
     message["To"] = address

@@ -64,6 +64,7 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("POST", "/tasks/<int:task_id>/edit"): staff(302, 403, 404, 422),
     ("POST", "/tasks/<int:task_id>/delete"): staff(302, 403, 404, 302),
     ("POST", "/tasks/<int:task_id>/run"): staff(302, 403, 404, 302),
+    ("POST", "/tasks/<int:task_id>/send-test"): staff(302, 403, 404, 302),
     ("POST", "/alerts"): staff(302, 403, 302, 302),  # one's own opt-in to alerts
     # Recipients see the run's page and download with the type's permission.
     ("GET", "/runs/<int:run_id>"): row(302, 200, 200, 404, 200),

@@ -317,3 +317,34 @@ def test_retry_failed_deliveries_now(make_company, auth, work):
     db.session.refresh(delivery)
     assert delivery.status == "sent"
     assert db.session.scalar(sa.select(sa.func.count(OutboxMessage.id))) == sent_before + 1
+
+
+def test_the_preview_explains_the_first_window(make_company, auth, monkeypatch):
+    from datetime import UTC, datetime
+
+    from jobs.schedule_words import span
+    from webapp.views import task_form
+
+    monkeypatch.setattr(task_form, "now", lambda: datetime(2026, 11, 29, 8, 0, tzinfo=UTC))
+    make_company("Acme")
+    auth.login("admin@acme.example")
+    client = auth.client
+    fields = {k: v for k, v in STEP1.items() if k != "channels"}
+    page = client.get("/tasks/preview", query_string=fields).get_data(as_text=True)
+    assert ("The first run, Sun 29 Nov 2026 10:30, covers 29 Nov 06:30 → 10:30 "
+            "(Europe/London)") in page
+    daily = client.get("/tasks/preview", query_string={
+        **fields, "schedule_kind": "daily", "timezone": "Asia/Kolkata"}).get_data(as_text=True)
+    # 08:00 UTC is 13:30 in Kolkata: the first run is tomorrow's 06:30, a day's window
+    assert ("The first run, Mon 30 Nov 2026 06:30, covers 29 Nov 06:30 → 30 Nov 06:30 "
+            "(Asia/Kolkata)") in daily
+    # An active task keeps its series: its next run covers the time since the last one.
+    _post(client, "/tasks/new", {**STEP1, "step": "2", "action": "save",
+                                 "emails": ["admin@acme.example"]})
+    task = db.session.scalar(sa.select(Task))
+    task.watermark = datetime(2026, 11, 29, 2, 30, tzinfo=UTC)
+    db.session.commit()
+    edit = client.get(f"/tasks/{task.id}/edit").get_data(as_text=True)
+    assert "The next run, Sun 29 Nov 2026 10:30, covers 29 Nov 02:30 → 10:30" in edit
+    assert span(datetime(2026, 12, 31, 23, tzinfo=UTC), datetime(2027, 1, 1, 5, tzinfo=UTC),
+                "UTC") == "31 Dec 2026 23:00 → 1 Jan 2027 05:00"

@@ -13,7 +13,8 @@ from .types import UTCDateTime, utcnow
 # row, its deliveries and what it did stay.
 RUN_STATUSES = ("queued", "running", "succeeded", "empty", "partial", "failed", "expired")
 FINISHED = ("succeeded", "empty", "partial", "failed")
-RUN_TRIGGERS = ("scheduled", "catch_up", "manual")
+# "test": Send test, mailed only to the admin who asked (webapp/services/send_test.py).
+RUN_TRIGGERS = ("scheduled", "catch_up", "manual", "test")
 MAX_ATTEMPTS = 2  # a run whose worker died is run once more, with the same window
 # pending → sending → sent | failed; failed → sending again while attempts remain
 # (jobs/delivery/attempts.py). "sending" is the claim of one worker; the API shows it as pending.

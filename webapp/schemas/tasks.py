@@ -181,7 +181,7 @@ def last_run(task: Task) -> Run | None:
     """The task's last run; a list found them all at once first (services/lists.py)."""
     if "last_run_found" in task.__dict__:
         return task.__dict__["last_run_found"]
-    return db.session.scalar(sa.select(Run).where(Run.task_id == task.id)
+    return db.session.scalar(sa.select(Run).where(Run.task_id == task.id, Run.trigger != "test")
                              .order_by(Run.id.desc()).limit(1))
 
 

@@ -90,7 +90,8 @@ def with_last_runs(rows: list[Task]) -> None:
     is one index probe; a GROUP BY over the company's runs would read its whole history)."""
     if not rows:
         return
-    latest = sa.select(sa.func.max(Run.id)).where(Run.task_id == Task.id).scalar_subquery()
+    latest = sa.select(sa.func.max(Run.id)).where(
+        Run.task_id == Task.id, Run.trigger != "test").scalar_subquery()  # not a Send test
     ids = dict(db.session.execute(sa.select(Task.id, latest).where(
         Task.id.in_([t.id for t in rows]))).all())
     runs = {r.id: r for r in db.session.scalars(sa.select(Run).where(

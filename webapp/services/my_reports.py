@@ -69,7 +69,7 @@ def page(user: User, filters: Filters, timezone: str,
     """One page of runs, newest first, and the cursor of the next page (None: the last)."""
     query = sa.select(Run).join(Task, Task.id == Run.task_id).where(
         Run.company_id == user.company_id, Task.company_id == user.company_id,
-        Run.task_id.in_(_recipient_tasks(user)))
+        Run.task_id.in_(_recipient_tasks(user)), Run.trigger != "test")  # not Send tests
     if filters.report_type:
         query = query.where(Task.report_type == filters.report_type)
     zone = ZoneInfo(timezone)

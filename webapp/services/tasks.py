@@ -249,6 +249,20 @@ def run_now(task: Task, now: datetime) -> Run:
     """An extra run whose window ends now and starts where the last scheduled window ended;
     the watermark does not move. Committed and queued. RunPending (rolled back) while a run
     of the task is queued or running: two clicks or two tabs start one run."""
+    run = Run(company_id=task.company_id, task_id=task.id, trigger="manual",
+              window_start=extra_run_start(task, now), window_end=now, status="queued")
+    db.session.add(run)
+    db.session.flush()
+    audit.record("task.run_now", task, details={"run_id": run.id})
+    db.session.commit()
+    held.enqueue(run.id)
+    return run
+
+
+def extra_run_start(task: Task, now: datetime) -> datetime:
+    """Where a run started by hand (Run now, Send test) begins: the end of the last scheduled
+    window. Takes the task's row first and raises RunPending (rolled back) while one of its
+    runs is queued or running, TaskBusy while it runs."""
     # Take the task's row first (PostgreSQL: its row lock; SQLite: the database's write
     # lock), so that a concurrent Run now waits here and then sees the run made below.
     db.session.execute(sa.update(Task).where(Task.id == task.id).values(status=Task.status))
@@ -267,14 +281,7 @@ def run_now(task: Task, now: datetime) -> Run:
     _settle(task, now)
     start = task.watermark or sched.previous_before(sched.of(task), now,
                                                     task.series_start or now)
-    run = Run(company_id=task.company_id, task_id=task.id, trigger="manual",
-              window_start=min(start, now), window_end=now, status="queued")
-    db.session.add(run)
-    db.session.flush()
-    audit.record("task.run_now", task, details={"run_id": run.id})
-    db.session.commit()
-    held.enqueue(run.id)
-    return run
+    return min(start, now)
 
 
 def test_connection(raw, task: Task | None, user_id: int) -> TestResult:

@@ -14,7 +14,7 @@ from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from jobs import schedule as sched
-from jobs import series
+from jobs import schedule_words, series
 from jobs.reports import registry
 from roles.viewer import download_blockers
 
@@ -51,6 +51,21 @@ def preview(values: dict, default_tz: str):
         values, schedule.timezone)), None
 
 
+def first_window(task: Task | None, values: dict, schedule, runs) -> str:
+    """The first run of the preview and what it covers, as people read it: "The first run,
+    Sun 29 Nov 2026 10:30, covers 29 Nov 06:30 → 10:30 (Europe/London), …"."""
+    if schedule is None or not runs:
+        return ""
+    tz, run = schedule.timezone, runs[0]
+    # An active task keeps its series: its next run starts where its last one ended.
+    resumes = task is not None and task.active and values["active"] and task.watermark
+    start = task.watermark if resumes else run.start
+    why = ("the time since the last scheduled run" if resumes else
+           "one schedule period, so the first report is a whole one")
+    return (f"The {'next' if resumes else 'first'} run, {schedule_words.instant(run.run_at, tz)}"
+            f", covers {schedule_words.span(start, run.end, tz)} ({tz}): {why}.")
+
+
 def context(task: Task | None, values: dict, errors: dict | None = None, **extra) -> dict:
     """What the form's templates (page or fragment) need."""
     company = current_company()
@@ -64,6 +79,7 @@ def context(task: Task | None, values: dict, errors: dict | None = None, **extra
                 timezones=[] if part else timezones.choices(company.timezone,
                                                             values["timezone"], now()),
                 schedule=schedule, preview=runs, preview_error=preview_error,
+                first_window=first_window(task, values, schedule, runs),
                 schedule_errors=any(k.startswith("schedule") for k in errors),
                 active_count=active, active_limit=task_service.MAX_ACTIVE_TASKS,
                 at_limit=active >= task_service.MAX_ACTIVE_TASKS and not (task and task.active),

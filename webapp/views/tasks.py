@@ -18,7 +18,7 @@ from ..htmx import render
 from ..models import Task
 from ..models.runs import RUN_STATUSES, RUN_TRIGGERS
 from ..models.tasks import TASK_STATUSES
-from ..services import lists
+from ..services import lists, send_test
 from ..services import tasks as task_service
 from ..services.errors import InputError
 from ..tenancy import current_company, get_for_company_or_404
@@ -173,4 +173,21 @@ def run_now(task_id: int):
     except task_service.TaskBusy as exc:
         flash(str(exc), "error")
         return redirect(url_for("tasks.show", task_id=task.id))
+    return redirect(url_for("runs.show", run_id=run.id))
+
+
+@bp.post("/tasks/<int:task_id>/send-test")
+@require_permission(P.EDIT_TASKS)
+def send_test_now(task_id: int):
+    """Build the report now and email it only to the user who pressed Send test."""
+    task = get_for_company_or_404(Task, task_id)
+    try:
+        run = send_test.send_test(task, current_user, task_form.now())
+    except task_service.RunPending as exc:  # a second press or tab: the run under way
+        flash(str(exc), "error")
+        return redirect(url_for("runs.show", run_id=exc.run.id))
+    except task_service.TaskBusy as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("tasks.show", task_id=task.id))
+    flash(f"Test of “{task.name}” queued: it is emailed to {current_user.email} only.")
     return redirect(url_for("runs.show", run_id=run.id))

@@ -8,7 +8,8 @@ from flask import Flask
 from jobs.reports.base import CHANNEL_NAMES
 from jobs.schedule_words import WEEKDAY_NAMES
 
-TRIGGERS = {"scheduled": "Scheduled", "catch_up": "Catch-up", "manual": "Run now"}
+TRIGGERS = {"scheduled": "Scheduled", "catch_up": "Catch-up", "manual": "Run now",
+            "test": "Test"}
 DELIVERY_KINDS = {"email": "Email", "server": "Upload to server"}
 
 

@@ -116,6 +116,10 @@ def test_the_preview_follows_the_schedule_as_it_is_typed(new_page, acme):
     days = [date.fromisoformat(td.split()[0]).weekday()
             for td in preview.locator("tbody tr td:first-child").all_inner_texts()]
     assert days == [4] * 5
+    # The first run's window in words, in the task's time zone: a week up to that Friday.
+    expect(page.locator("#first-window")).to_have_text(re.compile(
+        r"The first run, Fri \d+ \w+ \d{4} 17:45, covers \d+ \w+ 17:45 → \d+ \w+ 17:45 "
+        r"\(Europe/London\)"))
     page.get_by_label("Time (hh:mm)").fill("25:99")
     expect(preview.locator(".error").first).to_be_visible()
     page.get_by_label("Time (hh:mm)").fill("17:45")
