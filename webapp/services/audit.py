@@ -16,6 +16,7 @@ from ..extensions import db
 from ..models import AuditEvent, Run, Task
 from ..schemas.lists import AuditEventSchema
 from .errors import InputError
+from .lists import Page, keyset
 
 MASK = "••••••"
 SECRET_WORDS = ("password", "secret", "token")
@@ -148,13 +149,19 @@ def parse_filters(args) -> Filters:
     return out
 
 
-def page(company_id: int, filters: Filters, limit: int = PAGE) -> tuple[list[AuditEvent],
-                                                                        int | None]:
-    """One page, newest first, and the cursor of the next page (None at the end)."""
+def page(company_id: int, filters: Filters, limit: int = PAGE) -> Page:
+    """One page, newest first, and the cursor of the next page (None at the end). A full
+    action (task.update) is one range of (company_id, action, id); a family (task) is every
+    action below it, read newest first along (company_id, id); an actor is a range of
+    (company_id, lower(actor), id)."""
     query = sa.select(AuditEvent).where(AuditEvent.company_id == company_id)
     if filters.action:
-        query = query.where(sa.or_(AuditEvent.action == filters.action,
-                                   AuditEvent.action.startswith(filters.action.rstrip(".") + ".")))
+        action = filters.action.rstrip(".")
+        if "." in action:  # every action is family.verb: nothing stands below a full one
+            query = query.where(AuditEvent.action == action)
+        else:
+            query = query.where(sa.or_(AuditEvent.action == action,
+                                       AuditEvent.action.startswith(action + ".")))
     if filters.actor:
         query = query.where(sa.func.lower(AuditEvent.actor) == filters.actor.lower())
     if filters.since:
@@ -164,9 +171,7 @@ def page(company_id: int, filters: Filters, limit: int = PAGE) -> tuple[list[Aud
     if filters.cursor:
         query = query.where(AuditEvent.id < filters.cursor)
     rows = db.session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit + 1)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (rows[-1].id if more else None)
+    return keyset(rows, limit)
 
 
 _EVENT = AuditEventSchema()  # a schema is built once: building one costs more than a dump
