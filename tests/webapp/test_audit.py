@@ -111,6 +111,15 @@ def test_downloads_filters_paging_and_permission(client, make_company, make_user
         ("run.download_refused", "carl@acme.example", "run", f"{task['name']} #{run.id}")]
     assert [a[0] for a in actions(client, headers, actor="carl@acme.example")] == [
         "run.download_refused"]
+    assert [a[0] for a in actions(client, headers, actor="CARL@Acme.example")] == [
+        "run.download_refused"]  # the actor in any case (its index is on lower(actor))
+    # a full action is that action alone; a family (with or without its dot) all below it
+    assert [a[0] for a in actions(client, headers, action="run.download")] == ["run.download"]
+    assert [a[0] for a in actions(client, headers, action="run.")] == [
+        "run.download", "run.download_refused"]
+    assert actions(client, headers, action="ru") == []
+    assert [a[0] for a in actions(client, headers, action="run.download_refused",
+                                  actor="carl@acme.example")] == ["run.download_refused"]
     assert client.get("/api/v1/audit", headers=carl_headers).status_code == 403
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     assert actions(client, headers, since=future) == []
