@@ -45,7 +45,7 @@ def statements(call) -> list[tuple[str, object]]:
     seen = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("SELECT"):
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
             seen.append((statement, parameters))
 
     sa.event.listen(db.engine, "before_cursor_execute", record)
@@ -74,7 +74,8 @@ def full_scans(text: str, statement: str = "") -> list[str]:
     if db.engine.dialect.name == "sqlite":
         one_page = re.search(r"\bIN \(\?(, \?)*\)", statement) is not None
         return [line for line in text.splitlines()
-                if re.match(r"\s*SCAN \w+\s*$", line)
+                if re.match(r"\s*SCAN (\w+)\s*$", line)
+                and line.split()[-1] in db.metadata.tables  # not a subquery's few rows
                 or ("TEMP B-TREE FOR ORDER BY" in line and not one_page
                     and not in_a_period(text))]
     return [line for line in text.splitlines() if "Seq Scan" in line]
