@@ -119,6 +119,29 @@ AUDIT_FILTERS = {  # every filter of the audit page and API, alone and together
 }
 
 
+# The index each audit filter reads, as SQLite plans it (PostgreSQL's planner chooses by
+# its statistics: on a few rows any index will do, so only the absence of scans is checked).
+AUDIT_INDEXES = {
+    "by action": "ix_audit_events_company_action_id",
+    "by family": "ix_audit_events_company_action_id",
+    "by actor": "ix_audit_events_company_actor_id",
+    "by action and actor": "ix_audit_events_company_actor_action_id",
+    "by family and actor": "ix_audit_events_company_actor_action_id",
+}
+
+
+def test_each_audit_filter_reads_its_own_index(data):
+    company, _ = data
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's choice depends on its statistics")
+    for name, call in audit_lists(company).items():
+        index = AUDIT_INDEXES.get(name.removeprefix("audit ").removesuffix(" after a cursor"))
+        if index:
+            plans = "\n".join(plan(*found) for found in statements(call))
+            assert f"INDEX {index} " in plans, f"{name}:\n{plans}"
+    db.session.rollback()
+
+
 def audit_lists(company) -> dict:
     """The audit list with each filter combination, on its first page and after a cursor."""
     found = {}
