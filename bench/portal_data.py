@@ -46,7 +46,9 @@ def events(company_id: int, user_id: int, actor: str, first: int, count: int):
         action = ACTIONS[n % len(ACTIONS)]
         details = json.dumps({"changed": {"name": {"from": f"a{n}", "to": f"b{n}"}}}) \
             if action == "task.update" else None
-        yield (company_id, user_id, actor, None, action, "ok", "task", rng.randrange(1, 100),
+        by_system = n % 10 == 9  # a tenth by the system (the audit log's actor filter)
+        yield (company_id, None if by_system else user_id, "system" if by_system else actor,
+               None, action, "ok", "task", rng.randrange(1, 100),
                f"Task {n % 100}", details, "127.0.0.1", _naive(at))
 
 

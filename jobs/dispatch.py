@@ -33,7 +33,7 @@ from webapp.models import Run, Task
 from . import schedule as sched
 from .held import hold, release_held
 from .queue import connection
-from .series import Due
+from .series import Due, planned_release
 from .series import plan as series_plan
 
 log = logging.getLogger(__name__)
@@ -95,8 +95,8 @@ def prepare(now: datetime, ahead: timedelta, conn) -> int:
          "prepared_following_at": following}
         for task, runs, following in planned])
     db.session.commit()
-    spread = {task.id: spread_of(task) for task, _, _ in planned}
-    hold([(run_id, instant + spread[task_id], company_id)
+    tasks = {task.id: task for task, _, _ in planned}
+    hold([(run_id, planned_release(instant, tasks[task_id]), company_id)
           for run_id, instant, task_id, company_id in inserted], conn)
     return len(due)
 
@@ -124,15 +124,6 @@ def settle(now: datetime, task_id: int | None = None) -> int:
                 status=sa.case((sa.and_(ended, Task.status != "running"), "inactive"),
                                else_=Task.status))
         .execution_options(synchronize_session=False)).rowcount
-
-
-def spread_of(task: Task) -> timedelta:
-    """How long after its instant the task's scheduled runs start: its option "start
-    within N minutes" spreads a company's tasks over those minutes, each task at its own
-    fixed offset (the windows do not move)."""
-    minutes = (task.options or {}).get("spread_minutes") or 0
-    return timedelta(seconds=(task.id * 2654435761) % (minutes * 60)) if minutes else \
-        timedelta(0)
 
 
 def cancel_prepared(task: Task) -> bool:

@@ -59,7 +59,8 @@ def metrics() -> Metrics:
                                ["kind", "status"]),
             dispatch_lag=Histogram(
                 "herald_dispatch_lag_seconds",
-                "From a scheduled run's instant to its start in a worker",
+                "From a scheduled run's planned release (its instant, plus the task's "
+                "\"start within N minutes\" offset) to its start in a worker",
                 buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)),
             build_seconds=Histogram(
                 "herald_report_build_seconds", "Time to build a report and store its file",

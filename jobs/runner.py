@@ -24,6 +24,7 @@ from .delivery.settings import target as server_target
 from .reports import compress, registry, storage
 from .reports.base import BuildContext
 from .reports.csv import file_name, write_report
+from .series import planned_release
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,9 @@ def run_report(run_id: int) -> str:
         log.info("run %s is %s; nothing to do", run_id, status)
         return status
     task = run.task
-    if run.scheduled_for is not None:
-        metrics.metrics().dispatch_lag.observe(max(0.0, (now - run.scheduled_for).total_seconds()))
+    if run.scheduled_for is not None:  # the spread a task asks for is no lag
+        lag = now - planned_release(run.scheduled_for, task)
+        metrics.metrics().dispatch_lag.observe(max(0.0, lag.total_seconds()))
     with Heartbeat(run.id, heartbeat_every(current_app.config["RUN_HEARTBEAT_TIMEOUT"])):
         try:
             # No write may stay open while rows stream or mail goes out: it would hold the

@@ -15,6 +15,22 @@ from zoneinfo import ZoneInfo
 
 from .schedule import Schedule, Window, next_after, previous_before
 
+
+def spread_of(task) -> timedelta:
+    """How long after its instant the task's scheduled runs start: its option "start
+    within N minutes" spreads a company's tasks over those minutes, each task at its own
+    fixed offset (the windows do not move)."""
+    minutes = (task.options or {}).get("spread_minutes") or 0
+    return timedelta(seconds=(task.id * 2654435761) % (minutes * 60)) if minutes else \
+        timedelta(0)
+
+
+def planned_release(scheduled_for: datetime, task) -> datetime:
+    """When a scheduled run is meant to start: its instant plus the task's spread (the
+    dispatcher holds its job until then)."""
+    return scheduled_for + spread_of(task)
+
+
 CATCH_UP_POLICIES = ("combine", "each")
 DEFAULT_CATCH_UP = "combine"
 

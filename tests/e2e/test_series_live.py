@@ -101,6 +101,10 @@ def test_last_day_end_date_and_options_over_http(live):
     browser = portal_login(live, tenant.admin_email).browser
     page = browser.get(f"{live.url}/tasks", timeout=TIMEOUT).text
     assert "ends 31 Dec 2031" in page
+    # and the task's page, in words: its end date and its catch-up after downtime
+    page = browser.get(f"{live.url}/tasks/{task['id']}", timeout=TIMEOUT).text
+    assert "31 December 2031 (Europe/London): no run after that day" in page
+    assert "One run per missed time (at most 24)" in page
 
 
 def test_skip_when_empty_sends_nothing_and_the_gzip_file_downloads(live, smtp_server):

@@ -111,6 +111,15 @@ def test_downloads_filters_paging_and_permission(client, make_company, make_user
         ("run.download_refused", "carl@acme.example", "run", f"{task['name']} #{run.id}")]
     assert [a[0] for a in actions(client, headers, actor="carl@acme.example")] == [
         "run.download_refused"]
+    assert [a[0] for a in actions(client, headers, actor="CARL@Acme.example")] == [
+        "run.download_refused"]  # the actor in any case (its index is on lower(actor))
+    # a full action is that action alone; a family (with or without its dot) all below it
+    assert [a[0] for a in actions(client, headers, action="run.download")] == ["run.download"]
+    assert [a[0] for a in actions(client, headers, action="run.")] == [
+        "run.download", "run.download_refused"]
+    assert actions(client, headers, action="ru") == []
+    assert [a[0] for a in actions(client, headers, action="run.download_refused",
+                                  actor="carl@acme.example")] == ["run.download_refused"]
     assert client.get("/api/v1/audit", headers=carl_headers).status_code == 403
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     assert actions(client, headers, since=future) == []
@@ -174,3 +183,40 @@ def test_retention_prunes_old_events_in_bounded_steps(app, make_company, redis_c
     redis_conn.delete(PRUNE_KEY)
     assert prune_audit(now, days, redis_conn) == 0  # idempotent
     assert db.session.scalar(sa.select(sa.func.count(AuditEvent.id))) == 3
+
+
+@pytest.mark.parametrize("args", [
+    {}, {"action": "task"}, {"action": "task.update"}, {"actor": "OPS@acme.example"},
+    {"action": "task", "actor": "ops@acme.example"}, {"since": "2026-01-01T00:00:00Z"},
+    {"until": "2026-01-02T12:00:00Z"},
+    {"since": "2026-01-01T06:00:00Z", "until": "2026-01-02T00:00:00Z"}])
+def test_every_read_of_a_filter_pages_through_its_events_once_newest_first(make_company,
+                                                                         args):
+    """Each way page() reads (one index range; a family's ranges merged; a period sorted)
+    gives the same events as the filter itself, a page after another by cursor."""
+    from werkzeug.datastructures import MultiDict
+
+    company = make_company("Acme Bank")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    db.session.add_all(AuditEvent(
+        company_id=company.id, action=("task.update", "task.delete", "role.create")[n % 3],
+        actor=("ops@acme.example", "system")[n % 2], at=start + timedelta(minutes=30 * n))
+        for n in range(130))
+    db.session.commit()
+    filters = audit.parse_filters(MultiDict(args))
+    events = db.session.scalars(sa.select(AuditEvent).where(
+        AuditEvent.company_id == company.id)).all()
+    expected = sorted((e.id for e in events if (
+        not filters.action or e.action == filters.action
+        or e.action.startswith(filters.action + "."))
+        and (not filters.actor or e.actor == filters.actor.lower())
+        and (not filters.since or e.at >= filters.since)
+        and (not filters.until or e.at < filters.until)), reverse=True)
+    seen = []
+    while True:
+        page = audit.page(company.id, filters, limit=20)
+        seen += [e.id for e in page.items]
+        if page.next_cursor is None:
+            break
+        filters.cursor = page.next_cursor
+    assert seen == expected and len(expected) > 20

@@ -110,3 +110,37 @@ def test_dispatch_lag_is_observed_for_scheduled_runs(app, make_company, client, 
     count = ("herald_dispatch_lag_seconds_count", ())
     assert after[count] - before.get(count, 0) == 1
     assert metrics.metrics().dispatch_lag is metrics.metrics().dispatch_lag
+
+
+def test_dispatch_lag_starts_at_the_planned_release_not_the_instant(app, make_company,
+                                                                    client):
+    """A task that asks to start within N minutes of its instant is held that long on
+    purpose: the lag counts from the instant plus that spread, as the dispatcher released it."""
+    from jobs.runner import run_report
+    from jobs.series import spread_of
+    from webapp.extensions import db
+    from webapp.models import Run
+
+    task = make_task(make_company(), ["ops@acme.example"])
+    for minutes in range(1, 61):  # the task's own offset within them: make it a long one
+        task.options = {**task.options, "spread_minutes": minutes}
+        if spread_of(task) > timedelta(seconds=60):
+            break
+    spread = spread_of(task)
+    assert spread > timedelta(seconds=60)
+    instant = datetime.now(UTC) - spread - timedelta(seconds=0.4)
+    run = Run(company_id=task.company_id, task_id=task.id, trigger="scheduled",
+              scheduled_for=instant, window_start=instant - timedelta(days=1),
+              window_end=instant, status="queued")
+    db.session.add(run)
+    db.session.commit()
+    before = samples(client.get("/metrics").get_data(as_text=True))
+    run_report(run.id)
+    after = samples(client.get("/metrics").get_data(as_text=True))
+    grew = {name: after[(name, labels)] - before.get((name, labels), 0)
+            for name, labels in (("herald_dispatch_lag_seconds_count", ()),
+                                 ("herald_dispatch_lag_seconds_sum", ()))}
+    bucket = ("herald_dispatch_lag_seconds_bucket", (("le", "5.0"),))
+    assert grew["herald_dispatch_lag_seconds_count"] == 1
+    assert after[bucket] - before.get(bucket, 0) == 1  # not the minute and more of the spread
+    assert 0.3 < grew["herald_dispatch_lag_seconds_sum"] < 5

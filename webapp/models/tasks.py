@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
+from .runs import Run
 from .types import Encrypted, UTCDateTime, utcnow
 
 TASK_STATUSES = ("inactive", "scheduled", "running")
@@ -67,6 +68,24 @@ class Task(db.Model):
     @property
     def editable(self) -> bool:
         return self.status != "running"
+
+    @property
+    def last_run(self) -> Run | None:
+        """The task's last run (the highest id, a Send test aside): as a list found it for all
+        its tasks at once (services/lists.with_last_runs sets it), else one index probe of runs
+        (task_id, id)."""
+        if _LAST_RUN in self.__dict__:
+            return self.__dict__[_LAST_RUN]
+        return db.session.scalar(sa.select(Run).where(Run.task_id == self.id,
+                                                      Run.trigger != "test")
+                                 .order_by(Run.id.desc()).limit(1))
+
+    @last_run.setter
+    def last_run(self, run: Run | None) -> None:
+        self.__dict__[_LAST_RUN] = run
+
+
+_LAST_RUN = "_last_run_found"
 
 
 class TaskRecipient(db.Model):

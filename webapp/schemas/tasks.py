@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import sqlalchemy as sa
 from marshmallow import Schema, ValidationError, fields, pre_load
 from marshmallow.validate import Length, OneOf, Range
 
@@ -21,8 +20,6 @@ from jobs.reports.base import ALL_CHANNELS
 from jobs.series import CATCH_UP_POLICIES
 from roles.viewer import download_blockers
 
-from ..extensions import db
-from ..models import Run, Task
 from ..models.tasks import TASK_STATUSES
 from .fields import (
     EmailAddress,
@@ -177,14 +174,6 @@ def _creatable(key: str) -> None:
 
 
 
-def last_run(task: Task) -> Run | None:
-    """The task's last run; a list found them all at once first (services/lists.py)."""
-    if "last_run_found" in task.__dict__:
-        return task.__dict__["last_run_found"]
-    return db.session.scalar(sa.select(Run).where(Run.task_id == task.id, Run.trigger != "test")
-                             .order_by(Run.id.desc()).limit(1))
-
-
 class NoteSchema(Schema):
     email = fields.String()
     reason = fields.String()
@@ -231,7 +220,7 @@ class TaskSchema(Schema):
     status = fields.String(dump_only=True, validate=OneOf(TASK_STATUSES))
     next_run_at = LocalDateTime(lambda task: task.timezone, dump_only=True, allow_none=True)
     last_run = derived(fields.Nested(RunSummarySchema, dump_only=True,
-                                     allow_none=True), last_run)
+                                     allow_none=True), lambda task: task.last_run)
     recipients_without_download = derived(fields.List(fields.Nested(NoteSchema), dump_only=True,
                                                       metadata={"description": (
         "recipients who get the email but cannot download (single-task answers only)")}),

@@ -16,6 +16,7 @@ from ..extensions import db
 from ..models import AuditEvent, Run, Task
 from ..schemas.lists import AuditEventSchema
 from .errors import InputError
+from .lists import Page, keyset
 
 MASK = "••••••"
 SECRET_WORDS = ("password", "secret", "token")
@@ -148,25 +149,71 @@ def parse_filters(args) -> Filters:
     return out
 
 
-def page(company_id: int, filters: Filters, limit: int = PAGE) -> tuple[list[AuditEvent],
-                                                                        int | None]:
-    """One page, newest first, and the cursor of the next page (None at the end)."""
-    query = sa.select(AuditEvent).where(AuditEvent.company_id == company_id)
-    if filters.action:
-        query = query.where(sa.or_(AuditEvent.action == filters.action,
-                                   AuditEvent.action.startswith(filters.action.rstrip(".") + ".")))
+def page(company_id: int, filters: Filters, limit: int = PAGE) -> Page:
+    """One page, newest first, and the cursor of the next page (None at the end). Each read
+    is a range of an index that ends with the id: (company_id, id), (company_id, action, id)
+    for an action, (company_id, lower(actor), id) for an actor, (company_id, lower(actor),
+    action, id) for both. A family of actions (task) is one such range per action in it,
+    merged: a page costs the same however long the history and however rare the family. A
+    period alone with few events is its range of (company_id, at), sorted by id."""
+    where = [AuditEvent.company_id == company_id]
     if filters.actor:
-        query = query.where(sa.func.lower(AuditEvent.actor) == filters.actor.lower())
+        where.append(sa.func.lower(AuditEvent.actor) == filters.actor.lower())
     if filters.since:
-        query = query.where(AuditEvent.at >= filters.since)
+        where.append(AuditEvent.at >= filters.since)
     if filters.until:
-        query = query.where(AuditEvent.at < filters.until)
+        where.append(AuditEvent.at < filters.until)
+    action = (filters.action or "").rstrip(".")
+    # A period with few events, and nothing narrower: its range of (company_id, at), sorted
+    # by id (walking the ids down to a quiet period would read the whole history); a busy
+    # one is walked by id, its events met at once.
+    by_period = not (action or filters.actor) and _few_in(where, filters)
+    key = AuditEvent.id + 0 if by_period else AuditEvent.id  # +0: no index by id
     if filters.cursor:
-        query = query.where(AuditEvent.id < filters.cursor)
-    rows = db.session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit + 1)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (rows[-1].id if more else None)
+        where.append(key < filters.cursor)
+    if "." in action or not filters.action:  # every action is family.verb: one range
+        if action:
+            where.append(AuditEvent.action == action)
+        rows = db.session.scalars(sa.select(AuditEvent).where(*where)
+                                  .order_by(key.desc()).limit(limit + 1)).all()
+        return keyset(rows, limit)
+    parts = [sa.select(AuditEvent.id).where(*where, AuditEvent.action == name)
+             .order_by(AuditEvent.id.desc()).limit(limit + 1).subquery()
+             for name in actions_of(company_id)
+             if name == action or name.startswith(action + ".")]
+    ids = sorted(db.session.scalars(sa.union_all(*(sa.select(p.c.id) for p in parts))),
+                 reverse=True)[:limit + 1] if parts else []
+    rows = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.id.in_(ids))
+                              .order_by(AuditEvent.id.desc())).all() if ids else []
+    return keyset(rows, limit)
+
+
+FEW = 2000  # a period's events sorted at the most, rather than walked to by id
+
+
+def _few_in(where: list, filters: Filters) -> bool:
+    """Whether the period (since, until) holds fewer than FEW events: counted along its
+    range of (company_id, at), never more than FEW of them."""
+    if filters.since is None and filters.until is None:
+        return False
+    probe = sa.select(AuditEvent.id).where(*where).limit(FEW).subquery()
+    return db.session.scalar(sa.select(sa.func.count()).select_from(probe)) < FEW
+
+
+# Each distinct action of a company, one probe of (company_id, action, id) each (a skip
+# scan): the next action after the one found, in the index's order (whatever the collation).
+_ACTIONS = sa.text("""
+WITH RECURSIVE found(action) AS (
+  SELECT min(action) FROM audit_events WHERE company_id = :company
+  UNION ALL
+  SELECT (SELECT min(e.action) FROM audit_events e
+          WHERE e.company_id = :company AND e.action > found.action)
+  FROM found WHERE found.action IS NOT NULL)
+SELECT action FROM found WHERE action IS NOT NULL""")
+
+
+def actions_of(company_id: int) -> list[str]:
+    return list(db.session.scalars(_ACTIONS, {"company": company_id}))
 
 
 _EVENT = AuditEventSchema()  # a schema is built once: building one costs more than a dump

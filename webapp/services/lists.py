@@ -66,7 +66,7 @@ def tasks(company_id: int, query: dict) -> Page:
     if query.get("cursor"):
         select = select.where(Task.id > query["cursor"])
     rows = db.session.scalars(select.order_by(Task.id).limit(query["limit"] + 1)).all()
-    page = _keyset(rows, query["limit"])
+    page = keyset(rows, query["limit"])
     with_last_runs(page.items)
     return page
 
@@ -97,7 +97,7 @@ def with_last_runs(rows: list[Task]) -> None:
     runs = {r.id: r for r in db.session.scalars(sa.select(Run).where(
         Run.id.in_([i for i in ids.values() if i])))} if any(ids.values()) else {}
     for task in rows:
-        task.__dict__["last_run_found"] = runs.get(ids.get(task.id))
+        task.last_run = runs.get(ids.get(task.id))
 
 
 def runs(task: Task, args, deliveries: bool = False) -> Page:
@@ -112,7 +112,7 @@ def runs(task: Task, args, deliveries: bool = False) -> Page:
     if query.get("cursor"):
         select = select.where(Run.id < query["cursor"])
     rows = db.session.scalars(select.order_by(Run.id.desc()).limit(query["limit"] + 1)).all()
-    return _keyset(rows, query["limit"])
+    return keyset(rows, query["limit"])
 
 
 def outbox_query(args) -> dict:
@@ -129,7 +129,7 @@ def outbox(company_id: int, query: dict) -> Page:
         select = select.where(OutboxMessage.id < query["cursor"])
     rows = db.session.scalars(select.order_by(OutboxMessage.id.desc())
                               .limit(query["limit"] + 1)).all()
-    return _keyset(rows, query["limit"])
+    return keyset(rows, query["limit"])
 
 
 def every_page(fetch, query: dict, size: int = 500) -> Iterator[list]:
@@ -143,7 +143,8 @@ def every_page(fetch, query: dict, size: int = 500) -> Iterator[list]:
         query["cursor"] = page.next_cursor
 
 
-def _keyset(rows: list, limit: int) -> Page:
+def keyset(rows: list, limit: int) -> Page:
+    """A page of at most ``limit`` of ``rows`` (fetched one over), the last id its cursor."""
     more = len(rows) > limit
     rows = rows[:limit]
     return Page(rows, rows[-1].id if more else None)

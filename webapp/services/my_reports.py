@@ -14,6 +14,7 @@ from jobs.reports import registry
 from ..extensions import db
 from ..models import Run, Task, TaskRecipient, User
 from .errors import InputError
+from .lists import Page, keyset
 
 PAGE = 25
 
@@ -65,7 +66,7 @@ def report_types(user: User) -> list[str]:
 
 
 def page(user: User, filters: Filters, timezone: str,
-         limit: int = PAGE) -> tuple[list[Run], int | None]:
+         limit: int = PAGE) -> Page:
     """One page of runs, newest first, and the cursor of the next page (None: the last)."""
     query = sa.select(Run).join(Task, Task.id == Run.task_id).where(
         Run.company_id == user.company_id, Task.company_id == user.company_id,
@@ -80,7 +81,5 @@ def page(user: User, filters: Filters, timezone: str,
         query = query.where(Run.window_start < end)
     if filters.cursor:
         query = query.where(Run.id < filters.cursor)
-    runs = db.session.scalars(query.order_by(Run.id.desc()).limit(limit + 1)).all()
-    more = len(runs) > limit
-    runs = runs[:limit]
-    return runs, (runs[-1].id if more and runs else None)
+    return keyset(db.session.scalars(query.order_by(Run.id.desc()).limit(limit + 1)).all(),
+                  limit)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 
-from flask import Blueprint, Response, abort, render_template, request, stream_with_context
+from flask import Blueprint, Response, render_template, stream_with_context
 from flask_login import current_user, login_required
 
 from jobs.reports.csv import escape_cell
@@ -15,8 +16,8 @@ from roles.access import require_permission
 
 from ..models import OutboxMessage
 from ..services import audit, lists
-from ..services.errors import InputError
 from ..tenancy import get_for_company_or_404
+from .listing import for_export, kept, parsed, status
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -30,26 +31,17 @@ def _login():
 @bp.get("/outbox")
 @require_permission(P.VIEW_OUTBOX)
 def outbox():
-    args = {k: v for k, v in request.args.items() if k not in ("cursor", "limit") and v}
-    try:
-        query = lists.outbox_query(request.args)
-    except InputError as exc:
-        query, errors = lists.outbox_query({}), exc.fields
-    else:
-        errors = {}
+    query, errors = parsed(lists.outbox_query)
     page = lists.outbox(current_user.company_id, query)
     return render_template("admin/outbox.html", messages=page.items, cursor=page.next_cursor,
-                           args=args, errors=errors), (422 if errors else 200)
+                           args=kept("cursor", "limit"), errors=errors), status(errors)
 
 
 @bp.get("/outbox.csv")
 @require_permission(P.VIEW_OUTBOX)
 def outbox_csv():
     """Every message the filters select (the cursor ignored), as CSV, streamed."""
-    try:
-        query = lists.outbox_query(request.args)
-    except InputError as exc:
-        abort(422, description="; ".join(exc.fields.values()))
+    query = for_export(lists.outbox_query)
     company_id = current_user.company_id
     pages = lists.every_page(lambda q: lists.outbox(company_id, q), query)
     return csv_stream("outbox.csv", ["id", "created_at", "to", "from", "subject", "message_id",
@@ -68,38 +60,27 @@ def outbox_message(message_id: int):
 @bp.get("/audit")
 @require_permission(P.VIEW_AUDIT)
 def audit_log():
-    try:
-        filters = audit.parse_filters(request.args)
-    except InputError as exc:
-        filters, errors = audit.Filters(), exc.fields
-    else:
-        errors = {}
-    events, cursor = audit.page(current_user.company_id, filters)
-    args = {k: v for k, v in request.args.items() if k != "cursor" and v}
-    return render_template("admin/audit.html", events=events, cursor=cursor, args=args,
-                           errors=errors), (422 if errors else 200)
+    filters, errors = parsed(audit.parse_filters)
+    page = audit.page(current_user.company_id, filters)
+    return render_template("admin/audit.html", events=page.items, cursor=page.next_cursor,
+                           args=kept("cursor"), errors=errors), status(errors)
 
 
 @bp.get("/audit.csv")
 @require_permission(P.VIEW_AUDIT)
 def audit_csv():
     """Every event the filters select (the cursor ignored), as CSV, streamed page by page."""
-    try:
-        filters = audit.parse_filters(request.args)
-    except InputError as exc:
-        abort(422, description="; ".join(exc.fields.values()))
-    filters.cursor = None
+    filters = for_export(audit.parse_filters)
     company_id = current_user.company_id
+    pages = lists.every_page(lambda q: audit.page(
+        company_id, replace(filters, cursor=q["cursor"]), q["limit"]), {})
 
     def rows():
-        while True:
-            events, filters.cursor = audit.page(company_id, filters, limit=500)
-            for event in events:
+        for page in pages:
+            for event in page:
                 data = audit.as_dict(event)
                 data["details"] = json.dumps(data["details"], ensure_ascii=False)
                 yield list(data.values())
-            if filters.cursor is None:
-                return
 
     return csv_stream("audit.csv", ["id", "at", "actor", "action", "result", "target_type",
                                     "target_id", "target_name", "details", "ip"], rows())

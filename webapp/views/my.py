@@ -3,7 +3,7 @@ task list)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, render_template
 from flask_login import current_user, login_required
 
 from jobs.reports import registry
@@ -11,7 +11,7 @@ from roles import permissions as P
 from roles.access import can_download
 
 from ..services import my_reports
-from ..services.errors import InputError
+from .listing import kept, parsed, status
 
 bp = Blueprint("my", __name__, url_prefix="/my")
 
@@ -40,16 +40,11 @@ def availability(run) -> tuple[bool, str]:
 @bp.get("/reports")
 def reports():
     timezone = current_user.company.timezone
-    try:
-        filters = my_reports.parse_filters(request.args)
-    except InputError as exc:
-        filters, errors = my_reports.Filters(), exc.fields
-    else:
-        errors = {}
-    runs, cursor = my_reports.page(current_user, filters, timezone)
-    args = {k: v for k, v in request.args.items() if k != "cursor" and v}
+    filters, errors = parsed(my_reports.parse_filters)
+    page = my_reports.page(current_user, filters, timezone)
     types = my_reports.report_types(current_user)
     return render_template(
-        "my/reports.html", rows=[(run, *availability(run)) for run in runs], cursor=cursor,
-        args=args, errors=errors, types=[registry.get(t) for t in types], registry=registry,
-        first_page=filters.cursor is None), (422 if errors else 200)
+        "my/reports.html", rows=[(run, *availability(run)) for run in page.items],
+        cursor=page.next_cursor, args=kept("cursor"), errors=errors,
+        types=[registry.get(t) for t in types], registry=registry,
+        first_page=filters.cursor is None), status(errors)

@@ -23,6 +23,7 @@ from ..services import tasks as task_service
 from ..services.errors import InputError
 from ..tenancy import current_company, get_for_company_or_404
 from . import task_form, task_series
+from .listing import kept, parsed, status
 
 bp = Blueprint("tasks", __name__)
 
@@ -44,42 +45,30 @@ def home():
 def index():
     """The task list: search, filters (type, status, activated), sorting and pages."""
     company_id = current_user.company_id
-    args = {k: v for k, v in request.args.items() if k != "page" and v}
-    try:
-        query = lists.task_query(True, request.args)
-    except InputError as exc:
-        query, errors = lists.task_query(True, {}), exc.fields
-    else:
-        errors = {}
+    query, errors = parsed(lambda args: lists.task_query(True, args))
     page = lists.tasks_by_page(company_id, query)
     active = db.session.scalar(sa.select(sa.func.count(Task.id)).where(
         Task.company_id == company_id, Task.active.is_(True)))
     today = task_form.now().astimezone(ZoneInfo(current_company().timezone)).date()
     pages = max(1, -(-page.total // query["limit"]))
     return render("tasks/index.html", tasks=page.items, total=page.total, query=query,
-                  pages=pages, args=args, errors=errors, registry=registry, active=active,
+                  pages=pages, args=kept("page"), errors=errors, registry=registry, active=active,
                   limit=task_service.MAX_ACTIVE_TASKS,
                   statuses=TASK_STATUSES,
-                  ends_label=lambda task: task_series.ends_label(task, today)), \
-        (422 if errors else 200)
+                  ends_label=lambda task: task_series.ends_label(task, today)), status(errors)
 
 
 @bp.get("/tasks/<int:task_id>")
 @require_permission(P.VIEW_TASKS)
 def show(task_id: int):
     task = get_for_company_or_404(Task, task_id)
-    args = {k: v for k, v in request.args.items() if k in ("status", "trigger") and v}
-    try:
-        page = lists.runs(task, request.args)
-    except InputError as exc:
-        page, errors = lists.runs(task, {}), exc.fields
-    else:
-        errors = {}
+    page, errors = parsed(lambda args: lists.runs(task, args))
     return render("tasks/show.html", task=task, runs=page.items, cursor=page.next_cursor,
-                  args=args, errors=errors, report=registry.get(task.report_type),
+                  args=kept(only=("status", "trigger")), errors=errors,
+                  report=registry.get(task.report_type),
                   run_statuses=RUN_STATUSES, run_triggers=RUN_TRIGGERS,
                   blockers=download_blockers(task.company_id, task.recipient_emails,
-                                             task.report_type)), (422 if errors else 200)
+                                             task.report_type)), status(errors)
 
 
 @bp.get("/tasks/preview")

@@ -1,9 +1,10 @@
 """Keys as people read them, as Jinja filters: pages show "WhatsApp", "Monday", "Catch-up",
-never ``whatsapp``, ``mon`` or ``catch_up`` (the API keeps the keys)."""
+never ``whatsapp``, ``mon`` or ``catch_up`` (the API keeps the keys); a task's catch-up
+policy as the form offers it, a date as "31 December 2031"."""
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, current_app
 
 from jobs.reports.base import CHANNEL_NAMES
 from jobs.schedule_words import WEEKDAY_NAMES
@@ -11,13 +12,24 @@ from jobs.schedule_words import WEEKDAY_NAMES
 TRIGGERS = {"scheduled": "Scheduled", "catch_up": "Catch-up", "manual": "Run now",
             "test": "Test"}
 DELIVERY_KINDS = {"email": "Email", "server": "Upload to server"}
+CATCH_UP = {"combine": "One run covering everything missed",
+            "each": "One run per missed time (at most {cap})"}
 
 
 def _word(table: dict[str, str]):
     return lambda key: table.get(key, key)
 
 
+def _catch_up(key: str) -> str:
+    return CATCH_UP.get(key, key).format(cap=current_app.config["CATCH_UP_MAX"])
+
+
+def _day(value) -> str:
+    """A date as "31 December 2031"."""
+    return f"{value.day} {value:%B %Y}"
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(
         channel=_word(CHANNEL_NAMES), weekday=_word(WEEKDAY_NAMES), trigger=_word(TRIGGERS),
-        delivery_kind=_word(DELIVERY_KINDS))
+        delivery_kind=_word(DELIVERY_KINDS), catch_up=_catch_up, day=_day)

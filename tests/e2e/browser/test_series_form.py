@@ -42,6 +42,8 @@ def test_series_fields_are_kept_saved_and_shown(new_page, live, problems):
     page.get_by_role("button", name="Next: Configure recipients").click()
     page.get_by_role("button", name="Save").click()
     page.wait_for_url(re.compile(r"/tasks/\d+$"))
+    expect(page.locator("#ends-on")).to_contain_text("28 February 2027")
+    expect(page.locator("#catch-up")).to_have_text(re.compile(r"^One run per missed time"))
     [task] = requests.get(f"{live.url}/api/v1/tasks", headers=tenant.headers,
                           timeout=30).json()["tasks"]
     assert task["schedule"]["day"] == "last" and task["ends_on"] == "2027-02-28"
