@@ -20,7 +20,7 @@ from ..extensions import db
 from ..htmx import render
 from ..models import Company, Role, SsoSettings
 from ..models.sso import SYNC_MODES
-from ..services import audit, form_secrets, sessions
+from ..services import audit, connection_tests, form_secrets, sessions, sso_check
 from ..services import sso as sso_service
 from ..services.errors import InputError
 from .auth import safe_next
@@ -131,6 +131,9 @@ def settings():
                    "role_mapping": mapping if isinstance(mapping, dict) else {},
                    "sync_mode": form.get("sync_mode", ""),
                    "allow_signup": form.get("allow_signup") == "1"}
+        if form.get("action") == "test":
+            values = {**payload, "role_mapping": form.get("role_mapping", "")}
+            return _test_sign_in(current, values, token, kept)
         errors = {"role_mapping": mapping} if isinstance(mapping, str) else {}
         try:  # every field's message at once, the mapping's syntax among them
             data = sso_service.validate(company_id, payload, current,
@@ -158,8 +161,29 @@ def settings():
     return _render_settings(current, values, errors, token=token)
 
 
+def _test_sign_in(current, values: dict, token: str, kept: dict):
+    """"Test sign-in": the provider's discovery document and keys, fetched with the settings
+    as typed; nothing is saved, every value comes back."""
+    has_secret = bool(kept.get("client_secret") or (current and current.client_secret))
+    try:
+        with connection_tests.admitted(current_user.id):
+            result = sso_check.test_sign_in(values["issuer"], values["client_id"], has_secret)
+    except connection_tests.TooManyTests as exc:
+        result = sso_check.SignInTest()
+        result.add("Test sign-in", False, str(exc))
+    db.session.rollback()
+    audit.record("sso.test", current_user.company, result="ok" if result.ok else "failed",
+                 target_type="sso_settings", details={
+                     "issuer": values["issuer"][:300],
+                     "steps": [{"step": s.name, "ok": s.ok, "message": s.message[:300]}
+                               for s in result.steps],
+                     "fields": result.fields})
+    db.session.commit()
+    return _render_settings(current, values, result.fields, 200, token, kept, tested=result)
+
+
 def _render_settings(current, values, errors, status: int = 200, token: str = "",
-                     kept: dict | None = None):
+                     kept: dict | None = None, tested=None):
     company = current_user.company
     at_risk = sso.at_risk(company.id, values["sync_mode"]) if current and current.enabled else {}
     downloaders = [r for r in db.session.scalars(sa.select(Role).where(
@@ -173,4 +197,4 @@ def _render_settings(current, values, errors, status: int = 200, token: str = ""
                   redirect_uri=callback_url(company.slug),
                   login_url=current_app.config["BASE_URL"] + url_for("sso.login",
                                                                      slug=company.slug),
-                  saved_enabled=bool(current and current.enabled)), status
+                  saved_enabled=bool(current and current.enabled), tested=tested), status
