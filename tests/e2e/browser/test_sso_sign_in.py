@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from tests.roles.oidc_provider import Provider
 
 from ..conftest import make_tenant
+from . import pages
 from .conftest import log_in
 
 
@@ -51,6 +52,8 @@ def test_test_sign_in_says_what_works_and_what_not(new_page, live, idp):
     expect(page.locator("#sso-test")).to_contain_text("Issuer mismatch")
     expect(issuer).to_be_focused()
     expect(page.get_by_label("Client id")).to_have_value("herald-browser")
+    found = pages.axe_violations(page)
+    assert not pages.serious(found), pages.describe(found)
 
     idp.discovery_changes = {}  # fixed at the provider: test again, then save
     page.get_by_role("button", name="Test sign-in").click()
