@@ -28,6 +28,7 @@ class Case:
     name: str
     set_up: Callable  # (page) → None: the page as a person has it before pressing Enter
     kept: Callable  # (page) → None: what must still be there afterwards
+    least: int  # text inputs the page has at least
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +89,7 @@ def cases(live, tenant: Tenant) -> list[Case]:
         page.get_by_role("button", name="Add recipient").click()
         page.get_by_label("Recipient email 2").fill("second@enter-bank.example")
         page.get_by_label("Transport").select_option("sftp")
+        expect(page.get_by_label("Trusted host key")).to_be_visible()
         page.get_by_label("Host", exact=True).fill("sftp.enter-bank.example")
         page.locator("#server summary").click()
 
@@ -127,31 +129,37 @@ def cases(live, tenant: Tenant) -> list[Case]:
     def audit_kept(page):
         expect(page.get_by_label("Action")).to_have_value("role")
 
-    return [Case("task form, step 1", step1, step1_kept),
-            Case("task form, step 2 with two recipients", step2, step2_kept),
-            Case("task form, step 2 with a server", server, server_kept),
-            Case("new role", goto("/admin/roles/new"), everything_kept),
-            Case("a role", goto(f"/admin/roles/{tenant.ids['role']}"), everything_kept),
-            Case("a task", goto(f"/tasks/{tenant.ids['task']}"), everything_kept),
-            Case("task list", goto("/tasks"), everything_kept),
-            Case("single sign-on", sso, sso_kept),
-            Case("new user", goto("/admin/users/new"), everything_kept),
-            Case("audit filters", audit, audit_kept),
-            Case("my reports", goto("/my/reports"), everything_kept),
-            Case("tokens", goto("/account/tokens"), everything_kept)]
+    return [Case("task form, step 1", step1, step1_kept, 6),
+            Case("task form, step 2 with two recipients", step2, step2_kept, 2),
+            Case("task form, step 2 with a server", server, server_kept, 12),
+            Case("new role", goto("/admin/roles/new"), everything_kept, 2),
+            Case("a role", goto(f"/admin/roles/{tenant.ids['role']}"), everything_kept, 0),
+            Case("a task", goto(f"/tasks/{tenant.ids['task']}"), everything_kept, 0),
+            Case("task list", goto("/tasks"), everything_kept, 1),
+            Case("single sign-on", sso, sso_kept, 4),
+            Case("new user", goto("/admin/users/new"), everything_kept, 2),
+            Case("audit filters", audit, audit_kept, 4),
+            Case("my reports", goto("/my/reports"), everything_kept, 2),
+            Case("tokens", goto("/account/tokens"), everything_kept, 2)]
 
 
-def test_enter_in_every_text_input_of_every_form(new_page, live, bank, problems):
+CASES = ("task form, step 1", "task form, step 2 with two recipients",
+         "task form, step 2 with a server", "new role", "a role", "a task", "task list",
+         "single sign-on", "new user", "audit filters", "my reports", "tokens")
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_enter_in_every_text_input_of_every_form(new_page, live, bank, problems, name):
+    case = next(c for c in cases(live, bank) if c.name == name)
     page = new_page()
     log_in(page, bank.admin_email)
     sent: list[str] = []
     page.on("request", lambda r: (r.method == "POST" or r.is_navigation_request()) and
             sent.append(f"{r.method} {r.url} {r.post_data or ''}"))
-    pressed = 0
-    for case in cases(live, bank):
+    try:
         case.set_up(page)
         count = page.locator(TEXT_INPUTS).count()
-        assert count or case.name in ("a role", "a task"), case.name
+        assert count >= case.least, (case.name, count)
         for n in range(count):
             if n:
                 case.set_up(page)
@@ -163,9 +171,8 @@ def test_enter_in_every_text_input_of_every_form(new_page, live, bank, problems)
             bad = [s for s in sent if DESTRUCTIVE.search(s)]
             assert not bad, (what, bad)
             case.kept(page)
-            pressed += 1
-    assert pressed >= 30, pressed
-    problems.expect_statuses(422)
+    finally:
+        problems.expect_statuses(422)  # a form sent back with its errors
 
 
 def test_enter_on_the_login_page_logs_in(new_page, bank):

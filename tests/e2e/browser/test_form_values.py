@@ -6,10 +6,17 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.sync_api import expect
 
+from ..conftest import Tenant, make_tenant
 from .conftest import log_in
-from .test_task_form import _task_named, acme, form_errors  # noqa: F401 - module fixtures
+from .test_task_form import _task_named, form_errors  # noqa: F401 - a fixture
+
+
+@pytest.fixture(scope="module")
+def acme(live) -> Tenant:
+    return make_tenant(live, "Values Bank")
 
 FINGERPRINT = "SHA256:" + "B" * 43
 SECRETS = ("server-pw-typed", "proxy-pw-typed")
