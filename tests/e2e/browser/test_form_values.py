@@ -170,3 +170,24 @@ def test_every_value_survives_every_error(new_page, live, acme, form_errors):  #
         task["schedule"]["timezone"] == "Asia/Kolkata", task["schedule"]
     assert task["options"]["spread_minutes"] == 5 and task["options"]["gzip"] is True
     assert task["ends_on"] == "2031-05-31" and task["catch_up"] == "each"
+
+
+def test_an_expired_session_keeps_every_value_and_the_secrets_just_typed(new_page, live, acme):
+    """The session ends while step 2 is open, after passwords were typed and before any
+    submit kept them: after logging in again the form is back with every value, and the
+    passwords are kept server-side (never echoed)."""
+    page = new_page()
+    log_in(page, acme.admin_email)
+    fill_step1(page)
+    page.get_by_label("Task name").fill("Outlived with secrets")
+    page.get_by_role("button", name="Next: Configure recipients").click()
+    fill_step2(page)  # the passwords are typed now, sent for the first time below
+    typed = snapshot(page)
+    page.context.clear_cookies()
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.wait_for_url(re.compile(r"/login"))
+    log_in(page, acme.admin_email)
+    page.wait_for_url(re.compile(r"/tasks/new$"))
+    expect(page.get_by_label("Recipient email 2")).to_have_value("second@form-bank.example")
+    assert snapshot(page) == typed
+    expect_secrets_kept(page)
