@@ -11,6 +11,7 @@ from authlib.integrations.base_client import OAuthError
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_required
 from joserfc.errors import JoseError
+from werkzeug.datastructures import MultiDict
 
 from roles import permissions as P
 from roles import sso
@@ -24,6 +25,7 @@ from ..services import audit, connection_tests, form_secrets, sessions, sso_chec
 from ..services import sso as sso_service
 from ..services.errors import InputError
 from .auth import safe_next
+from .task_form import DRAFT
 
 bp = Blueprint("sso", __name__)
 log = logging.getLogger(__name__)
@@ -118,19 +120,21 @@ def settings():
     errors: dict[str, str] = {}
     token = form_secrets.valid_token(request.form.get("form_token"))
     kept: dict[str, str] = {}
+    draft = session.get(DRAFT)
+    if request.method == "GET" and draft and draft.get("path") == request.path:
+        session.pop(DRAFT)  # sent after the session expired: everything typed comes back
+        form = MultiDict(draft["fields"])
+        token = form_secrets.valid_token(form.get("form_token"))
+        kept = form_secrets.adopt(current_user.id, token)
+        values = {**_payload(form, kept), "role_mapping": form.get("role_mapping", "")}
+        return _render_settings(current, values, {}, 200, token, kept)
     if request.method == "POST":
         form = request.form
         # A secret typed in a submit that failed is kept server-side for this form.
         kept = form_secrets.keep(current_user.id, token,
                                  {"client_secret": form.get("client_secret", "")})
         mapping = sso_service.parse_mapping_text(form.get("role_mapping", ""))
-        payload = {"enabled": form.get("enabled") == "1", "issuer": form.get("issuer", ""),
-                   "client_id": form.get("client_id", ""),
-                   "client_secret": kept.get("client_secret", ""),
-                   "groups_claim": form.get("groups_claim", ""),
-                   "role_mapping": mapping if isinstance(mapping, dict) else {},
-                   "sync_mode": form.get("sync_mode", ""),
-                   "allow_signup": form.get("allow_signup") == "1"}
+        payload = _payload(form, kept)
         if form.get("action") == "test":
             values = {**payload, "role_mapping": form.get("role_mapping", "")}
             return _test_sign_in(current, values, token, kept)
@@ -159,6 +163,18 @@ def settings():
               in SYNC_MODES else (current.sync_mode if current else "sso_only"),
               "allow_signup": bool(current and current.allow_signup)}
     return _render_settings(current, values, errors, token=token)
+
+
+def _payload(form, kept: dict) -> dict:
+    """The settings as typed (the secret: the one kept for this form)."""
+    mapping = sso_service.parse_mapping_text(form.get("role_mapping", ""))
+    return {"enabled": form.get("enabled") == "1", "issuer": form.get("issuer", ""),
+            "client_id": form.get("client_id", ""),
+            "client_secret": kept.get("client_secret", ""),
+            "groups_claim": form.get("groups_claim", ""),
+            "role_mapping": mapping if isinstance(mapping, dict) else {},
+            "sync_mode": form.get("sync_mode", ""),
+            "allow_signup": form.get("allow_signup") == "1"}
 
 
 def _test_sign_in(current, values: dict, token: str, kept: dict):

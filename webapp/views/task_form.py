@@ -118,19 +118,19 @@ def duplicate_form(source: Task):
     return render_form(None, values, 1, form_url=url_for("tasks.create"))
 
 
-def session_expired():
+def session_expired(secret_fields: tuple[str, ...] = forms.SECRET_FIELDS):
     """The form was sent with a CSRF token its session no longer accepts (the session
     expired, or the token did): keep what was typed in the session (passwords stay in
     form_secrets under the form's token), and come back to the form, through the login page
     when the login is gone too."""
     session[DRAFT] = {"path": request.path, "fields": [
         [k, v] for k, v in request.form.items(multi=True)
-        if k not in ("csrf_token", "action", *forms.SECRET_FIELDS)]}
+        if k not in ("csrf_token", "action", *secret_fields)]}
     token = request.form.get("form_token")
     if token and token == form_secrets.valid_token(token):  # the passwords just typed
         form_secrets.keep(current_user.id if current_user.is_authenticated else
                           form_secrets.NOBODY, token,
-                          {k: request.form.get(k, "") for k in forms.SECRET_FIELDS})
+                          {k: request.form.get(k, "") for k in secret_fields})
     if current_user.is_authenticated:
         flash("Your session expired before the form was sent: what you typed is back. "
               "Send it again.", "error")

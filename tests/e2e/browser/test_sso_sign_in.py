@@ -62,3 +62,29 @@ def test_test_sign_in_says_what_works_and_what_not(new_page, live, idp):
     expect(page.get_by_text("Single sign-on settings saved.")).to_be_visible()
     expect(page.get_by_label("Client secret")).to_have_attribute(
         "placeholder", re.compile("stored"))
+
+
+def test_an_expired_session_keeps_the_sso_settings_typed(new_page, live):
+    tenant = make_tenant(live, "Expired SSO Bank")
+    page = new_page()
+    log_in(page, tenant.admin_email)
+    page.goto("/admin/sso")
+    page.get_by_label("Issuer").fill("https://login.expired-sso.example")
+    page.get_by_label("Client id").fill("herald-expired")
+    page.get_by_label("Client secret").fill("expired-typed-secret")
+    page.get_by_label("Claim that carries the groups").fill("realm_roles")
+    page.locator("textarea[name=role_mapping]").fill("traders = no such role yet")
+    page.context.clear_cookies()  # the session ends while the page is open
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.wait_for_url(re.compile(r"/login"))
+    expect(page.get_by_text(re.compile("Your session expired"))).to_be_visible()
+    log_in(page, tenant.admin_email)
+    page.wait_for_url(re.compile(r"/admin/sso$"))
+    expect(page.get_by_label("Issuer")).to_have_value("https://login.expired-sso.example")
+    expect(page.get_by_label("Client id")).to_have_value("herald-expired")
+    expect(page.get_by_label("Claim that carries the groups")).to_have_value("realm_roles")
+    expect(page.locator("textarea[name=role_mapping]")).to_have_value(
+        "traders = no such role yet")
+    expect(page.get_by_label("Client secret")).to_have_attribute(
+        "placeholder", re.compile("kept from what you typed"))
+    assert "expired-typed-secret" not in page.content()
