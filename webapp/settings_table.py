@@ -73,8 +73,9 @@ SETTINGS = (
      "local demos); otherwise they are refused", "off"),
     ("CONNECTION_TEST_TIMEOUT", "seconds one \"Test connection\" may wait for any one answer "
      "(capped by `DELIVERY_CONNECT_TIMEOUT`)", "`10`"),
-    ("CONNECTION_TEST_LIMIT", "\"Test connection\" attempts per user (a rate limit; also at "
-     "most one at a time per user and two per web process)", "`10 per minute`"),
+    ("CONNECTION_TEST_LIMIT", "\"Test connection\" and SSO \"Test sign-in\" attempts per "
+     "user (a rate limit; also at most one at a time per user and two per web process)",
+     "`10 per minute`"),
     ("LOGIN_ADDRESS_LIMIT", "login attempts one client address may make (a rate in "
      "Flask-Limiter's words); beyond it the answer is 429 with `Retry-After`",
      "`20 per minute`"),

@@ -100,6 +100,11 @@ class Provider:
         self.users: dict[str, tuple[str, dict]] = {}
         self.codes: dict[str, Code] = {}
         self.tokens_issued = 0
+        # Misbehaviours for "Test sign-in": keys changed in (None: left out of) the discovery
+        # document, a raw non-JSON body served instead of a path's, a delay before answering.
+        self.discovery_changes: dict = {}
+        self.raw: dict[str, str] = {}
+        self.delay = 0.0
         self.app = self._build_app()
         self._server = None
         self._thread = None
@@ -170,9 +175,17 @@ class Provider:
         server.register_grant(AuthorizationCodeGrant,
                               [OpenIDCodeExt(require_nonce=True), Challenge(required=True)])
 
+        @app.before_request
+        def misbehave():
+            if provider.delay:
+                time.sleep(provider.delay)
+            if request.path in provider.raw:
+                return provider.raw[request.path], 200, {"Content-Type": "text/html"}
+            return None
+
         @app.get("/.well-known/openid-configuration")
         def discovery():
-            return jsonify({
+            return jsonify({k: v for k, v in {
                 "issuer": provider.issuer,
                 "authorization_endpoint": provider.issuer + "/authorize",
                 "token_endpoint": provider.issuer + "/token",
@@ -183,7 +196,7 @@ class Provider:
                 "token_endpoint_auth_methods_supported": ["client_secret_basic"],
                 "code_challenge_methods_supported": ["S256"],
                 "scopes_supported": ["openid", "email", "profile"],
-            })
+                **provider.discovery_changes}.items() if v is not None})
 
         @app.get("/jwks")
         def jwks():

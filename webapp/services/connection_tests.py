@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from flask import current_app
 from limits import parse
@@ -72,6 +74,19 @@ def run(raw, stored: dict | None, user_id: int) -> TestResult:
     waited = time.monotonic() - started
     return TestResult(False, f"No complete answer from {plain.host}:{plain.port} within "
                              f"{waited:.0f} s: the test was given up.")
+
+
+@contextmanager
+def admitted(user_id: int) -> Iterator[None]:
+    """For another test of a user's settings ("Test sign-in"): the same per-user count and
+    the same slots (TooManyTests when refused)."""
+    _count(user_id)
+    if not _slots.acquire(blocking=False):
+        raise TooManyTests("Other connection tests are running; try again in a few seconds.", 5)
+    try:
+        yield
+    finally:
+        _slots.release()
 
 
 def _count(user_id: int) -> None:

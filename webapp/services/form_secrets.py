@@ -15,6 +15,7 @@ from flask import current_app
 from .. import crypto
 
 TTL_SECONDS = 3600
+NOBODY = 0  # the user of secrets sent after the session expired, until someone logs in
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
@@ -52,6 +53,21 @@ def keep(user_id: int, token: str, typed: dict[str, str]) -> dict[str, str]:
         return kept
     except (redis.RedisError, ValueError):
         return {k: v for k, v in typed.items() if v}
+
+
+def adopt(user_id: int, token: str) -> dict[str, str]:
+    """The form sent after its session expired comes back to the user who logged in: the
+    secrets kept for it under NOBODY become theirs; every secret kept for the form."""
+    conn = _conn()
+    parked: dict[str, str] = {}
+    if conn is not None:
+        try:
+            raw, _ = conn.pipeline().get(_key(NOBODY, token)).delete(_key(NOBODY, token)) \
+                .execute()
+            parked = json.loads(crypto.decrypt(raw.decode())) if raw else {}
+        except (redis.RedisError, ValueError):
+            parked = {}
+    return keep(user_id, token, parked)
 
 
 def forget(user_id: int, token: str) -> None:

@@ -57,3 +57,45 @@ function labelCells() {
 }
 labelCells();
 document.addEventListener("htmx:afterSettle", labelCells);
+
+// A search box (data-filters = a select's id) narrows that select to the options whose name
+// or label holds what is typed ("kolk", "+05:30"); the first match is chosen when the choice
+// is filtered out, and Enter confirms it (the focus goes to the list) instead of sending.
+function filterOptions(box) {
+  const select = document.getElementById(box.dataset.filters);
+  if (!select) {
+    return;
+  }
+  const words = box.value.trim().toLowerCase().replace(/\s+/g, "_");
+  const matches = [...select.options].filter((option) => {
+    const found = !words || option.value.toLowerCase().includes(words) ||
+      option.text.toLowerCase().replace(/\s+/g, "_").includes(words);
+    option.hidden = !found;
+    return found;
+  });
+  const status = document.getElementById(box.getAttribute("aria-describedby"));
+  if (status) {
+    status.textContent = !words ? "" : matches.length === 0 ? `No zone matches “${box.value}”.`
+      : `${matches.length} zone${matches.length === 1 ? "" : "s"} match${matches.length === 1 ? "es" : ""}.`;
+  }
+  if (matches.length && select.selectedOptions[0] && select.selectedOptions[0].hidden) {
+    select.value = matches[0].value;
+    select.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+}
+document.addEventListener("input", (event) => {
+  if (event.target.dataset && event.target.dataset.filters) {
+    event.stopPropagation();  // not a change of the form's values (no preview refresh)
+    filterOptions(event.target);
+  }
+}, true);
+document.addEventListener("keydown", (event) => {
+  const box = event.target;
+  if (event.key === "Enter" && box.dataset && box.dataset.filters) {
+    event.preventDefault();
+    const select = document.getElementById(box.dataset.filters);
+    if (select) {
+      select.focus();
+    }
+  }
+});

@@ -43,9 +43,12 @@ def register_blueprints(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
-        """A task form sent after its session expired loses nothing typed."""
+        """A task form or the SSO settings sent after the session expired lose nothing
+        typed (secrets kept server-side)."""
         if request.method == "POST" and request.endpoint in ("tasks.create", "tasks.edit"):
             return task_form.session_expired()
+        if request.method == "POST" and request.endpoint == "sso.settings":
+            return task_form.session_expired(("client_secret",))
         return errors.http_error(exc)
 
     app.jinja_env.globals.update(can=can, can_download=can_download, P=P, nav_links=nav_links,

@@ -11,6 +11,7 @@ from authlib.integrations.base_client import OAuthError
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_required
 from joserfc.errors import JoseError
+from werkzeug.datastructures import MultiDict
 
 from roles import permissions as P
 from roles import sso
@@ -20,10 +21,11 @@ from ..extensions import db
 from ..htmx import render
 from ..models import Company, Role, SsoSettings
 from ..models.sso import SYNC_MODES
-from ..services import audit, form_secrets, sessions
+from ..services import audit, connection_tests, form_secrets, sessions, sso_check
 from ..services import sso as sso_service
 from ..services.errors import InputError
 from .auth import safe_next
+from .task_form import DRAFT
 
 bp = Blueprint("sso", __name__)
 log = logging.getLogger(__name__)
@@ -118,19 +120,24 @@ def settings():
     errors: dict[str, str] = {}
     token = form_secrets.valid_token(request.form.get("form_token"))
     kept: dict[str, str] = {}
+    draft = session.get(DRAFT)
+    if request.method == "GET" and draft and draft.get("path") == request.path:
+        session.pop(DRAFT)  # sent after the session expired: everything typed comes back
+        form = MultiDict(draft["fields"])
+        token = form_secrets.valid_token(form.get("form_token"))
+        kept = form_secrets.adopt(current_user.id, token)
+        values = {**_payload(form, kept), "role_mapping": form.get("role_mapping", "")}
+        return _render_settings(current, values, {}, 200, token, kept)
     if request.method == "POST":
         form = request.form
         # A secret typed in a submit that failed is kept server-side for this form.
         kept = form_secrets.keep(current_user.id, token,
                                  {"client_secret": form.get("client_secret", "")})
         mapping = sso_service.parse_mapping_text(form.get("role_mapping", ""))
-        payload = {"enabled": form.get("enabled") == "1", "issuer": form.get("issuer", ""),
-                   "client_id": form.get("client_id", ""),
-                   "client_secret": kept.get("client_secret", ""),
-                   "groups_claim": form.get("groups_claim", ""),
-                   "role_mapping": mapping if isinstance(mapping, dict) else {},
-                   "sync_mode": form.get("sync_mode", ""),
-                   "allow_signup": form.get("allow_signup") == "1"}
+        payload = _payload(form, kept)
+        if form.get("action") == "test":
+            values = {**payload, "role_mapping": form.get("role_mapping", "")}
+            return _test_sign_in(current, values, token, kept)
         errors = {"role_mapping": mapping} if isinstance(mapping, str) else {}
         try:  # every field's message at once, the mapping's syntax among them
             data = sso_service.validate(company_id, payload, current,
@@ -158,8 +165,41 @@ def settings():
     return _render_settings(current, values, errors, token=token)
 
 
+def _payload(form, kept: dict) -> dict:
+    """The settings as typed (the secret: the one kept for this form)."""
+    mapping = sso_service.parse_mapping_text(form.get("role_mapping", ""))
+    return {"enabled": form.get("enabled") == "1", "issuer": form.get("issuer", ""),
+            "client_id": form.get("client_id", ""),
+            "client_secret": kept.get("client_secret", ""),
+            "groups_claim": form.get("groups_claim", ""),
+            "role_mapping": mapping if isinstance(mapping, dict) else {},
+            "sync_mode": form.get("sync_mode", ""),
+            "allow_signup": form.get("allow_signup") == "1"}
+
+
+def _test_sign_in(current, values: dict, token: str, kept: dict):
+    """"Test sign-in": the provider's discovery document and keys, fetched with the settings
+    as typed; nothing is saved, every value comes back."""
+    has_secret = bool(kept.get("client_secret") or (current and current.client_secret))
+    try:
+        with connection_tests.admitted(current_user.id):
+            result = sso_check.test_sign_in(values["issuer"], values["client_id"], has_secret)
+    except connection_tests.TooManyTests as exc:
+        result = sso_check.SignInTest()
+        result.add("Test sign-in", False, str(exc))
+    db.session.rollback()
+    audit.record("sso.test", current_user.company, result="ok" if result.ok else "failed",
+                 target_type="sso_settings", details={
+                     "issuer": values["issuer"][:300],
+                     "steps": [{"step": s.name, "ok": s.ok, "message": s.message[:300]}
+                               for s in result.steps],
+                     "fields": result.fields})
+    db.session.commit()
+    return _render_settings(current, values, result.fields, 200, token, kept, tested=result)
+
+
 def _render_settings(current, values, errors, status: int = 200, token: str = "",
-                     kept: dict | None = None):
+                     kept: dict | None = None, tested=None):
     company = current_user.company
     at_risk = sso.at_risk(company.id, values["sync_mode"]) if current and current.enabled else {}
     downloaders = [r for r in db.session.scalars(sa.select(Role).where(
@@ -173,4 +213,4 @@ def _render_settings(current, values, errors, status: int = 200, token: str = ""
                   redirect_uri=callback_url(company.slug),
                   login_url=current_app.config["BASE_URL"] + url_for("sso.login",
                                                                      slug=company.slug),
-                  saved_enabled=bool(current and current.enabled)), status
+                  saved_enabled=bool(current and current.enabled), tested=tested), status

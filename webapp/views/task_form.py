@@ -117,7 +117,7 @@ def new_form(task: Task | None):
         token = form_secrets.valid_token(form.get("form_token"))
         return render_form(task, forms.values_from(form, current_company().timezone),
                            2 if form.get("step") == "2" else 1, form_token=token,
-                           kept_secrets=form_secrets.keep(current_user.id, token, {}))
+                           kept_secrets=form_secrets.adopt(current_user.id, token))
     values = forms.values_of(task, current_company().timezone)
     if task is None and task_service.active_count(current_company()) >= \
             task_service.MAX_ACTIVE_TASKS:
@@ -134,14 +134,19 @@ def duplicate_form(source: Task):
     return render_form(None, values, 1, form_url=url_for("tasks.create"))
 
 
-def session_expired():
+def session_expired(secret_fields: tuple[str, ...] = forms.SECRET_FIELDS):
     """The form was sent with a CSRF token its session no longer accepts (the session
     expired, or the token did): keep what was typed in the session (passwords stay in
     form_secrets under the form's token), and come back to the form, through the login page
     when the login is gone too."""
     session[DRAFT] = {"path": request.path, "fields": [
         [k, v] for k, v in request.form.items(multi=True)
-        if k not in ("csrf_token", "action", *forms.SECRET_FIELDS)]}
+        if k not in ("csrf_token", "action", *secret_fields)]}
+    token = request.form.get("form_token")
+    if token and token == form_secrets.valid_token(token):  # the passwords just typed
+        form_secrets.keep(current_user.id if current_user.is_authenticated else
+                          form_secrets.NOBODY, token,
+                          {k: request.form.get(k, "") for k in secret_fields})
     if current_user.is_authenticated:
         flash("Your session expired before the form was sent: what you typed is back. "
               "Send it again.", "error")
