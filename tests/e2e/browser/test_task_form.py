@@ -369,22 +369,6 @@ def test_sso_settings_say_every_error_at_once_and_keep_the_secret(new_page, acme
     assert "typed-sso-secret" not in page.content()
 
 
-@pytest.mark.parametrize("path", ["/tasks/new", "/admin/roles/new", "/admin/sso",
-                                  "/admin/audit", "/admin/users"])
-def test_enter_in_any_form_presses_no_destructive_button(new_page, acme, path):
-    """Enter in a text field presses its form's first submit button: never one that
-    removes, deletes or resets."""
-    page = new_page()
-    log_in(page, acme.admin_email)
-    page.goto(path)
-    forms = page.locator("form:has(input[type=text], input:not([type]), input[type=email])")
-    for n in range(forms.count()):
-        first = forms.nth(n).locator("button[type=submit], button:not([type])").first
-        label = (first.text_content() or "").strip()
-        assert not re.search(r"remove|delete|reset|clear", label, re.I), (path, label)
-        assert "danger" not in (first.get_attribute("class") or ""), (path, label)
-
-
 def test_duplicate_a_task_and_pick_a_time_zone(new_page, live, acme):
     task = make_task(live, acme, "Original", [acme.admin_email])
     page = new_page()
