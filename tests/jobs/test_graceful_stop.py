@@ -1,5 +1,5 @@
 """What a worker puts back when Herald stops in the middle of a job (jobs/worker.py), and the
-horse's side of the interrupt (jobs/shutdown.py). The whole flow through `serve` and SIGTERM
+job's side of the interrupt (jobs/shutdown.py). The whole flow through `serve` and SIGTERM
 is in tests/test_one_process.py."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from rq import Queue
 from jobs import held, runner
 from jobs.delivery import attempts
 from jobs.queue import REPORTS_QUEUE
-from jobs.worker import requeue_run
+from jobs.requeue import requeue_run
 from webapp.extensions import db
 from webapp.models import Delivery, Run, Task
 
@@ -76,15 +76,17 @@ def test_a_finished_run_is_left_alone(app, make_company, redis_conn):
 
 
 def test_the_interrupt_waits_for_the_end_of_an_uninterruptible_step():
-    """In a process of its own: the horse ignores SIGTERM, and INTERRUPT inside
-    uninterruptible() is raised only when the step is over."""
+    """In a process of its own: INTERRUPT lands only in a job's own code (armed), and inside
+    uninterruptible() only when the step is over."""
     script = textwrap.dedent("""
-        import os, signal
+        import os
         from jobs import shutdown
 
         steps = []
-        shutdown.install_in_horse()
-        os.kill(os.getpid(), signal.SIGTERM)  # ignored: only the worker decides
+        shutdown.install()
+        os.kill(os.getpid(), shutdown.INTERRUPT)  # between jobs: ignored
+        steps.append("idle")
+        shutdown.arm()
         try:
             os.kill(os.getpid(), shutdown.INTERRUPT)
             steps.append("not interrupted")
@@ -92,8 +94,9 @@ def test_the_interrupt_waits_for_the_end_of_an_uninterruptible_step():
             steps.append("interrupted at once")
         os.kill(os.getpid(), shutdown.INTERRUPT)  # the job is unwinding: once is enough
         steps.append("once")
+        shutdown.disarm()
 
-        shutdown.install_in_horse()  # the next job's horse
+        shutdown.arm()  # the next job
         try:
             with shutdown.uninterruptible():
                 os.kill(os.getpid(), shutdown.INTERRUPT)
@@ -106,4 +109,4 @@ def test_the_interrupt_waits_for_the_end_of_an_uninterruptible_step():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=60, cwd=Path(__file__).parents[2])
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "interrupted at once,once,sent,interrupted"
+    assert done.stdout.strip() == "idle,interrupted at once,once,sent,interrupted"
