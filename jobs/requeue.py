@@ -41,8 +41,8 @@ def requeue(job: Job, conn: redis.Redis, grace: float) -> None:
 def requeue_run(run_id: int, now: datetime, grace: float, conn: redis.Redis) -> bool:
     """A run still "running" returns to "queued", with the reason, and its job is enqueued
     again. What was sent stays sent; pending deliveries are the next run's; a delivery cut
-    during its attempt (its horse was killed) fails with a retry due now."""
-    db.session.rollback()  # see what the horse committed
+    during its attempt (its job was cut) fails with a retry due now."""
+    db.session.rollback()  # see what the job committed
     run = db.session.get(Run, run_id, populate_existing=True)
     if run is None or run.status != "running":
         return False

@@ -28,7 +28,7 @@ def test_an_interrupted_run_is_queued_again_and_what_was_sent_is_not_sent_again(
     task = make_task(company, ["ana@acme.example", "ben@acme.example", "cy@acme.example"])
     run = new_run(task)
     assert runner.claim(run, datetime.now(UTC))
-    # Where a killed horse leaves it: one sent, one cut during its attempt, one not tried.
+    # Where a cut job leaves it: one sent, one cut during its attempt, one not tried.
     run.deliveries = [
         Delivery(company_id=company.id, kind="email", target="ana@acme.example",
                  status="sent", attempts=1, message_id="<first@herald.example>"),
