@@ -4,6 +4,8 @@ is in tests/test_one_process.py."""
 
 from __future__ import annotations
 
+import logging
+import os
 import subprocess
 import sys
 import textwrap
@@ -11,11 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rq import Queue
+from rq.job import Job
 
 from jobs import held, runner
 from jobs.delivery import attempts
 from jobs.queue import REPORTS_QUEUE
 from jobs.requeue import requeue_run
+from jobs.worker import HeraldWorker, queues
 from webapp.extensions import db
 from webapp.models import Delivery, Run, Task
 
@@ -73,6 +77,31 @@ def test_a_finished_run_is_left_alone(app, make_company, redis_conn):
     assert requeue_run(run.id, datetime.now(UTC), 25.0, redis_conn) is False
     assert requeue_run(999_999, datetime.now(UTC), 25.0, redis_conn) is False
     assert Queue(REPORTS_QUEUE, connection=redis_conn).job_ids == []
+
+
+def test_a_job_that_does_not_stop_after_its_interrupt_is_cut_and_its_run_put_back(
+        app, make_company, redis_conn, monkeypatch):
+    """What the worker does CUT_AFTER seconds after the interrupt if the job is still there
+    (stuck in a call that does not return): from its timer's thread, the run is put back and
+    the process exits."""
+    run = new_run(make_task(make_company("Acme Bank"), ["ana@acme.example"]))
+    assert runner.claim(run, datetime.now(UTC))
+    job = Job.create(runner.run_report, args=(run.id,), id=held.job_id(run.id),
+                     connection=redis_conn)
+    job.save()
+    worker = HeraldWorker(queues(redis_conn), connection=redis_conn, app=app, grace=1.0)
+    exits = []
+    monkeypatch.setattr(os, "_exit", exits.append)
+    monkeypatch.setattr(logging, "shutdown", lambda: None)
+
+    worker._cut(job)  # the job has ended meanwhile: nothing to do
+    assert exits == []
+    worker.job = job
+    worker._cut(job)
+    assert exits == [0]
+    db.session.expire_all()
+    assert db.session.get(Run, run.id).status == "queued"
+    assert held.job_id(run.id) in Queue(REPORTS_QUEUE, connection=redis_conn).job_ids
 
 
 def test_the_interrupt_waits_for_the_end_of_an_uninterruptible_step():
