@@ -3,9 +3,8 @@ and served by ``GET /metrics`` (webapp/services/operations.py).
 
 With ``PROMETHEUS_MULTIPROC_DIR`` set (``serve`` sets it), prometheus_client's multiprocess
 mode keeps each process's values in a file of that directory, so the web workers and the RQ
-workers report together. A report runs in a process forked by its RQ worker (a "work horse"):
-the horses of one worker run one after the other, so they share one file (named after their
-worker) instead of leaving one file per job behind.
+workers report together. An RQ worker runs its jobs in its own process (jobs/worker.py), so
+each worker has one file.
 """
 
 from __future__ import annotations
@@ -15,22 +14,6 @@ from dataclasses import dataclass
 
 from flask import current_app
 from prometheus_client import Counter, Histogram, values
-
-_horse = False  # this process was forked by an RQ worker to run jobs
-
-
-def _process_identifier() -> str:
-    return f"{os.getppid()}jobs" if _horse else str(os.getpid())
-
-
-def _mark_horse() -> None:
-    global _horse
-    _horse = True
-
-
-def share_file_with_forked_jobs() -> None:
-    """Called by the RQ worker before it forks its first work horse."""
-    os.register_at_fork(after_in_child=_mark_horse)
 
 
 @dataclass(frozen=True)
@@ -51,7 +34,7 @@ def metrics() -> Metrics:
         directory = current_app.config.get("PROMETHEUS_MULTIPROC_DIR")
         if directory:
             os.makedirs(directory, exist_ok=True)
-            values.ValueClass = values.MultiProcessValue(_process_identifier)
+            values.ValueClass = values.MultiProcessValue()
         _metrics = Metrics(
             runs=Counter("herald_runs", "Runs finished, by outcome", ["status"]),
             deliveries=Counter("herald_deliveries",

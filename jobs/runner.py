@@ -20,6 +20,7 @@ from webapp.models import Delivery, Run, Task
 
 from . import alerts, metrics
 from .delivery import attempts
+from .delivery.email import new_message_id
 from .delivery.settings import target as server_target
 from .reports import compress, registry, storage
 from .reports.base import BuildContext
@@ -181,7 +182,9 @@ def _build(run: Run, now: datetime) -> None:
     emails = {d.target for d in run.deliveries if d.kind == "email"}
     for email in [] if skips_email(run) else task.recipient_emails:
         if email not in emails:
-            run.deliveries.append(Delivery(company_id=run.company_id, kind="email", target=email))
+            # Its Message-ID is chosen now, committed with it: every attempt sends that one.
+            run.deliveries.append(Delivery(company_id=run.company_id, kind="email",
+                                           target=email, message_id=new_message_id()))
     if task.server and rtype.server_upload and not any(
             d.kind == "server" for d in run.deliveries):
         run.deliveries.append(Delivery(company_id=run.company_id, kind="server",

@@ -1,15 +1,13 @@
-"""Interrupting a job when Herald stops: the work horse's side of a graceful stop.
+"""Interrupting a job when Herald stops: the job's side of a graceful stop.
 
 A worker told to stop (SIGTERM) takes no new job and gives the job in progress
-``SHUTDOWN_GRACE`` seconds (jobs/worker.py). When they are over it sends its work horse
-``INTERRUPT``, and the job raises ``Interrupted`` where it is — unless it is inside
-``uninterruptible()`` (a delivery's claim, send and record): then as soon as that block ends,
-so that a delivery is never cut between "the far side has it" and "recorded as sent".
+``SHUTDOWN_GRACE`` seconds (jobs/worker.py). When they are over it sends itself ``INTERRUPT``,
+and the job raises ``Interrupted`` where it is — unless it is inside ``uninterruptible()`` (a
+delivery's claim, send and record): then as soon as that block ends, so that a delivery is
+never cut between "the far side has it" and "recorded as sent". The interrupt lands only in a
+job's own code (between ``arm()`` and ``disarm()``), never in RQ's bookkeeping around it.
 
-The horse ignores SIGTERM and SIGINT: on a platform they reach every process of the
-container at once, and only its worker decides when the job has had enough time.
-Nothing here touches the database or Redis; outside a work horse ``uninterruptible()`` is a
-no-op.
+Nothing here touches the database or Redis; outside a worker ``uninterruptible()`` is a no-op.
 """
 
 from __future__ import annotations
@@ -19,10 +17,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-HORSE_KILL_AFTER = 3.0  # seconds between the interrupt and SIGKILL of a horse that stays
+CUT_AFTER = 3.0  # seconds between the interrupt and the cut of a job that stays
 
 INTERRUPT = signal.SIGUSR1
 
+_armed = False  # a job's own code is running: an interrupt lands
 _depth = 0  # nesting of uninterruptible() blocks in this process's main thread
 _pending = False  # INTERRUPT arrived inside one: raise when the outermost ends
 _raised = False  # once raised, the job is unwinding: a second INTERRUPT must not cut that
@@ -37,18 +36,25 @@ class Interrupted(BaseException):  # noqa: N818 - it is what happened, not an er
         super().__init__("Herald is stopping and the job did not finish within SHUTDOWN_GRACE")
 
 
-def install_in_horse() -> None:
-    """In a freshly forked work horse: INTERRUPT interrupts the job; SIGTERM/SIGINT do not."""
-    global _depth, _pending, _raised
-    _depth, _pending, _raised = 0, False, False
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def install() -> None:
+    """In a worker: INTERRUPT interrupts the job in progress (and is ignored between jobs)."""
     signal.signal(INTERRUPT, _on_interrupt)
+
+
+def arm() -> None:
+    """A job's own code starts: from now on an interrupt lands in it."""
+    global _armed, _depth, _pending, _raised
+    _depth, _pending, _raised, _armed = 0, False, False, True
+
+
+def disarm() -> None:
+    global _armed
+    _armed = False
 
 
 def _on_interrupt(signum: int, frame: FrameType | None) -> None:
     global _pending
-    if _raised:
+    if _raised or not _armed:
         return
     if _depth:
         _pending = True

@@ -1,16 +1,21 @@
 """The RQ worker entry: ``python -m jobs.worker [QUEUE ...]`` (the Procfile's ``worker`` and
 ``system``, run by ``serve`` too).
 
-The worker keeps one app context pushed for its whole life, so jobs can use the app's config
-and database session; the forked work horse inherits it.
+Jobs run in the worker's own process, one after the other (RQ's ``SimpleWorker``, no fork per
+job): the app, its settings, the database engine's pool, the report store's client and the
+SMTP connection (jobs/delivery/mailer.py) are made once and serve every job. Each job gets an
+app context of its own, and its database session is removed when it ends, so nothing of one
+job's state reaches the next.
 
 Graceful stop: on SIGTERM (or SIGINT) the worker takes no new job and the job in progress
 gets ``SHUTDOWN_GRACE`` seconds to finish. Then it is interrupted at a safe point
-(jobs/shutdown.py), or killed ``HORSE_KILL_AFTER`` seconds later if it does not stop, and
-the worker puts back what it left (``requeue``): its run returns to "queued" with the reason
-and its job is enqueued again at once, not after the heartbeat timeout. A second signal cuts
-the grace short. Deliveries recorded as sent are never sent again: a sent delivery matches no
-claim (jobs/delivery/attempts.py).
+(jobs/shutdown.py) and the worker puts back what it left (``requeue``): its run returns to
+"queued" with the reason and its job is enqueued again at once, not after the heartbeat
+timeout. A job still running ``CUT_AFTER`` seconds after its interrupt (stuck in a call that
+does not return) is cut: the worker puts its run back from another thread and exits. A
+second signal cuts the grace short. Deliveries recorded as sent are never sent again: a sent
+delivery matches no claim (jobs/delivery/attempts.py). A worker that dies (even by SIGKILL)
+takes its job with it; the reaper retries the run (``RUN_HEARTBEAT_TIMEOUT``).
 """
 
 from __future__ import annotations
@@ -22,27 +27,26 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from contextlib import nullcontext
 
 import redis
-import sqlalchemy as sa
 from flask import Flask
-from rq import Queue, SimpleWorker, Worker
-from rq.exceptions import DeserializationError, NoSuchJobError, StopRequested
+from rq import Queue, SimpleWorker
+from rq.exceptions import StopRequested
 from rq.job import Job
+from rq.timeouts import UnixSignalDeathPenalty
 
 from webapp import create_app, logs
 from webapp.extensions import db
-from webapp.models import Delivery, Run
 
-from . import held, metrics, runner, shutdown
-from .delivery import attempts
+from . import runner, shutdown
+from .delivery import mailer
 from .delivery.base import DeliveryFailed
-from .embedded_redis import die_with_parent
 from .fair import FairQueue
 from .queue import QUEUE_NAMES, connect, redis_url
 from .reports import storage
-from .shutdown import HORSE_KILL_AFTER
+from .requeue import requeue
+from .shutdown import CUT_AFTER
 
 log = logging.getLogger("jobs.worker")  # not __main__ under python -m
 
@@ -66,19 +70,36 @@ def work_burst(app: Flask, conn: redis.Redis) -> bool:
         return worker.work(burst=True, logging_level="WARNING")
 
 
-class HeraldWorker(Worker):
-    """RQ's forking worker with Herald's graceful stop."""
+class JobTime(UnixSignalDeathPenalty):
+    """RQ runs a job's own code, and only it, inside the job's time limit: there Herald's
+    interrupt may land (never in RQ's bookkeeping before or after)."""
 
-    def __init__(self, *args, grace: float = 25.0, **kwargs) -> None:
+    def setup_death_penalty(self) -> None:
+        super().setup_death_penalty()
+        shutdown.arm()
+
+    def cancel_death_penalty(self) -> None:
+        shutdown.disarm()
+        super().cancel_death_penalty()
+
+
+class HeraldWorker(SimpleWorker):
+    """RQ's non-forking worker with Herald's graceful stop; ``app`` (if given) gets an app
+    context per job."""
+
+    death_penalty_class = JobTime
+
+    def __init__(self, *args, grace: float = 25.0, app: Flask | None = None, **kwargs) -> None:
         # RQ names a job by its id (herald-run-12) rather than its call: shorter, and how
         # webapp.logs recognises the dispatcher tick's lines.
         kwargs.setdefault("log_job_description", False)
         super().__init__(*args, **kwargs)
-        self.grace = grace
-        self._worker_pid = os.getpid()
+        self.grace, self.app = grace, app
         self.interrupted = False
         self.stopping = False  # SIGTERM or SIGINT came
+        self.job: Job | None = None  # the job in progress
         self._interrupting = threading.Lock()  # the grace's timer or a second signal
+        shutdown.install()
 
     def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
         """RQ's heartbeat; and a Redis restarted without its data has forgotten this worker,
@@ -90,50 +111,59 @@ class HeraldWorker(Worker):
             log.warning("Worker %s: registered again (Redis had forgotten it)", self.name)
         super().heartbeat(timeout, pipeline)
 
-    def setup_work_horse_signals(self) -> None:
-        shutdown.install_in_horse()
-        orphan_guard(self._worker_pid)
-
     def request_stop(self, signum, frame) -> None:
         self.stopping = True  # RQ records a stop only when it comes during a job
         super().request_stop(signum, frame)
 
     def handle_warm_shutdown_request(self) -> None:
-        if self.horse_pid:
+        if self.job is not None:
             log.info("Worker %s: stopping; the job in progress has %g s to finish",
                      self.name, self.grace)
         # Armed even when idle: a job may be starting at this very moment.
         _later(self.grace, self.interrupt_job)
 
     def request_force_stop(self, signum, frame) -> None:
-        """A second SIGTERM/SIGINT: interrupt the job now (RQ would kill it, leaving its run
-        "running" until the reaper's timeout)."""
+        """A second SIGTERM/SIGINT: interrupt the job now (RQ would end the process at once,
+        leaving its run "running" until the reaper's timeout)."""
         self.interrupt_job()
 
     def interrupt_job(self) -> None:
-        pid = self.horse_pid
+        job = self.job
         # Never blocks: a signal handler may call this while the timer's thread does.
-        if not pid or not self._interrupting.acquire(blocking=False):
+        if job is None or not self._interrupting.acquire(blocking=False):
             return
         self.interrupted = True
         log.warning("Worker %s: interrupting the job in progress (Herald is stopping)",
                     self.name)
-        try:
-            os.kill(pid, shutdown.INTERRUPT)
-        except ProcessLookupError:
-            return
-        _later(HORSE_KILL_AFTER, self._kill_horse, pid)
+        os.kill(os.getpid(), shutdown.INTERRUPT)  # handled by the main thread, in the job
+        _later(CUT_AFTER, self._cut, job)
 
-    def _kill_horse(self, pid: int) -> None:
-        if self.horse_pid == pid:
-            log.warning("Worker %s: the job did not stop within %g s of its interrupt; "
-                        "killing it", self.name, HORSE_KILL_AFTER)
-            self.kill_horse()
+    def _cut(self, job: Job) -> None:
+        """The job did not stop after its interrupt: put its run back from here and exit."""
+        if self.job is not job:
+            return
+        log.warning("Worker %s: the job did not stop within %g s of its interrupt; cutting "
+                    "it", self.name, CUT_AFTER)
+        try:
+            with self.app.app_context() if self.app else nullcontext():
+                requeue(job, self.connection, self.grace)
+            self.register_death()
+        finally:
+            logging.shutdown()
+            os._exit(0)
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        super().execute_job(job, queue)
-        if self.interrupted:
-            requeue(job, self.connection, self.grace)
+        with self.app.app_context() if self.app else nullcontext():
+            # A session of its own, removed with the context when the job ends.
+            self.job = job
+            try:
+                super().execute_job(job, queue)
+            except shutdown.Interrupted:  # it landed as RQ recorded the job's end
+                log.warning("Worker %s: job %s interrupted", self.name, job.id)
+            finally:
+                self.job = None
+            if self.interrupted:
+                requeue(job, self.connection, self.grace)
 
     def handle_exception(self, job: Job, *exc_info) -> None:
         if exc_info and exc_info[0] is shutdown.Interrupted:  # expected: no traceback
@@ -146,14 +176,9 @@ class HeraldWorker(Worker):
             return
         super().handle_exception(job, *exc_info)
 
-
-def orphan_guard(worker_pid: int) -> None:
-    """In a work horse: if its worker dies (even by SIGKILL), the kernel interrupts the job at
-    its next safe point (never mid-delivery) instead of leaving it running unsupervised; the
-    reaper then retries its run. A worker already gone by now interrupts it at once."""
-    die_with_parent(shutdown.INTERRUPT)
-    if os.getppid() != worker_pid:
-        os.kill(os.getpid(), shutdown.INTERRUPT)
+    def teardown(self) -> None:
+        mailer.close()
+        super().teardown()
 
 
 def _later(delay: float, action: Callable, *args) -> None:
@@ -162,90 +187,25 @@ def _later(delay: float, action: Callable, *args) -> None:
     timer.start()
 
 
-def _name(func: Callable) -> str:
-    return f"{func.__module__}.{func.__qualname__}"
-
-
-def requeue(job: Job, conn: redis.Redis, grace: float) -> None:
-    """Put back what an interrupted job left: its run, or its delivery attempt."""
-    now = datetime.now(UTC)
-    try:
-        func, args = job.func_name, job.args
-    except DeserializationError:  # not one of ours
-        return
-    if func == _name(runner.run_report):
-        requeue_run(args[0], now, grace, conn)
-    elif func == _name(attempts.deliver):
-        _release_attempt(args[0], args[1], now)
-
-
-def requeue_run(run_id: int, now: datetime, grace: float, conn: redis.Redis) -> bool:
-    """A run still "running" returns to "queued", with the reason, and its job is enqueued
-    again. What was sent stays sent; pending deliveries are the next run's; a delivery cut
-    during its attempt (its horse was killed) fails with a retry due now."""
-    db.session.rollback()  # see what the horse committed
-    run = db.session.get(Run, run_id, populate_existing=True)
-    if run is None or run.status != "running":
-        return False
-    for delivery in run.deliveries:
-        if delivery.status == "sending":
-            _fail_interrupted(delivery, now)
-    reason = (f"Interrupted at {now:%Y-%m-%d %H:%M:%S} UTC: Herald was stopping and the report "
-              f"did not finish within SHUTDOWN_GRACE ({grace:g} s). Queued again; deliveries "
-              "already sent are not sent again.")
-    requeued = db.session.execute(
-        sa.update(Run).where(Run.id == run_id, Run.status == "running")
-        .values(status="queued", started_at=None, heartbeat_at=None, error=reason)
-        .execution_options(synchronize_session=False)).rowcount == 1
-    if not requeued:
-        db.session.rollback()
-        return False
-    db.session.refresh(run)
-    runner.update_task_status(run.task, run)
-    db.session.commit()
-    try:  # the failed job of the interrupted attempt makes way for the new one
-        Job.fetch(held.job_id(run_id), connection=conn).delete()
-    except NoSuchJobError:
-        pass
-    held.enqueue(run_id, conn)
-    log.warning("run %s of task %s: %s", run_id, run.task_id, reason)
-    return True
-
-
-def _release_attempt(delivery_id: int, number: int, now: datetime) -> None:
-    """A delivery retry cut during its attempt fails with a retry due now."""
-    db.session.rollback()
-    delivery = db.session.get(Delivery, delivery_id, populate_existing=True)
-    if delivery is not None and delivery.status == "sending" and delivery.attempts == number:
-        _fail_interrupted(delivery, now)
-        db.session.commit()
-
-
-def _fail_interrupted(delivery: Delivery, now: datetime) -> None:
-    delivery.status = "failed"
-    delivery.error = (f"Interrupted: Herald stopped during attempt {delivery.attempts} "
-                      "(outcome unknown; a retry sends the same message)")
-    delivery.next_attempt_at = now if delivery.attempts < attempts.max_attempts() else None
-    log.warning("delivery %s: %s", delivery.id, delivery.error)
-
-
 def main(argv: list[str] | None = None) -> int:
     """``python -m jobs.worker [QUEUE ...]``: a worker on the named queues (default: all)."""
     names = (sys.argv[1:] if argv is None else argv) or list(QUEUE_NAMES)
     app = create_app()
     logs.configure(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])
     conn = connect(redis_url(app))
+    mailer.keep_open()
     with app.app_context():
-        # Each job runs in a forked work horse: it must not share the parent's pooled
+        # RQ's scheduler runs in a forked process: it must not share this one's pooled
         # database connections (PostgreSQL would see two processes on one socket).
         engine = db.engine
         os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
-        metrics.share_file_with_forked_jobs()
-        storage.store()  # boto3 loaded once here, not in every forked job
+        storage.store()  # the store (boto3's client for S3) is made once, for every job
         # An idle worker beats every WORKER_TTL - 15 s, so /readyz sees it within a minute.
         work_until_stopped(lambda: HeraldWorker(
-            queues(conn, names), connection=conn, queue_class=FairQueue,
+            queues(conn, names), connection=conn, queue_class=FairQueue, app=app,
             grace=app.config["SHUTDOWN_GRACE"], worker_ttl=WORKER_TTL), app.config["LOG_LEVEL"])
+        engine.dispose()
+    conn.close()
     return 0
 
 
@@ -276,4 +236,10 @@ def work_until_stopped(make: Callable[[], HeraldWorker], logging_level: str,
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # As RQ's work horses end: without the interpreter's teardown, whose final garbage
+    # collection can take seconds in a process that ran jobs (past a platform's stop budget).
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

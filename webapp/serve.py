@@ -31,7 +31,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from jobs.embedded_redis import EmbeddedRedis, die_with_parent
-from jobs.shutdown import HORSE_KILL_AFTER
+from jobs.shutdown import CUT_AFTER
 
 from . import config as herald_config
 from . import logs
@@ -42,10 +42,10 @@ log = logging.getLogger("herald.serve")
 TICK = 0.2  # seconds between two looks at the children
 BACKOFF_START, BACKOFF_MAX = 1.0, 30.0  # seconds before restarting a child that died
 STABLE_AFTER = 30.0  # a child that ran this long before dying restarts without backoff
-# After the grace: the interrupt, HORSE_KILL_AFTER for the job to stop, then the worker puts
+# After the grace: the interrupt, CUT_AFTER for the job to stop, then the worker puts
 # its run back in the queue. What still runs then is killed. (A platform's SIGKILL comes 30 s
 # after its SIGTERM: 25 s of grace + 4.5 s.)
-STOP_MARGIN = HORSE_KILL_AFTER + 1.5
+STOP_MARGIN = CUT_AFTER + 1.5
 
 
 @dataclass

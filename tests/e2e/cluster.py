@@ -42,7 +42,7 @@ class Proc:
         return descendants(self.popen.pid)
 
     def kill9(self) -> None:
-        """kill -9 of the process and all its descendants (RQ's work horse runs in a session
+        """kill -9 of the process and all its descendants (RQ's scheduler runs in a process
         of its own), as when its machine is lost."""
         for pid in [self.popen.pid, *self.children()]:
             try:

@@ -2,7 +2,7 @@
 separate OS processes — 2 web (gunicorn), 2 schedulers, 3 report workers and the system
 worker — each with a REPORTS_DIR of its own, sharing only the database, one Redis (started by
 the test) and an S3-compatible store (moto's server). 1,000 tasks over 10 companies fall due
-at one instant. Meanwhile one worker is killed (-9, with its work horse) in the middle of a
+at one instant. Meanwhile one worker is killed (-9) in the middle of a
 run, one scheduler is killed (-9), and Redis is restarted once (without its data).
 
 Then: every due run happened exactly once (its retry, for the run whose worker was killed),
@@ -148,7 +148,7 @@ def test_scale_out_processes_lose_nothing_and_do_nothing_twice(cluster):
         conn.execute(sa.text("UPDATE tasks SET next_run_at = :t"),
                      {"t": instant.replace(tzinfo=None)})
 
-    # kill -9 a report worker (and its work horse) in the middle of a run, once runs are
+    # kill -9 a report worker in the middle of a run, once runs are
     # under way: a run the database has as running, whose job that worker holds.
     conn = redis.Redis.from_url(cluster.redis.url)
 

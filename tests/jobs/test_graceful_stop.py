@@ -1,9 +1,11 @@
 """What a worker puts back when Herald stops in the middle of a job (jobs/worker.py), and the
-horse's side of the interrupt (jobs/shutdown.py). The whole flow through `serve` and SIGTERM
+job's side of the interrupt (jobs/shutdown.py). The whole flow through `serve` and SIGTERM
 is in tests/test_one_process.py."""
 
 from __future__ import annotations
 
+import logging
+import os
 import subprocess
 import sys
 import textwrap
@@ -11,11 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rq import Queue
+from rq.job import Job
 
 from jobs import held, runner
 from jobs.delivery import attempts
 from jobs.queue import REPORTS_QUEUE
-from jobs.worker import requeue_run
+from jobs.requeue import requeue_run
+from jobs.worker import HeraldWorker, queues
 from webapp.extensions import db
 from webapp.models import Delivery, Run, Task
 
@@ -28,7 +32,7 @@ def test_an_interrupted_run_is_queued_again_and_what_was_sent_is_not_sent_again(
     task = make_task(company, ["ana@acme.example", "ben@acme.example", "cy@acme.example"])
     run = new_run(task)
     assert runner.claim(run, datetime.now(UTC))
-    # Where a killed horse leaves it: one sent, one cut during its attempt, one not tried.
+    # Where a cut job leaves it: one sent, one cut during its attempt, one not tried.
     run.deliveries = [
         Delivery(company_id=company.id, kind="email", target="ana@acme.example",
                  status="sent", attempts=1, message_id="<first@herald.example>"),
@@ -75,16 +79,43 @@ def test_a_finished_run_is_left_alone(app, make_company, redis_conn):
     assert Queue(REPORTS_QUEUE, connection=redis_conn).job_ids == []
 
 
+def test_a_job_that_does_not_stop_after_its_interrupt_is_cut_and_its_run_put_back(
+        app, make_company, redis_conn, monkeypatch):
+    """What the worker does CUT_AFTER seconds after the interrupt if the job is still there
+    (stuck in a call that does not return): from its timer's thread, the run is put back and
+    the process exits."""
+    run = new_run(make_task(make_company("Acme Bank"), ["ana@acme.example"]))
+    assert runner.claim(run, datetime.now(UTC))
+    job = Job.create(runner.run_report, args=(run.id,), id=held.job_id(run.id),
+                     connection=redis_conn)
+    job.save()
+    worker = HeraldWorker(queues(redis_conn), connection=redis_conn, app=app, grace=1.0)
+    exits = []
+    monkeypatch.setattr(os, "_exit", exits.append)
+    monkeypatch.setattr(logging, "shutdown", lambda: None)
+
+    worker._cut(job)  # the job has ended meanwhile: nothing to do
+    assert exits == []
+    worker.job = job
+    worker._cut(job)
+    assert exits == [0]
+    db.session.expire_all()
+    assert db.session.get(Run, run.id).status == "queued"
+    assert held.job_id(run.id) in Queue(REPORTS_QUEUE, connection=redis_conn).job_ids
+
+
 def test_the_interrupt_waits_for_the_end_of_an_uninterruptible_step():
-    """In a process of its own: the horse ignores SIGTERM, and INTERRUPT inside
-    uninterruptible() is raised only when the step is over."""
+    """In a process of its own: INTERRUPT lands only in a job's own code (armed), and inside
+    uninterruptible() only when the step is over."""
     script = textwrap.dedent("""
-        import os, signal
+        import os
         from jobs import shutdown
 
         steps = []
-        shutdown.install_in_horse()
-        os.kill(os.getpid(), signal.SIGTERM)  # ignored: only the worker decides
+        shutdown.install()
+        os.kill(os.getpid(), shutdown.INTERRUPT)  # between jobs: ignored
+        steps.append("idle")
+        shutdown.arm()
         try:
             os.kill(os.getpid(), shutdown.INTERRUPT)
             steps.append("not interrupted")
@@ -92,8 +123,9 @@ def test_the_interrupt_waits_for_the_end_of_an_uninterruptible_step():
             steps.append("interrupted at once")
         os.kill(os.getpid(), shutdown.INTERRUPT)  # the job is unwinding: once is enough
         steps.append("once")
+        shutdown.disarm()
 
-        shutdown.install_in_horse()  # the next job's horse
+        shutdown.arm()  # the next job
         try:
             with shutdown.uninterruptible():
                 os.kill(os.getpid(), shutdown.INTERRUPT)
@@ -106,4 +138,4 @@ def test_the_interrupt_waits_for_the_end_of_an_uninterruptible_step():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=60, cwd=Path(__file__).parents[2])
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "interrupted at once,once,sent,interrupted"
+    assert done.stdout.strip() == "idle,interrupted at once,once,sent,interrupted"
