@@ -155,7 +155,7 @@ def test_api_create_invite_and_patch(app, client, make_company, make_user, api_t
     assert [r["source"] for r in body["roles"]] == ["manual"]
     link_in_outbox("nia@acme-bank.example")
     taken = client.post("/api/v1/users", headers=headers, json={"email": "NIA@acme-bank.example"})
-    assert taken.status_code == 422 and "already exists" in taken.json["error"]["fields"]["email"]
+    assert taken.status_code == 409 and "already exists" in taken.json["error"]["fields"]["email"]
     bad = client.post("/api/v1/users", headers=headers, json={"email": "x", "invite": "yes"})
     assert set(bad.json["error"]["fields"]) == {"email", "invite"}
     group = client.post("/api/v1/users", headers=headers, json={

@@ -123,6 +123,7 @@ def test_every_documented_response_validates_on_real_answers(spec_and_client, ma
     created = call("POST", roles, roles, 201, json={
         "name": "Rooms", "permissions": [P.VIEW_TASKS]})
     call("POST", roles, roles, 422, json={"name": "", "permissions": []})
+    call("POST", roles, roles, 409, json={"name": "rooms", "permissions": [P.VIEW_TASKS]})
     call("GET", f"{roles}/{created['id']}", role, 200)
     call("GET", f"{roles}/999999", role, 404)
     call("PATCH", f"{roles}/{created['id']}", role, 200, json={"description": "Desk"})
@@ -159,7 +160,8 @@ def test_every_documented_response_validates_on_real_answers(spec_and_client, ma
 
     invite = f"{base}/users/{{user_id}}/invite"
     nia = call("POST", users, users, 201, json={"email": "nia@acme.example", "invite": True})
-    call("POST", users, users, 422, json={"email": "nia@acme.example"})
+    call("POST", users, users, 409, json={"email": "nia@acme.example"})  # taken
+    call("POST", users, users, 422, json={"email": "not an address"})
     call("PATCH", f"{users}/{nia['id']}", user, 200, json={"name": "Nia"})
     call("PATCH", f"{users}/{nia['id']}", user, 422, json={"active": "no"})
     call("PATCH", f"{users}/{admin.id}", user, 409, json={"active": False})

@@ -18,6 +18,11 @@ class InputError(ValueError):
         self.fields = fields
 
 
+class Taken(InputError):
+    """Well-formed input that clashes with a record already there (a role name, a user's
+    email): the API answers 409 rather than 422, since the same request is valid elsewhere."""
+
+
 def load(schema: Schema, payload) -> tuple[dict, dict[str, str]]:
     """The fields that loaded and a message per field that did not, so that the service can
     add its own rules' messages before it raises InputError. ``schema.READ_ONLY`` fields (a

@@ -7,6 +7,7 @@ from flask import jsonify
 from roles.permissions import BY_KEY
 
 from ...schemas.misc import ErrorSchema
+from ...services.errors import Taken
 
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None,
@@ -23,5 +24,8 @@ def forbidden(permission: str):
 
 
 def invalid(exc, status: int = 422):
-    """422 with a message per field of an InputError."""
+    """422 with a message per field of an InputError; 409 when the only fault is a name or
+    email already taken (Taken)."""
+    if isinstance(exc, Taken):
+        status = 409
     return error_response(status, "invalid", "Some fields are not valid.", exc.fields)

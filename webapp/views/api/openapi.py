@@ -8,6 +8,7 @@ from apispec_webframeworks.flask import FlaskPlugin
 from flask import current_app, jsonify
 
 from ...schemas import SCHEMAS
+from ...schemas.documented import component_rules
 from .blueprint import bp
 
 
@@ -27,7 +28,22 @@ def build_spec(app) -> dict:
             view = app.view_functions[rule.endpoint]
             if view.__doc__ and "---" in view.__doc__:
                 spec.path(view=view, app=app)
-    return _with_common_responses(spec.to_dict())
+    doc = spec.to_dict()
+    for name, rules in component_rules().items():
+        doc["components"]["schemas"][name].update(rules)
+    return _with_common_responses(_required_in_document(doc))
+
+
+def _required_in_document(doc: dict) -> dict:
+    """A query parameter marked ``x-required`` (a field the loading judges with others: a
+    schedule's ``every`` is needed for hourly only) is documented as required, so that the
+    document allows no query the API refuses."""
+    for item in doc["paths"].values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("schema", {}).pop("x-required", False):
+                    parameter["required"] = True
+    return doc
 
 
 # Answers any operation may give besides its own (the views return them through

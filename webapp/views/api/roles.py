@@ -56,6 +56,7 @@ def create_role():
       requestBody: {required: true, content: {application/json: {schema: Role}}}
       responses:
         201: {description: The role, content: {application/json: {schema: Role}}}
+        409: {description: A role with this name already exists, content: {application/json: {schema: Error}}}
         422: {description: Invalid fields, content: {application/json: {schema: Error}}}
     """
     try:
@@ -95,7 +96,7 @@ def edit_role(role_id: int):
       requestBody: {required: true, content: {application/json: {schema: Role}}}
       responses:
         200: {description: The role, content: {application/json: {schema: Role}}}
-        409: {description: "A built-in role, or nobody would be left to manage users", content: {application/json: {schema: Error}}}
+        409: {description: "A built-in role, a name already taken, or nobody would be left to manage users", content: {application/json: {schema: Error}}}
         422: {description: Invalid fields, content: {application/json: {schema: Error}}}
     """
     role = get_for_company_or_404(Role, role_id)

@@ -35,7 +35,8 @@ def create_user():
       requestBody: {required: true, content: {application/json: {schema: UserInput}}}
       responses:
         201: {description: The user, content: {application/json: {schema: User}}}
-        422: {description: "Invalid fields, an address already taken, a role you do not hold", content: {application/json: {schema: Error}}}
+        409: {description: A user with this email already exists, content: {application/json: {schema: Error}}}
+        422: {description: "Invalid fields, a role you do not hold", content: {application/json: {schema: Error}}}
     """
     data, errors = load(UserInputSchema(), request.get_json(silent=True))
     if errors:
