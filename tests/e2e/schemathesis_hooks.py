@@ -48,9 +48,20 @@ def before_call(context, case, kwargs):
             body["expires_at"] = (datetime.now(UTC) + DAY * 30).isoformat()
     elif path.endswith("/users") and body.get("roles"):  # roles of the company, by name
         body["roles"] = [ADMIN_ROLE]
-    elif path.endswith("/sso") and isinstance(body.get("role_mapping"), dict):
-        body["role_mapping"] = {f"group {n}": [ADMIN_ROLE]
-                                for n, _ in enumerate(body["role_mapping"])}
-    elif "/tasks" in path and isinstance(body.get("options"), dict) and \
-            body["options"].get("org_unit_ids"):  # org units ingested by the company
-        body["options"]["org_unit_ids"] = []
+    elif path.endswith("/users/{user_id}/roles"):  # a role of the company
+        case.body = {"role": ADMIN_ROLE}
+    elif path.endswith("/sso"):
+        if isinstance(body.get("role_mapping"), dict):
+            body["role_mapping"] = {f"group {n}": [ADMIN_ROLE]
+                                    for n, _ in enumerate(body["role_mapping"])}
+        if body.get("enabled") is True and not body.get("client_secret"):
+            body["client_secret"] = "fuzz secret"  # unless one is stored  # noqa: S105
+    elif path.endswith("/servers/test") and not body.get("password"):
+        body["password"] = "fuzz password"  # unless one is stored  # noqa: S105
+    elif "/tasks" in path:
+        options, recipients = body.get("options"), body.get("recipients")
+        if isinstance(options, dict) and options.get("org_unit_ids"):  # org units ingested
+            options["org_unit_ids"] = []
+        server = recipients.get("server") if isinstance(recipients, dict) else None
+        if isinstance(server, dict) and server and not server.get("password"):
+            server["password"] = "fuzz password"  # unless one is stored  # noqa: S105

@@ -35,7 +35,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(live, tmp_pa
             f"{live.url}/api/v1/openapi.json",
             "--header", f"Authorization: Bearer {tenant.token}",
             "--checks", ",".join(CHECKS),
-            "--phases", "examples,coverage,fuzzing",
+            "--phases", "examples,coverage,fuzzing", "--generation-allow-x00", "false",
             "--max-examples", examples, "--seed", seed, "--workers", "1",
             "--request-timeout", "30",
             "--report", "json", "--report-dir", str(tmp_path), "--no-color"]

@@ -61,7 +61,7 @@ def _sso_variants() -> list[dict]:
         {"properties": {"enabled": {"enum": [False]}}},
         {"properties": {"enabled": {"enum": [True]}, "issuer": {"minLength": 1},
                         "client_id": given, "client_secret": given},
-         "required": ["enabled", "issuer", "client_id", "client_secret"],
+         "required": ["enabled", "issuer", "client_id"],
          "description": "turning SSO on needs the issuer, the client id and a client secret "
                         "(the stored one is kept when left out)"},
     ]
@@ -69,8 +69,10 @@ def _sso_variants() -> list[dict]:
 
 def _user_variants() -> list[dict]:
     return [{"properties": {"is_group": {"enum": [False]}}},
-            {"properties": {"is_group": {"enum": [True]}, "roles": {"maxItems": 0}},
-             "required": ["is_group"], "description": "a group email holds no role"}]
+            {"properties": {"is_group": {"enum": [True]}, "roles": {"maxItems": 0},
+                            "invite": {"enum": [False]}},
+             "required": ["is_group"],
+             "description": "a group email holds no role and is not invited (it cannot log in)"}]
 
 
 def component_rules() -> dict[str, dict]:
@@ -80,4 +82,5 @@ def component_rules() -> dict[str, dict]:
         "Schedule": {"oneOf": _schedule_variants()},
         "SsoSettings": {"oneOf": _sso_variants()},
         "UserInput": {"oneOf": _user_variants()},
+        "AssignmentInput": {"anyOf": [{"required": ["role_id"]}, {"required": ["role"]}]},
     }

@@ -15,6 +15,7 @@ from .runs import RunSchema
 from .tasks import TaskSchema
 
 CURSOR_MESSAGE = "Cursor must be the next_cursor of a previous page."
+CURSOR_PATTERN = r"^[1-9][0-9]{0,17}$"  # an id: any such cursor is accepted
 LIMIT_MESSAGE = "Limit must be a whole number from 1 to 200."
 TASK_SORTS = ("name", "-name", "type", "-type", "next_run", "-next_run", "status", "-status",
               "created", "-created")
@@ -26,7 +27,8 @@ class Cursor(fields.Integer):
     def __init__(self, **kwargs):
         super().__init__(validate=Range(1, 2**63 - 1, error=CURSOR_MESSAGE),
                          error_messages=says(CURSOR_MESSAGE), metadata={
-                             "type": "string", "description": "next_cursor of the previous page"},
+                             "type": "string", "description": "next_cursor of the previous page",
+                             "pattern": CURSOR_PATTERN},
                          **kwargs)
 
 

@@ -18,9 +18,14 @@ class InputError(ValueError):
         self.fields = fields
 
 
-class Taken(InputError):
-    """Well-formed input that clashes with a record already there (a role name, a user's
-    email): the API answers 409 rather than 422, since the same request is valid elsewhere."""
+class Conflict(InputError):
+    """Well-formed input that the records' state refuses (a role name or an email already
+    taken, a group email asked to hold a role or to log in): the API answers 409, not 422,
+    since the same request is valid against other records."""
+
+
+class Missing(InputError):
+    """The thing the request takes away is not there (a manual role assignment): 404."""
 
 
 def load(schema: Schema, payload) -> tuple[dict, dict[str, str]]:

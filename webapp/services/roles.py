@@ -18,7 +18,7 @@ from ..extensions import db
 from ..models import Role, RoleAssignment, User
 from ..schemas.people import RoleSchema
 from . import audit
-from .errors import NOT_AN_OBJECT, InputError, Taken, load
+from .errors import NOT_AN_OBJECT, Conflict, InputError, Missing, load
 
 
 class RoleConflict(RuntimeError):
@@ -61,7 +61,7 @@ def validate(company_id: int, payload, granted_by: frozenset[str],
     if role is not None and "permissions" not in errors and not held(role, granted_by):
         errors["permissions"] = _not_held(role, granted_by)
     if errors:
-        raise (Taken if taken and list(errors) == ["name"] else InputError)(errors)
+        raise (Conflict if taken and list(errors) == ["name"] else InputError)(errors)
     return RoleInput(name=name, description=data["description"] or "",
                      permissions=sorted(set(permissions)))
 
@@ -128,7 +128,7 @@ def assign(user: User, role: Role, granted_by: frozenset[str]) -> RoleAssignment
     if user.company_id != role.company_id:
         raise InputError({"role": "No such role in this company."})
     if user.is_group:
-        raise InputError({"role": "A group email cannot hold a role."})
+        raise Conflict({"role": "A group email cannot hold a role."})
     if not held(role, granted_by):
         raise InputError({"role": "You can only give a role whose permissions you hold "
                                   "yourself."})
@@ -156,7 +156,7 @@ def unassign(user: User, role: Role, granted_by: frozenset[str]) -> None:
         RoleAssignment.user_id == user.id, RoleAssignment.role_id == role.id,
         RoleAssignment.source == "manual"))
     if assignment is None:
-        raise InputError({"role": f"{user.email} has no manual assignment of “{role.name}” "
+        raise Missing({"role": f"{user.email} has no manual assignment of “{role.name}” "
                                   "(automatic ones come from task recipients or SSO)."})
     if locks_out(user.company_id, drop_assignment=assignment.id):
         raise RoleConflict(LOCKOUT, "last_admin")

@@ -7,7 +7,7 @@ from flask import jsonify
 from roles.permissions import BY_KEY
 
 from ...schemas.misc import ErrorSchema
-from ...services.errors import Taken
+from ...services.errors import Conflict, Missing
 
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None,
@@ -24,8 +24,10 @@ def forbidden(permission: str):
 
 
 def invalid(exc, status: int = 422):
-    """422 with a message per field of an InputError; 409 when the only fault is a name or
-    email already taken (Taken)."""
-    if isinstance(exc, Taken):
+    """422 with a message per field of an InputError; 409 when the records' state refuses it
+    (Conflict), 404 when what it takes away is not there (Missing)."""
+    if isinstance(exc, Conflict):
         status = 409
+    elif isinstance(exc, Missing):
+        status = 404
     return error_response(status, "invalid", "Some fields are not valid.", exc.fields)

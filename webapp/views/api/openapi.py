@@ -17,7 +17,8 @@ def build_spec(app) -> dict:
         title="Herald API", version="1", openapi_version="3.0.3",
         plugins=[FlaskPlugin(), MarshmallowPlugin()],
         info={"description": "Scheduled reports: tasks, runs, downloads and data ingestion. "
-                            "Authenticate with the portal session or Authorization: Bearer."},
+                            "Authenticate with the portal session or Authorization: Bearer. "
+                            "No string may hold a NUL character (\\u0000)."},
         components={"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         security=[{"bearer": []}],
     )

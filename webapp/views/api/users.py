@@ -96,7 +96,7 @@ def invite_user(user_id: int):
       responses:
         202: {description: The invitation is sent, content: {application/json: {schema: Invitation}}}
         404: {description: No such user in your company, content: {application/json: {schema: Error}}}
-        422: {description: A group email or a deactivated user, content: {application/json: {schema: Error}}}
+        409: {description: A group email or a deactivated user, content: {application/json: {schema: Error}}}
     """
     user = get_for_company_or_404(User, user_id)
     try:
