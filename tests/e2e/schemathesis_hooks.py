@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import schemathesis
 
-from roles.permissions import ADMIN_ROLE
+from roles.permissions import ADMIN_ROLE, BUILTIN_ROLES
 
 
 @schemathesis.serializer("application/x-ndjson")
@@ -48,6 +48,9 @@ def before_call(context, case, kwargs):
             body["expires_at"] = (datetime.now(UTC) + DAY * 30).isoformat()
     elif path.endswith("/users") and body.get("roles"):  # roles of the company, by name
         body["roles"] = [ADMIN_ROLE]
+    elif "/roles" in path and isinstance(body.get("name"), str) and \
+            body["name"].strip().lower() in {r.lower() for r in BUILTIN_ROLES}:
+        body["name"] = "custom " + body["name"].strip()  # built-in names are taken
     elif path.endswith("/users/{user_id}/roles"):  # a role of the company
         case.body = {"role": ADMIN_ROLE}
     elif path.endswith("/sso"):

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
 from marshmallow import fields
-from marshmallow.validate import OneOf
+from marshmallow.validate import OneOf, Regexp
 
 
 def says(message: str) -> dict[str, str]:
@@ -48,10 +48,10 @@ class Text(fields.String):
     doc_pattern = NOT_BLANK
 
     def __init__(self, **kwargs):
-        if kwargs.get("required"):
-            kwargs["metadata"] = {"minLength": 1, "pattern": self.doc_pattern,
-                                  **kwargs.get("metadata", {})}
         super().__init__(**kwargs)
+        if self.required:  # a Regexp validator's pattern, if any, says more
+            self.metadata = {"minLength": 1, **({} if any(isinstance(v, Regexp) for v in (
+                self.validators)) else {"pattern": self.doc_pattern}), **self.metadata}
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs).strip()

@@ -56,7 +56,9 @@ class RoleSchema(Schema):
     READ_ONLY = ("id", "builtin", "holders")
 
     id = fields.Integer(dump_only=True)
-    name = Text(required=True, metadata={"maxLength": 100}, validate=[Regexp(NAME_RE, error=(
+    name = Text(required=True, metadata={"maxLength": 100, "description": (
+        "not a built-in role's name (any case): those are taken in every company")},
+        validate=[Regexp(NAME_RE, error=(
         "Role name must be 1 to 100 letters, digits, spaces, dots, dashes or underscores, "
         "starting with a letter or digit.")), _not_builtin],
         error_messages=says("Role name is required."))
