@@ -56,9 +56,10 @@ def _schedule_variants() -> list[dict]:
 
 
 def _sso_variants() -> list[dict]:
+    """``enabled`` is asked for: left out, the stored value applies, with its rules."""
     given = {"type": "string", "minLength": 1, "pattern": r"\S"}
     return [
-        {"properties": {"enabled": {"enum": [False]}}},
+        {"properties": {"enabled": {"enum": [False]}}, "required": ["enabled"]},
         {"properties": {"enabled": {"enum": [True]}, "issuer": {"minLength": 1},
                         "client_id": given, "client_secret": given},
          "required": ["enabled", "issuer", "client_id"],
