@@ -66,6 +66,10 @@ def dict_config(fmt: str = "text", level: str = "INFO") -> dict:
             # gunicorn's own loggers go through the same handler (and format).
             "gunicorn.error": {"level": level, "handlers": [], "propagate": True},
             "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": True},
+            # paramiko's transport thread logs, with a traceback, every SSH connection that
+            # fails (a port that does not speak SSH); the delivery or the connection test
+            # already reports that failure in its own words.
+            "paramiko.transport": {"level": "CRITICAL", "handlers": [], "propagate": True},
         },
     }
 

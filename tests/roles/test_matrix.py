@@ -132,8 +132,9 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("GET", "/api/v1/users"): API_LIST,
     ("GET", "/api/v1/users/<int:user_id>"): API_OBJECT,
     ("POST", "/api/v1/users/<int:user_id>/roles"): staff(401, 403, 404, 200),
-    # The viewer's role is an automatic (recipient) assignment: it cannot be removed by hand.
-    ("DELETE", "/api/v1/users/<int:user_id>/roles/<int:role_id>"): staff(401, 403, 404, 422),
+    # The viewer's role is an automatic (recipient) assignment: it cannot be removed by hand
+    # (no manual assignment to remove: 404).
+    ("DELETE", "/api/v1/users/<int:user_id>/roles/<int:role_id>"): staff(401, 403, 404, 404),
     ("POST", "/api/v1/users"): staff(401, 403, 422, 422),
     ("PATCH", "/api/v1/users/<int:user_id>"): API_OBJECT,
     ("POST", "/api/v1/users/<int:user_id>/invite"): staff(401, 403, 404, 202),

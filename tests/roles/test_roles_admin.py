@@ -55,7 +55,7 @@ def test_custom_role_lifecycle_through_the_api(app, make_company, make_user, api
     desk_id = users["desk@acme.example"]["id"]
     refused = client.post(f"/api/v1/users/{desk_id}/roles", headers=headers,
                           json={"role_id": role["id"]})
-    assert refused.status_code == 422
+    assert refused.status_code == 409
     assert refused.get_json()["error"]["fields"]["role"] == "A group email cannot hold a role."
 
     # The single download permission opens that type's runs, and no other.

@@ -155,7 +155,7 @@ def test_api_create_invite_and_patch(app, client, make_company, make_user, api_t
     assert [r["source"] for r in body["roles"]] == ["manual"]
     link_in_outbox("nia@acme-bank.example")
     taken = client.post("/api/v1/users", headers=headers, json={"email": "NIA@acme-bank.example"})
-    assert taken.status_code == 422 and "already exists" in taken.json["error"]["fields"]["email"]
+    assert taken.status_code == 409 and "already exists" in taken.json["error"]["fields"]["email"]
     bad = client.post("/api/v1/users", headers=headers, json={"email": "x", "invite": "yes"})
     assert set(bad.json["error"]["fields"]) == {"email", "invite"}
     group = client.post("/api/v1/users", headers=headers, json={
@@ -166,7 +166,7 @@ def test_api_create_invite_and_patch(app, client, make_company, make_user, api_t
     off = client.patch(f"/api/v1/users/{nia_id}", headers=headers, json={"active": False})
     assert off.status_code == 200 and off.json["active"] is False
     refused = client.post(f"/api/v1/users/{nia_id}/invite", headers=headers)
-    assert refused.status_code == 422
+    assert refused.status_code == 409  # the user's state, not the request
     on = client.patch(f"/api/v1/users/{nia_id}", headers=headers, json={"active": True})
     assert on.json["active"] is True
     sent = client.post(f"/api/v1/users/{nia_id}/invite", headers=headers)

@@ -123,6 +123,7 @@ def test_every_documented_response_validates_on_real_answers(spec_and_client, ma
     created = call("POST", roles, roles, 201, json={
         "name": "Rooms", "permissions": [P.VIEW_TASKS]})
     call("POST", roles, roles, 422, json={"name": "", "permissions": []})
+    call("POST", roles, roles, 409, json={"name": "rooms", "permissions": [P.VIEW_TASKS]})
     call("GET", f"{roles}/{created['id']}", role, 200)
     call("GET", f"{roles}/999999", role, 404)
     call("PATCH", f"{roles}/{created['id']}", role, 200, json={"description": "Desk"})
@@ -141,6 +142,8 @@ def test_every_documented_response_validates_on_real_answers(spec_and_client, ma
     give = f"{base}/users/{{user_id}}/roles"
     call("POST", f"{users}/{carl.id}/roles", give, 200, json={"role_id": created["id"]})
     call("POST", f"{users}/{carl.id}/roles", give, 422, json={"role": "No such role"})
+    desk = call("POST", users, users, 201, json={"email": "desk@acme.example", "is_group": True})
+    call("POST", f"{users}/{desk['id']}/roles", give, 409, json={"role_id": created["id"]})
     take = f"{base}/users/{{user_id}}/roles/{{role_id}}"
     managers = call("POST", roles, roles, 201, json={"name": "User managers",
                                                     "permissions": [P.MANAGE_USERS]})
@@ -152,20 +155,21 @@ def test_every_documented_response_validates_on_real_answers(spec_and_client, ma
     call("DELETE", f"{roles}/{created['id']}", role, 403, auth=manager)
     call("DELETE", f"{users}/{dora.id}/roles/{managers['id']}", take, 204)
     call("DELETE", f"{users}/{carl.id}/roles/{created['id']}", take, 204)
-    call("DELETE", f"{users}/{carl.id}/roles/{created['id']}", take, 422)
+    call("DELETE", f"{users}/{carl.id}/roles/{created['id']}", take, 404)  # none left
     admin_role = next(a.role_id for a in admin.assignments if a.source == "manual")
     call("DELETE", f"{users}/{admin.id}/roles/{admin_role}", take, 409)
     call("DELETE", f"{roles}/{created['id']}", role, 204)
 
     invite = f"{base}/users/{{user_id}}/invite"
     nia = call("POST", users, users, 201, json={"email": "nia@acme.example", "invite": True})
-    call("POST", users, users, 422, json={"email": "nia@acme.example"})
+    call("POST", users, users, 409, json={"email": "nia@acme.example"})  # taken
+    call("POST", users, users, 422, json={"email": "not an address"})
     call("PATCH", f"{users}/{nia['id']}", user, 200, json={"name": "Nia"})
     call("PATCH", f"{users}/{nia['id']}", user, 422, json={"active": "no"})
     call("PATCH", f"{users}/{admin.id}", user, 409, json={"active": False})
     call("POST", f"{users}/{nia['id']}/invite", invite, 202)
     call("PATCH", f"{users}/{nia['id']}", user, 200, json={"active": False})
-    call("POST", f"{users}/{nia['id']}/invite", invite, 422)
+    call("POST", f"{users}/{nia['id']}/invite", invite, 409)
 
     sso = f"{base}/sso"
     call("GET", sso, sso, 200)

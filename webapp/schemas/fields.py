@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
 from marshmallow import fields
-from marshmallow.validate import OneOf
+from marshmallow.validate import OneOf, Regexp
 
 
 def says(message: str) -> dict[str, str]:
@@ -34,8 +34,24 @@ def flatten(messages, prefix: str = "") -> dict[str, str]:
     return out
 
 
+# The document's words for "not blank" and "one line, not blank" (``one_line`` below).
+NOT_BLANK = r"\S"
+ONE_LINE = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+ONE_LINE_NOT_BLANK = (r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^\s\x00-\x1f\x7f-\x9f]"
+                      r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$")
+
+
 class Text(fields.String):
-    """A string with the spaces around it removed; blank counts as missing when required."""
+    """A string with the spaces around it removed; blank counts as missing when required
+    (and documented so)."""
+
+    doc_pattern = NOT_BLANK
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        if self.required:  # a Regexp validator's pattern, if any, says more
+            self.metadata = {"minLength": 1, **({} if any(isinstance(v, Regexp) for v in (
+                self.validators)) else {"pattern": self.doc_pattern}), **self.metadata}
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs).strip()
@@ -52,6 +68,8 @@ def one_line(text: str) -> bool:
 
 class Name(Text):
     """A name people read on one line (a task's, a company's, a token's)."""
+
+    doc_pattern = ONE_LINE_NOT_BLANK
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -107,6 +125,10 @@ def email_address(value: str) -> str:
 
 
 class EmailAddress(fields.String):
+    def __init__(self, **kwargs):
+        super().__init__(**{**kwargs, "metadata": {"format": "email",
+                                                   **kwargs.get("metadata", {})}})
+
     def _deserialize(self, value, attr, data, **kwargs):
         try:
             return email_address(value if isinstance(value, str) else "")

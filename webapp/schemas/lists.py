@@ -15,6 +15,8 @@ from .runs import RunSchema
 from .tasks import TaskSchema
 
 CURSOR_MESSAGE = "Cursor must be the next_cursor of a previous page."
+CURSOR_PATTERN = r"^[1-9][0-9]{0,8}$"  # an id (a 32-bit column): any such cursor is accepted
+MAX_ID = 2**31 - 1
 LIMIT_MESSAGE = "Limit must be a whole number from 1 to 200."
 TASK_SORTS = ("name", "-name", "type", "-type", "next_run", "-next_run", "status", "-status",
               "created", "-created")
@@ -24,9 +26,10 @@ class Cursor(fields.Integer):
     """The id after which the next page starts (as text in the answer's ``next_cursor``)."""
 
     def __init__(self, **kwargs):
-        super().__init__(validate=Range(1, 2**63 - 1, error=CURSOR_MESSAGE),
+        super().__init__(validate=Range(1, MAX_ID, error=CURSOR_MESSAGE),
                          error_messages=says(CURSOR_MESSAGE), metadata={
-                             "type": "string", "description": "next_cursor of the previous page"},
+                             "type": "string", "description": "next_cursor of the previous page",
+                             "pattern": CURSOR_PATTERN},
                          **kwargs)
 
 

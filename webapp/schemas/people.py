@@ -24,6 +24,9 @@ from .fields import StrictBoolean, StrictInteger, Strings, Text, derived, says
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+_PATH = r"(/[A-Za-z0-9._~-]+)*/?"
+ISSUER_PATTERN = (rf"^(https://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{{1,5}})?{_PATH}"
+                  rf"|http://(localhost|127\.0\.0\.1)(:[0-9]{{1,5}})?{_PATH})?$")
 
 
 class PermissionSchema(Schema):
@@ -53,7 +56,9 @@ class RoleSchema(Schema):
     READ_ONLY = ("id", "builtin", "holders")
 
     id = fields.Integer(dump_only=True)
-    name = Text(required=True, validate=[Regexp(NAME_RE, error=(
+    name = Text(required=True, metadata={"maxLength": 100, "description": (
+        "not a built-in role's name (any case): those are taken in every company")},
+        validate=[Regexp(NAME_RE, error=(
         "Role name must be 1 to 100 letters, digits, spaces, dots, dashes or underscores, "
         "starting with a letter or digit.")), _not_builtin],
         error_messages=says("Role name is required."))
@@ -173,7 +178,9 @@ class SsoSettingsSchema(Schema):
         self.links, self.at_risk_of = links or {}, at_risk or {}
 
     enabled = StrictBoolean(error_messages=says("Enabled must be true or false."))
-    issuer = Issuer(metadata={"example": "https://login.example.com/realms/acme"},
+    issuer = Issuer(metadata={"example": "https://login.example.com/realms/acme",
+                              "pattern": ISSUER_PATTERN, "description": (
+                                  "empty while SSO is off; http:// only on this machine")},
                     error_messages=says("Issuer must be a URL."))
     client_id = Text(validate=Length(max=255), error_messages=says(
         "Client id must be text of at most 255 characters."))

@@ -76,7 +76,7 @@ class ScheduleField(fields.Nested):
 # them and document what it accepts.
 HOST = {"pattern": HOST_RE.pattern, "maxLength": 255}
 PORT = {"minimum": 1, "maximum": 65535}
-PRINTABLE = r"^[^\x00-\x1f]*[^\x00-\x20][^\x00-\x1f]*$"  # and not blank
+PRINTABLE = r"^[^\x00-\x1f]*[^\s\x00-\x1f][^\x00-\x1f]*$"  # and not blank
 
 
 class ProxySchema(Schema):
@@ -139,6 +139,7 @@ class RecipientsSchema(Schema):
 SPREAD_MESSAGE = "Start within must be a whole number of minutes from 0 to 60."
 ENDS_ON_MESSAGE = "Ends on must be a date YYYY-MM-DD (years 1970 to 9000), or null."
 ENDS_ON_RANGE = Range(date(1970, 1, 1), date(9000, 12, 31), error=ENDS_ON_MESSAGE)
+YEARS_1970_9000 = r"^(19[7-9]\d|[2-8]\d{3}|9000)-"  # the document's words for the range
 CATCH_UP_MESSAGE = f"Catch-up must be one of {', '.join(CATCH_UP_POLICIES)}."
 
 
@@ -194,8 +195,7 @@ class TaskSchema(Schema):
     name = Name(required=True, validate=Length(max=120, error="Task name must have at most "
                                                                "120 characters."),
                 error_messages={**says("Task name is required."), "one_line": (
-                    "Task name must be one line: no line breaks or control characters.")},
-                metadata={"pattern": r"\S"})
+                    "Task name must be one line: no line breaks or control characters.")})
     report_type = fields.String(required=True, validate=_creatable,
                                 error_messages=says(REPORT_TYPE_MESSAGE), metadata={
                                     "enum": [t.key for t in registry.creatable()]})
@@ -212,7 +212,7 @@ class TaskSchema(Schema):
     ends_on = fields.Date(load_default=None, allow_none=True, error_messages=says(
         ENDS_ON_MESSAGE), validate=ENDS_ON_RANGE,
         metadata={"description": "the last day (in the task's time zone) that may have a run; "
-                                 "the task then deactivates itself"})
+                                 "the task then deactivates itself", "pattern": YEARS_1970_9000})
     catch_up = fields.String(load_default="combine", validate=OneOf(
         CATCH_UP_POLICIES, error=CATCH_UP_MESSAGE), error_messages=says(CATCH_UP_MESSAGE),
         metadata={"description": "after downtime: combine (one run since the last window) or "

@@ -9,7 +9,7 @@ from marshmallow import Schema, ValidationError, fields
 from marshmallow.validate import Length, OneOf
 
 from ..models.users import TOKEN_SCOPES
-from .fields import Name, says
+from .fields import Name, derived, says
 
 
 def _in_future(value: datetime) -> None:
@@ -19,10 +19,11 @@ def _in_future(value: datetime) -> None:
 
 class TokenSchema(Schema):
     id = fields.Integer(dump_only=True)
-    name = Name(required=True, validate=Length(max=100, error="Name must have at most 100 "
-                                                              "characters."),
-                error_messages={**says("Name the token (what it is for)."),
-                                "one_line": "Name must be one line of text."})
+    # A token made before names were asked for has none: shown as "unnamed".
+    name = derived(Name(required=True, validate=Length(max=100, error=(
+        "Name must have at most 100 characters.")), error_messages={
+        **says("Name the token (what it is for)."), "one_line": "Name must be one line of text."}),
+        lambda token: token.name or "unnamed")
     scope = fields.String(load_default="read", validate=OneOf(TOKEN_SCOPES, error=(
         "Scope must be read, ingest or admin.")), metadata={
         "description": "read: GET only; ingest: reading and POST /ingest/{kind}; admin: "

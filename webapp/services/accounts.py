@@ -25,7 +25,7 @@ from ..models import Company, Role, SsoIdentity, User
 from ..models.users import email_key
 from . import audit
 from . import roles as role_service
-from .errors import InputError
+from .errors import Conflict, InputError
 from .people import create_user
 from .roles import LOCKOUT, locks_out
 
@@ -115,12 +115,15 @@ def cannot_log_in(company_id: int, emails: list[str]) -> dict[str, User]:
     return {keys[u.email_key]: u for u in users}
 
 
+GROUP_NOT_INVITED = "A group email cannot log in, so it cannot be invited."
+
+
 def invite(user: User) -> None:
     """Send the user a link to set a password (a newer invitation voids older links)."""
     if user.is_group:
-        raise InputError({"email": "A group email cannot log in, so it cannot be invited."})
+        raise Conflict({"email": GROUP_NOT_INVITED})
     if not user.active:
-        raise InputError({"email": f"{user.email} is deactivated: reactivate them first."})
+        raise Conflict({"email": f"{user.email} is deactivated: reactivate them first."})
     user.invited_at = datetime.now(UTC)
     db.session.flush()
     _send(user, "invite")
@@ -175,6 +178,8 @@ def create(company: Company, data: dict, granted_by: frozenset[str]) -> User:
     """A user (or group email) made in the portal or the API: ``data`` holds email, name,
     is_group, roles (names) and invite. Roles are given as manual assignments, only those
     whose permissions the creator holds; the invitation is sent when asked."""
+    if data.get("is_group") and data.get("invite"):  # the request's own fault: 422
+        raise InputError({"email": GROUP_NOT_INVITED})
     user = create_user(company, data["email"], name=data.get("name") or "",
                        is_group=bool(data.get("is_group")))
     audit.record("user.create", user, details={"is_group": user.is_group})

@@ -140,7 +140,7 @@ def parse_filters(args) -> Filters:
             setattr(out, key, moment)
     cursor = (args.get("cursor") or "").strip()
     if cursor:
-        if not cursor.isdigit() or len(cursor) > 18:
+        if not cursor.isdigit() or len(cursor) > 10 or int(cursor) > 2**31 - 1:  # an id
             errors["cursor"] = "Cursor must be the next_cursor of a previous page."
         else:
             out.cursor = int(cursor)

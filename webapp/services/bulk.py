@@ -16,14 +16,17 @@ def db_time(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+# COPY's text format: a backslash, tab, newline or carriage return in a value is escaped
+# (one translate, in C, rather than four replaces: it runs for every value of every row).
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
 def _copy_text(value) -> str:
     if value is None:
         return "\\N"
-    if isinstance(value, bool):
+    if value is True or value is False:
         return "t" if value else "f"
-    text = str(value)
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace(
-        "\r", "\\r")
+    return str(value).translate(_COPY_ESCAPES)
 
 
 def bulk_insert(table: str, columns: Sequence[str], rows: Iterable[Sequence],

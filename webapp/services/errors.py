@@ -18,6 +18,16 @@ class InputError(ValueError):
         self.fields = fields
 
 
+class Conflict(InputError):
+    """Well-formed input that the records' state refuses (a role name or an email already
+    taken, a group email asked to hold a role or to log in): the API answers 409, not 422,
+    since the same request is valid against other records."""
+
+
+class Missing(InputError):
+    """The thing the request takes away is not there (a manual role assignment): 404."""
+
+
 def load(schema: Schema, payload) -> tuple[dict, dict[str, str]]:
     """The fields that loaded and a message per field that did not, so that the service can
     add its own rules' messages before it raises InputError. ``schema.READ_ONLY`` fields (a

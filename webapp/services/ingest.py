@@ -29,7 +29,7 @@ from ..schemas.records import (
 from .ingest_apply import IngestResult, Kind, Known, apply_batch, reason
 from .ndjson import MAX_LINE_BYTES, LineTooLong
 
-BATCH = 1000
+BATCH = 5000  # lines a commit: fewer commits (and id look-ups) per row, memory still small
 
 
 KINDS: dict[str, Kind] = {

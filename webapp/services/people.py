@@ -15,7 +15,7 @@ from ..models import Company, Role, RoleAssignment, SsoIdentity, User
 from ..models.tenancy import slugify
 from ..models.users import email_key
 from ..schemas.fields import email_address, one_line
-from .errors import InputError
+from .errors import Conflict, InputError
 
 
 def acting_user_id() -> int | None:
@@ -63,7 +63,7 @@ def create_user(company: Company, email: str, *, password: str | None = None, na
     address = normalise_email(email)
     if db.session.scalar(sa.select(User.id).where(
             User.company_id == company.id, User.email_key == email_key(address))):
-        raise InputError({"email": f"A user with the email {address} already exists."})
+        raise Conflict({"email": f"A user with the email {address} already exists."})
     if is_group and roles:
         raise InputError({"role": "A group email cannot hold a role."})
     if password is not None and len(password) < 8:

@@ -18,7 +18,7 @@ from ..extensions import db
 from ..models import Role, RoleAssignment, User
 from ..schemas.people import RoleSchema
 from . import audit
-from .errors import NOT_AN_OBJECT, InputError, load
+from .errors import NOT_AN_OBJECT, Conflict, InputError, Missing, load
 
 
 class RoleConflict(RuntimeError):
@@ -46,11 +46,13 @@ def validate(company_id: int, payload, granted_by: frozenset[str],
     stored = RoleSchema(only=("name", "description", "permissions")).dump(role) if role else {}
     data, errors = load(RoleSchema(), {**stored, **payload})
     name = data.get("name")
+    taken = False
     if name is not None:
         clash = db.session.scalar(sa.select(Role.id).where(
             Role.company_id == company_id, sa.func.lower(Role.name) == name.lower()))
         if clash is not None and (role is None or clash != role.id):
             errors["name"] = f"A role named “{name}” already exists."
+            taken = True
     permissions = data.get("permissions")
     if permissions is not None and not set(permissions) <= granted_by:
         missing = sorted(set(permissions) - granted_by)
@@ -59,7 +61,7 @@ def validate(company_id: int, payload, granted_by: frozenset[str],
     if role is not None and "permissions" not in errors and not held(role, granted_by):
         errors["permissions"] = _not_held(role, granted_by)
     if errors:
-        raise InputError(errors)
+        raise (Conflict if taken and list(errors) == ["name"] else InputError)(errors)
     return RoleInput(name=name, description=data["description"] or "",
                      permissions=sorted(set(permissions)))
 
@@ -126,7 +128,7 @@ def assign(user: User, role: Role, granted_by: frozenset[str]) -> RoleAssignment
     if user.company_id != role.company_id:
         raise InputError({"role": "No such role in this company."})
     if user.is_group:
-        raise InputError({"role": "A group email cannot hold a role."})
+        raise Conflict({"role": "A group email cannot hold a role."})
     if not held(role, granted_by):
         raise InputError({"role": "You can only give a role whose permissions you hold "
                                   "yourself."})
@@ -154,7 +156,7 @@ def unassign(user: User, role: Role, granted_by: frozenset[str]) -> None:
         RoleAssignment.user_id == user.id, RoleAssignment.role_id == role.id,
         RoleAssignment.source == "manual"))
     if assignment is None:
-        raise InputError({"role": f"{user.email} has no manual assignment of “{role.name}” "
+        raise Missing({"role": f"{user.email} has no manual assignment of “{role.name}” "
                                   "(automatic ones come from task recipients or SSO)."})
     if locks_out(user.company_id, drop_assignment=assignment.id):
         raise RoleConflict(LOCKOUT, "last_admin")

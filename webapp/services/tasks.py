@@ -20,13 +20,13 @@ from roles.viewer import sync_recipient_roles
 from ..extensions import db
 from ..models import Company, OrgUnit, Run, Task, TaskRecipient
 from ..models.users import email_key
+from ..schemas.documented import MAX_RECIPIENTS
 from ..schemas.tasks import ServerSchema, TaskSchema
 from . import audit, connection_tests
 from .errors import NOT_AN_OBJECT, InputError, load
 from .people import acting_user_id
 
 MAX_ACTIVE_TASKS = 100
-MAX_RECIPIENTS = 50
 DEFAULT_OPTIONS = {"inactivity_days": 14, "org_unit_ids": [], "excel_bom": False,
                    "skip_empty": False, "gzip": False, "spread_minutes": 0}
 EDITABLE = ("name", "report_type", "channels", "schedule", "recipients", "options", "active",

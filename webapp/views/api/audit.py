@@ -25,9 +25,9 @@ def list_audit():
       parameters:
         - {name: action, in: query, required: false, schema: {type: string}, description: "An action (task.update) or a family of them (task)"}
         - {name: actor, in: query, required: false, schema: {type: string}, description: "The actor's email, or system"}
-        - {name: since, in: query, required: false, schema: {type: string, format: date-time}}
-        - {name: until, in: query, required: false, schema: {type: string, format: date-time}}
-        - {name: cursor, in: query, required: false, schema: {type: string}, description: next_cursor of the previous page}
+        - {name: since, in: query, required: false, schema: {type: string, format: date-time, pattern: "^(19[7-9][0-9]|[2-8][0-9]{3}|9000)-"}}
+        - {name: until, in: query, required: false, schema: {type: string, format: date-time, pattern: "^(19[7-9][0-9]|[2-8][0-9]{3}|9000)-"}}
+        - {name: cursor, in: query, required: false, schema: {type: string, pattern: "^[0-9]{1,9}$"}, description: next_cursor of the previous page}
       responses:
         200:
           description: One page of events and the cursor of the next (null at the end)

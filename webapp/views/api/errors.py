@@ -7,6 +7,7 @@ from flask import jsonify
 from roles.permissions import BY_KEY
 
 from ...schemas.misc import ErrorSchema
+from ...services.errors import Conflict, Missing
 
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None,
@@ -23,5 +24,10 @@ def forbidden(permission: str):
 
 
 def invalid(exc, status: int = 422):
-    """422 with a message per field of an InputError."""
+    """422 with a message per field of an InputError; 409 when the records' state refuses it
+    (Conflict), 404 when what it takes away is not there (Missing)."""
+    if isinstance(exc, Conflict):
+        status = 409
+    elif isinstance(exc, Missing):
+        status = 404
     return error_response(status, "invalid", "Some fields are not valid.", exc.fields)

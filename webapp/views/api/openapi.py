@@ -8,6 +8,7 @@ from apispec_webframeworks.flask import FlaskPlugin
 from flask import current_app, jsonify
 
 from ...schemas import SCHEMAS
+from ...schemas.documented import component_rules
 from .blueprint import bp
 
 
@@ -16,7 +17,8 @@ def build_spec(app) -> dict:
         title="Herald API", version="1", openapi_version="3.0.3",
         plugins=[FlaskPlugin(), MarshmallowPlugin()],
         info={"description": "Scheduled reports: tasks, runs, downloads and data ingestion. "
-                            "Authenticate with the portal session or Authorization: Bearer."},
+                            "Authenticate with the portal session or Authorization: Bearer. "
+                            "No string may hold a NUL character (\\u0000)."},
         components={"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         security=[{"bearer": []}],
     )
@@ -27,7 +29,22 @@ def build_spec(app) -> dict:
             view = app.view_functions[rule.endpoint]
             if view.__doc__ and "---" in view.__doc__:
                 spec.path(view=view, app=app)
-    return _with_common_responses(spec.to_dict())
+    doc = spec.to_dict()
+    for name, rules in component_rules().items():
+        doc["components"]["schemas"][name].update(rules)
+    return _with_common_responses(_required_in_document(doc))
+
+
+def _required_in_document(doc: dict) -> dict:
+    """A query parameter marked ``x-required`` (a field the loading judges with others: a
+    schedule's ``every`` is needed for hourly only) is documented as required, so that the
+    document allows no query the API refuses."""
+    for item in doc["paths"].values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("schema", {}).pop("x-required", False):
+                    parameter["required"] = True
+    return doc
 
 
 # Answers any operation may give besides its own (the views return them through

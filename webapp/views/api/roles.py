@@ -56,6 +56,7 @@ def create_role():
       requestBody: {required: true, content: {application/json: {schema: Role}}}
       responses:
         201: {description: The role, content: {application/json: {schema: Role}}}
+        409: {description: A role with this name already exists, content: {application/json: {schema: Error}}}
         422: {description: Invalid fields, content: {application/json: {schema: Error}}}
     """
     try:
@@ -95,7 +96,7 @@ def edit_role(role_id: int):
       requestBody: {required: true, content: {application/json: {schema: Role}}}
       responses:
         200: {description: The role, content: {application/json: {schema: Role}}}
-        409: {description: "A built-in role, or nobody would be left to manage users", content: {application/json: {schema: Error}}}
+        409: {description: "A built-in role, a name already taken, or nobody would be left to manage users", content: {application/json: {schema: Error}}}
         422: {description: Invalid fields, content: {application/json: {schema: Error}}}
     """
     role = get_for_company_or_404(Role, role_id)
@@ -182,7 +183,8 @@ def assign_role(user_id: int):
       requestBody: {required: true, content: {application/json: {schema: AssignmentInput}}}
       responses:
         200: {description: The user, content: {application/json: {schema: User}}}
-        422: {description: "Unknown role, or a group email", content: {application/json: {schema: Error}}}
+        409: {description: A group email holds no role, content: {application/json: {schema: Error}}}
+        422: {description: Unknown role, content: {application/json: {schema: Error}}}
     """
     user = get_for_company_or_404(User, user_id)
     try:
@@ -228,7 +230,7 @@ def unassign_role(user_id: int, role_id: int):
         204: {description: Removed}
         403: {description: The role carries permissions you do not hold, content: {application/json: {schema: Error}}}
         409: {description: Nobody would be left to manage users and roles, content: {application/json: {schema: Error}}}
-        422: {description: No manual assignment, content: {application/json: {schema: Error}}}
+        404: {description: "No such user or role, or no manual assignment of it", content: {application/json: {schema: Error}}}
     """
     user = get_for_company_or_404(User, user_id)
     role = get_for_company_or_404(Role, role_id)

@@ -108,7 +108,7 @@ def test_server():
       summary: Test connection to an FTP/FTPS/SFTP server
       description: Connects (through the proxy, if any), logs in and opens the remote directory; nothing is uploaded. For SFTP the answer gives the server's host key fingerprint, which the task pins when it is saved with it. With `task_id`, passwords left out are the task's stored ones.
       parameters:
-        - {name: task_id, in: query, required: false, schema: {type: integer}}
+        - {name: task_id, in: query, required: false, schema: {type: integer, minimum: 0}}
       requestBody: {required: true, content: {application/json: {schema: Server}}}
       responses:
         200: {description: The outcome (ok false with the exact failure), content: {application/json: {schema: ConnectionTest}}}

@@ -35,7 +35,8 @@ def create_user():
       requestBody: {required: true, content: {application/json: {schema: UserInput}}}
       responses:
         201: {description: The user, content: {application/json: {schema: User}}}
-        422: {description: "Invalid fields, an address already taken, a role you do not hold", content: {application/json: {schema: Error}}}
+        409: {description: A user with this email already exists, content: {application/json: {schema: Error}}}
+        422: {description: "Invalid fields, a role you do not hold", content: {application/json: {schema: Error}}}
     """
     data, errors = load(UserInputSchema(), request.get_json(silent=True))
     if errors:
@@ -95,7 +96,7 @@ def invite_user(user_id: int):
       responses:
         202: {description: The invitation is sent, content: {application/json: {schema: Invitation}}}
         404: {description: No such user in your company, content: {application/json: {schema: Error}}}
-        422: {description: A group email or a deactivated user, content: {application/json: {schema: Error}}}
+        409: {description: A group email or a deactivated user, content: {application/json: {schema: Error}}}
     """
     user = get_for_company_or_404(User, user_id)
     try:
