@@ -88,6 +88,7 @@ def cases(live, tenant: Tenant) -> list[Case]:
         page.get_by_label("Recipient email 1").fill("first@enter-bank.example")
         page.get_by_role("button", name="Add recipient").click()
         page.get_by_label("Recipient email 2").fill("second@enter-bank.example")
+        page.wait_for_load_state()  # htmx listens once the page has loaded
         page.get_by_label("Transport").select_option("sftp")
         expect(page.get_by_label("Trusted host key")).to_be_visible()
         page.get_by_label("Host", exact=True).fill("sftp.enter-bank.example")

@@ -67,6 +67,7 @@ def fill_step2(page) -> None:
     page.get_by_label("Recipient email 1").fill("first@form-bank.example")
     page.get_by_role("button", name="Add recipient").click()
     page.get_by_label("Recipient email 2").fill("second@form-bank.example")
+    page.wait_for_load_state()  # htmx listens once the page has loaded
     page.get_by_label("Transport").select_option("sftp")
     expect(page.get_by_label("Trusted host key")).to_be_visible()
     for label, value in [("Host", "sftp.form-bank.example"), ("Port", "2222"),

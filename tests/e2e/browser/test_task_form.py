@@ -216,6 +216,7 @@ def test_test_connection_marks_the_fields_it_needs(new_page, acme):
     expect(server.get_by_role("heading")).to_have_count(0)
     expect(server.locator("legend")).to_have_text("Upload to a server (SFTP, FTP or FTPS)")
     expect(page.get_by_role("button", name="Test connection")).to_have_count(0)
+    page.wait_for_load_state()  # htmx listens once the page has loaded
     page.get_by_label("Transport").select_option("ftp")
     expect(page.get_by_role("button", name="Test connection")).to_be_visible()
     expect(page.get_by_label("Trusted host key")).to_have_count(0)  # SFTP only
@@ -239,6 +240,7 @@ def test_a_failed_save_keeps_the_secrets_and_a_pasted_key_saves(new_page, live, 
     _step1(page, "Keeps secrets", "native_connection_status", "whatsapp")
     page.get_by_role("button", name="Next: Configure recipients").click()
     page.get_by_label("Recipient email 1").fill("ops@form-bank.example")
+    page.wait_for_load_state()  # htmx listens once the page has loaded
     page.get_by_label("Transport").select_option("sftp")
     expect(page.get_by_label("Trusted host key")).to_be_visible()
     page.get_by_label("Host", exact=True).fill("sftp.unreachable.example")
@@ -263,11 +265,13 @@ def test_changing_the_type_away_from_the_health_check_drops_the_server(new_page,
     log_in(page, acme.admin_email)
     _step1(page, "Was health", "native_connection_status", "whatsapp")
     page.get_by_role("button", name="Next: Configure recipients").click()
+    page.wait_for_load_state()  # htmx listens once the page has loaded
     page.get_by_label("Transport").select_option("ftp")
     expect(page.get_by_role("button", name="Test connection")).to_be_visible()
     page.get_by_label("Host", exact=True).fill("ftp.form-bank.example")
     page.get_by_label("Recipient email 1").fill("ops@form-bank.example")
     page.get_by_role("button", name="Back").click()
+    page.wait_for_load_state()  # htmx listens once the page has loaded
     page.get_by_label("Report type").select_option("usage_by_rooms")
     page.locator("#type-fields[data-report-type=usage_by_rooms]").wait_for()
     page.locator("input[name=channels][value=sms]").check()
