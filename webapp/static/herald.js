@@ -99,3 +99,20 @@ document.addEventListener("keydown", (event) => {
     }
   }
 });
+
+// A choice made before htmx was ready (a slow page, a form the browser restored) still brings
+// its fields: once htmx has processed the page, each select it listens to whose choice is not
+// the one the page was sent with tells it, once.
+if (window.htmx) {
+  htmx.onLoad((root) => {
+    if (root !== document.body) {
+      return;
+    }
+    document.querySelectorAll("select[hx-trigger='change']").forEach((select) => {
+      const sent = [...select.options].findIndex((option) => option.defaultSelected);
+      if (select.selectedIndex !== Math.max(sent, 0)) {
+        htmx.trigger(select, "change");
+      }
+    });
+  });
+}

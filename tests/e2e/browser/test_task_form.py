@@ -161,6 +161,25 @@ def test_fields_follow_the_report_type_and_the_repeat(new_page, live, acme):
     assert "not available" not in page.content()
 
 
+def test_a_choice_made_before_htmx_is_ready_still_brings_its_fields(new_page, acme):
+    """A slow page: the report type is changed while htmx is still on its way; once htmx is
+    there, the fields follow the choice."""
+    page = new_page()
+    log_in(page, acme.admin_email)
+    held = []
+    page.route("**/htmx.min.js", lambda route: held.append(route))
+    page.goto("/tasks/new", wait_until="commit")
+    page.get_by_label("Report type").select_option("wecom_irregularities")
+    while not held:
+        page.wait_for_timeout(50)
+    assert page.evaluate("window.htmx === undefined")  # the change was made before htmx
+    held[0].continue_()
+    channels = page.locator("#channels input[name=channels]")
+    expect(channels).to_have_count(1)
+    assert channels.get_attribute("value") == "wecom"
+    expect(page.get_by_label(re.compile("Org unit ids"))).to_be_visible()
+
+
 def test_fields_follow_the_report_type_without_javascript(browser, live, acme):
     context = browser.new_context(base_url=live.url, java_script_enabled=False)
     try:
