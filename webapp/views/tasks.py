@@ -154,15 +154,7 @@ def delete(task_id: int):
 @require_permission(P.EDIT_TASKS)
 def run_now(task_id: int):
     task = get_for_company_or_404(Task, task_id)
-    try:
-        run = task_service.run_now(task, task_form.now())
-    except task_service.RunPending as exc:  # a second click or tab: the run under way
-        flash(str(exc), "error")
-        return redirect(url_for("runs.show", run_id=exc.run.id))
-    except task_service.TaskBusy as exc:
-        flash(str(exc), "error")
-        return redirect(url_for("tasks.show", task_id=task.id))
-    return redirect(url_for("runs.show", run_id=run.id))
+    return _start(task, lambda: task_service.run_now(task, task_form.now()))
 
 
 @bp.post("/tasks/<int:task_id>/send-test")
@@ -170,13 +162,20 @@ def run_now(task_id: int):
 def send_test_now(task_id: int):
     """Build the report now and email it only to the user who pressed Send test."""
     task = get_for_company_or_404(Task, task_id)
+    return _start(task, lambda: send_test.send_test(task, current_user, task_form.now()),
+                  f"Test of “{task.name}” queued: it is emailed to {current_user.email} only.")
+
+
+def _start(task: Task, start, done: str | None = None):
+    """Start a run by hand and show it; a second click or tab shows the run under way."""
     try:
-        run = send_test.send_test(task, current_user, task_form.now())
-    except task_service.RunPending as exc:  # a second press or tab: the run under way
+        run = start()
+    except task_service.RunPending as exc:
         flash(str(exc), "error")
         return redirect(url_for("runs.show", run_id=exc.run.id))
     except task_service.TaskBusy as exc:
         flash(str(exc), "error")
         return redirect(url_for("tasks.show", task_id=task.id))
-    flash(f"Test of “{task.name}” queued: it is emailed to {current_user.email} only.")
+    if done:
+        flash(done)
     return redirect(url_for("runs.show", run_id=run.id))
