@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from werkzeug.datastructures import MultiDict
 
 from webapp.extensions import db
-from webapp.models import AuditEvent, OutboxMessage, Run, Task
-from webapp.services import audit, lists
+from webapp.models import AuditEvent, Message, OutboxMessage, Run, Task
+from webapp.services import audit, ingest_apply, lists
 
 
 @pytest.fixture
@@ -165,3 +165,17 @@ def test_list_queries_read_an_index_not_the_table(data):
                 found[name] = f"{statement}\n{text}"
     db.session.rollback()
     assert not found, "\n\n".join(f"{k}:\n{v}" for k, v in found.items())
+
+
+def test_the_ingest_id_look_up_reads_the_unique_index(data):
+    """An ingestion looks up a batch's ids (thousands) in one statement: through the
+    (company_id, external_id) index, whatever the table holds."""
+    company_id = data[0].id
+    wanted = {f"m{n}" for n in range(2000)}
+    looked_up = statements(lambda: ingest_apply.resolve(company_id, Message, wanted))
+    assert len(looked_up) == 1, looked_up
+    for statement, parameters in looked_up:
+        text = plan(statement, parameters)
+        assert not full_scans(text, statement), f"{statement}\n{text}"
+        assert "external_id" in text, text  # the unique index, not the company's range
+    db.session.rollback()

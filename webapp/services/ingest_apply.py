@@ -12,6 +12,7 @@ Also here: what an ingestion knows of a kind (Kind) and what it answers (IngestR
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -93,20 +94,18 @@ def reason(messages) -> str:
 
 
 def resolve(company_id: int, model, external_ids: set[str]) -> dict[str, int]:
-    """Row ids of the company's source ids: one ``= ANY(array)`` look-up on PostgreSQL (one
-    statement, one plan, whatever the count), ``IN`` lists of 500 on SQLite."""
+    """Row ids of the company's source ids, in one statement whatever their count: the ids
+    as one array (PostgreSQL) or one JSON list (SQLite) parameter, not one parameter each."""
     if not external_ids:
         return {}
     ids = list(external_ids)
     query = sa.select(model.external_id, model.id).where(model.company_id == company_id)
     if db.session.get_bind().dialect.name == "postgresql":
-        return dict(db.session.execute(query.where(model.external_id == sa.any_(
-            sa.bindparam("ids", ids, type_=ARRAY(sa.String))))).all())
-    found = {}
-    for i in range(0, len(ids), 500):
-        found.update(db.session.execute(query.where(
-            model.external_id.in_(ids[i:i + 500]))).all())
-    return found
+        wanted = model.external_id == sa.any_(sa.bindparam("ids", ids, type_=ARRAY(sa.String)))
+    else:
+        listed = sa.func.json_each(json.dumps(ids)).table_valued("value")
+        wanted = model.external_id.in_(sa.select(listed.c.value))
+    return dict(db.session.execute(query.where(wanted)).all())
 
 
 def apply_batch(company_id: int, spec: Kind, batch: Batch, result: IngestResult,
