@@ -10,6 +10,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
 
 # Named constraints so that Alembic migrations are the same on SQLite and PostgreSQL.
 NAMING = {
@@ -44,3 +45,12 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")  # kept by the file; memory stays memory
         cursor.close()
+
+
+@event.listens_for(Pool, "checkin")
+def _sqlite_cache_back(dbapi_connection, record) -> None:
+    """A connection given a larger page cache for one bulk write (services/bulk.py) gets its
+    own back as it returns to the pool, in the thread that used it: the cache is freed."""
+    size = record.info.pop("cache_size", None) if record is not None else None
+    if size is not None and isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute(f"PRAGMA cache_size = {int(size)}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import sqlalchemy as sa
 
 import webapp.services.ingest_apply as ingest_apply
@@ -221,3 +222,33 @@ def test_rows_are_written_with_the_databases_own_plan_choice(app, make_company, 
          "sent_at": "2026-03-01T10:00:00+00:00"} for n in range(3)]).get_json()
     assert body["created"] == 3, body
     assert seen in ([], ["auto"])
+
+
+def test_an_ingestion_gives_its_larger_page_cache_back(app, make_company, api_token):
+    """SQLite: an ingestion's batch is written with a 64 MB page cache (its indexes' pages
+    kept while the rows go in), and the pooled connection has its own back afterwards, so a
+    web process's memory stays flat."""
+    if db.engine.dialect.name != "sqlite":
+        return
+    before = db.session.scalar(sa.text("PRAGMA cache_size"))
+    company = make_company()
+    headers = api_token(company)
+    client = app.test_client()
+    seed_base(client, headers)
+    sizes = []
+    write = ingest_apply.bulk_insert
+
+    def spy(*args, **kwargs):
+        count = write(*args, **kwargs)
+        sizes.append(db.session.scalar(sa.text("PRAGMA cache_size")))
+        return count
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ingest_apply, "bulk_insert", spy)
+        body = post(client, headers, "messages", {
+            "id": "m1", "room_id": "r1", "account_id": "a1", "direction": "sent",
+            "sent_at": "2026-03-01T10:00:00+00:00"}).get_json()
+    assert body["created"] == 1, body
+    assert sizes == [-65536]
+    with db.engine.connect() as conn:  # the pool's connections, each with its own size back
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == before

@@ -35,7 +35,7 @@ def bulk_insert(table: str, columns: Sequence[str], rows: Iterable[Sequence],
     the session's transaction: ``executemany`` on SQLite, ``COPY`` on PostgreSQL.
     ``plain``: the values are numbers and strings with nothing to escape for ``COPY``.
     ``grow_cache``: on SQLite, give the connection a 256 MB page cache for the indexes being
-    filled (a one-off load); not for a web process's pooled connection, whose memory stays flat."""
+    filled (a one-off load); otherwise 64 MB until the connection is back in its pool."""
     connection = db.session.connection()
     raw = connection.connection.dbapi_connection
     count = 0
@@ -54,8 +54,16 @@ def bulk_insert(table: str, columns: Sequence[str], rows: Iterable[Sequence],
                 if buffer:
                     copy.write("\n".join(buffer) + "\n")
         else:
-            if grow_cache:  # room for the indexes being filled: pages not evicted and re-read
+            # Room for the indexes being filled: their pages not evicted, written out and
+            # read again within the load. A one-off load's connection keeps 256 MB; a pooled
+            # one (an ingestion's batch) has 64 MB until it goes back to the pool
+            # (extensions.py), so a web process's memory stays flat.
+            if grow_cache:
                 cursor.execute("PRAGMA cache_size = -262144")
+            else:
+                info = connection.connection.info
+                info.setdefault("cache_size", cursor.execute("PRAGMA cache_size").fetchone()[0])
+                cursor.execute("PRAGMA cache_size = -65536")
             sql = (f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 - our names
                    f"VALUES ({', '.join('?' for _ in columns)})")
             batch = []
