@@ -140,7 +140,7 @@ def _claim(run_id: int, task_id: int, now: datetime) -> Run | None:
         return None
     return db.session.get(Run, run_id, populate_existing=True, options=[
         orm.joinedload(Run.task).selectinload(Task.recipients), orm.joinedload(Run.company),
-        orm.selectinload(Run.deliveries)])
+        orm.joinedload(Run.deliveries)])  # usually none yet
 
 
 def update_task_status(task: Task, run: Run) -> None:
