@@ -264,3 +264,6 @@ def _attempt(run: Run, delivery_id: int, claimed: Delivery | None, last: bool) -
                          finish=(lambda: _finish(run)) if last else None)
     except Exception:  # recorded on its row by attempt(); run_report raises DeliveryError
         log.exception("delivery %s of run %s failed unexpectedly", delivery_id, run.id)
+        # What was not committed is dropped and reloaded: a run whose end did not commit
+        # with this attempt (its commit failed) is finished by run_report.
+        db.session.rollback()
