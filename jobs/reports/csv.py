@@ -72,8 +72,8 @@ def driver_sql(stmt: sa.Select, dialect) -> tuple[str, dict]:
     if compiled is None:
         compiled = stmt.compile(dialect=dialect, cache_key=cache_key)
         if cache_key is not None:
-            if len(_COMPILED) >= CACHED:
-                _COMPILED.pop(next(iter(_COMPILED)))
+            if len(_COMPILED) >= CACHED:  # a few structures per report type: rare
+                _COMPILED.clear()
             _COMPILED[(dialect.name, cache_key.key)] = compiled
     values = compiled.construct_params(
         extracted_parameters=None if cache_key is None else cache_key.bindparams,
