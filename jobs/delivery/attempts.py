@@ -97,17 +97,26 @@ def claim(delivery_id: int, number: int, now: datetime) -> bool:
 
 
 @uninterruptible()  # a stopping worker interrupts the job only once the attempt is recorded
-def attempt(delivery_id: int, number: int, clock: Clock = _clock) -> Delivery | None:
+def attempt(delivery_id: int, number: int, clock: Clock = _clock,
+            claimed: Delivery | None = None,
+            finish: Callable[[], None] | None = None) -> Delivery | None:
     """Attempt ``number`` of one delivery. None if another worker has it, or had it.
+
+    ``claimed``: the delivery, whose claim of this attempt the caller has committed (a
+    delivery it has just made, known to no one else). ``finish``: called before the outcome
+    is committed, to record more with it (the run's end, jobs/runner.py).
 
     The outcome is recorded on the row; DeliveryFailed is recorded as it is. Anything else is
     recorded and re-raised.
     """
-    if not claim(delivery_id, number, clock()):
+    if claimed is not None:
+        delivery = claimed
+    elif not claim(delivery_id, number, clock()):
         log.info("attempt %s of delivery %s is taken, done or not possible", number,
                  delivery_id)
         return None
-    delivery = db.session.get(Delivery, delivery_id)
+    else:  # as the claim left it (the session may hold it from before)
+        delivery = db.session.get(Delivery, delivery_id, populate_existing=True)
     run = delivery.run
     secrets: list[str] = []
     try:
@@ -122,9 +131,9 @@ def attempt(delivery_id: int, number: int, clock: Clock = _clock) -> Delivery | 
                 db.session.commit()
             receipt = destination.send(ctx)
     except DeliveryFailed as exc:
-        _record_failure(delivery, scrub(str(exc), secrets))
+        _record_failure(delivery, scrub(str(exc), secrets), finish)
     except FileNotFoundError as exc:  # deleted (retention, its task) before this attempt
-        _record_failure(delivery, f"The report file is no longer stored: {exc}")
+        _record_failure(delivery, f"The report file is no longer stored: {exc}", finish)
     except Exception as exc:
         db.session.rollback()
         _record_failure(delivery, scrub(f"{type(exc).__name__}: {exc}", secrets))
@@ -135,7 +144,7 @@ def attempt(delivery_id: int, number: int, clock: Clock = _clock) -> Delivery | 
         delivery.delivered_at = clock()
         if delivery.kind == "email":
             delivery.message_id = receipt
-        _commit_with_run(delivery)
+        _commit_with_run(delivery, finish)
     _record_end(delivery, clock())
     return delivery
 
@@ -173,22 +182,25 @@ def _context(run: Run, delivery: Delivery, file_path: str | None) -> SendContext
                        timeouts=timeouts())
 
 
-def _record_failure(delivery: Delivery, error: str) -> None:
+def _record_failure(delivery: Delivery, error: str,
+                    finish: Callable[[], None] | None = None) -> None:
     """Failed; the next attempt is due its delay after this one started (or never)."""
     delays = retry_delays()
     delivery.status, delivery.error = "failed", error
     delivery.next_attempt_at = (
         delivery.claimed_at + timedelta(seconds=delays[delivery.attempts - 1])
         if delivery.attempts <= len(delays) else None)
-    _commit_with_run(delivery)
+    _commit_with_run(delivery, finish)
 
 
-def _commit_with_run(delivery: Delivery) -> None:
+def _commit_with_run(delivery: Delivery, finish: Callable[[], None] | None = None) -> None:
     """Record the attempt; a finished run's status follows its deliveries."""
     run = delivery.run
     if run.done and run.status != "expired":  # an expired run stays so
         db.session.flush()
         run.status = outcome(run.deliveries)
+    if finish is not None:
+        finish()
     db.session.commit()
 
 

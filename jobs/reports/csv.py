@@ -59,19 +59,52 @@ def cells_statement(rtype: ReportType, ctx: BuildContext) -> sa.Select:
 
 def driver_sql(stmt: sa.Select, dialect) -> tuple[str, dict]:
     """The statement as its driver takes it: SQL text and bound values, each converted by
-    its column type (a time to naive UTC, or to SQLite's text) as SQLAlchemy would."""
-    if dialect.name == "sqlite":  # by name: cells.py writes a column many times
-        dialect = type(dialect)(paramstyle="named")
-    compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    its column type (a time to naive UTC, or to SQLite's text) as SQLAlchemy would.
+
+    A statement SQLAlchemy can cache (same structure, other values: a report type's runs
+    for other companies and windows) is compiled once per process, as SQLAlchemy's own
+    statement cache does; its values are taken from each run's statement. A report with
+    time columns renders its time zone's offsets for its window into the SQL (cells.py):
+    compiled every time."""
+    dialect = _driver_dialect(dialect)
+    cache_key = stmt._generate_cache_key()  # None: a part of it cannot be cached
+    compiled = None if cache_key is None else _COMPILED.get((dialect.name, cache_key.key))
+    if compiled is None:
+        compiled = stmt.compile(dialect=dialect, cache_key=cache_key)
+        if cache_key is not None:
+            if len(_COMPILED) >= CACHED:  # a few structures per report type: rare
+                _COMPILED.clear()
+            _COMPILED[(dialect.name, cache_key.key)] = compiled
+    values = compiled.construct_params(
+        extracted_parameters=None if cache_key is None else cache_key.bindparams,
+        escape_names=False)
+    # expanding IN lists and literal_execute values rendered, as at execution
+    expanded = compiled.construct_expanded_state(values, escape_names=False)
     params = {}
-    for name, value in compiled.construct_params().items():
+    for name, value in expanded.parameters.items():
         # an expanded IN list's values are named after their parameter: name_1, name_2…
         bind = compiled.binds.get(name)
         if bind is None:
             bind = compiled.binds[name.rsplit("_", 1)[0]]
         process = bind.type.dialect_impl(dialect).bind_processor(dialect)
         params[name] = process(value) if process else value
-    return compiled.string, params
+    return expanded.statement, params
+
+
+CACHED = 64  # compiled statements kept per process
+_COMPILED: dict[tuple, sa.engine.Compiled] = {}
+_DIALECTS: dict[type, sa.engine.Dialect] = {}
+
+
+def _driver_dialect(dialect):
+    """The dialect to compile for: SQLite's with named parameters (cells.py writes a column
+    many times), made once."""
+    if dialect.name != "sqlite":
+        return dialect
+    made = _DIALECTS.get(type(dialect))
+    if made is None:
+        made = _DIALECTS[type(dialect)] = type(dialect)(paramstyle="named")
+    return made
 
 
 def header(columns) -> bytes:

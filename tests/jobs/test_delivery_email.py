@@ -203,6 +203,7 @@ def test_sent_is_never_sent_again(app, smtp_app, make_company, mailbox, redis_co
     from jobs.runner import _build
 
     _build(db.session.get(Run, run.id), datetime.now(UTC))
+    db.session.commit()  # the runner commits the build with the first delivery's claim
     ids = [d.id for d in db.session.get(Run, run.id).deliveries]
     barrier = threading.Barrier(2)
     outcomes = []

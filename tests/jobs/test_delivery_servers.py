@@ -285,6 +285,7 @@ def test_interrupted_attempt_is_recovered_and_retried(app, make_company, server_
     from jobs.runner import _build
 
     _build(run, datetime.now(UTC))
+    db.session.commit()  # as the runner commits it (with the first delivery's claim)
     delivery = server_delivery(run)
     assert attempts.claim(delivery.id, 1, datetime.now(UTC) - timedelta(hours=2))
     assert not attempts.claim(delivery.id, 1, datetime.now(UTC))  # taken: nobody else sends
@@ -313,6 +314,7 @@ def test_pending_delivery_of_a_reaped_run_is_delivered(app, make_company, server
     run = task_service.run_now(task, datetime.now(UTC))
     db.session.commit()
     _build(run, datetime.now(UTC))  # the CSV and the delivery rows, then the worker died
+    db.session.commit()
     run.status, run.error = "failed", "the worker stopped (reaped)"
     run.finished_at = datetime.now(UTC) - timedelta(minutes=5)
     db.session.commit()
