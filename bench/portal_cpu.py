@@ -106,7 +106,6 @@ def measure(args, web, api, auth, found) -> None:
             for _ in range(args.repeat):
                 client.get(path, headers=headers)
             profile.disable()
-            profile.dump_stats(f"/tmp/herald-profile-{name.replace(' ', '_')}.prof")
             pstats.Stats(profile).sort_stats("cumulative").print_stats(60)
             pstats.Stats(profile).sort_stats("tottime").print_stats(30)
 
