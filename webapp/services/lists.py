@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import load_only, selectinload
 
 from ..extensions import db
 from ..models import OutboxMessage, Run, Task
@@ -81,21 +81,24 @@ def tasks_by_page(company_id: int, query: dict) -> Page:
     limit = query["limit"]
     rows = db.session.scalars(select.order_by(*order).offset((query["page"] - 1) * limit)
                               .limit(limit)).all()
-    with_last_runs(rows)
+    with_last_runs(rows, brief=True)
     return Page(rows, total=total)
 
 
-def with_last_runs(rows: list[Task]) -> None:
+def with_last_runs(rows: list[Task], brief: bool = False) -> None:
     """Each task's last run, found through (task_id, id) one task at a time (a max per task
-    is one index probe; a GROUP BY over the company's runs would read its whole history)."""
+    is one index probe; a GROUP BY over the company's runs would read its whole history).
+    ``brief``: only its id and status (what the task list shows), not every time of it."""
     if not rows:
         return
     latest = sa.select(sa.func.max(Run.id)).where(
         Run.task_id == Task.id, Run.trigger != "test").scalar_subquery()  # not a Send test
     ids = dict(db.session.execute(sa.select(Task.id, latest).where(
         Task.id.in_([t.id for t in rows]))).all())
-    runs = {r.id: r for r in db.session.scalars(sa.select(Run).where(
-        Run.id.in_([i for i in ids.values() if i])))} if any(ids.values()) else {}
+    select = sa.select(Run).where(Run.id.in_([i for i in ids.values() if i]))
+    if brief:
+        select = select.options(load_only(Run.id, Run.task_id, Run.status))
+    runs = {r.id: r for r in db.session.scalars(select)} if any(ids.values()) else {}
     for task in rows:
         task.last_run = runs.get(ids.get(task.id))
 

@@ -30,6 +30,7 @@ from . import (
     words,
 )
 from .api import bp as api_bp
+from .listing import row_url
 from .nav import nav_links
 
 
@@ -53,7 +54,7 @@ def register_blueprints(app: Flask) -> None:
 
     app.jinja_env.globals.update(can=can, can_download=can_download, P=P, nav_links=nav_links,
                                  describe=schedule_words.describe, schedule_of=sched.of,
-                                 window=schedule_words.window)
+                                 window=schedule_words.window, row_url=row_url)
     app.jinja_env.filters["local"] = _local
 
     @app.get("/favicon.ico")  # for clients that ask there, whatever the page's <link> says

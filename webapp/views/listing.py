@@ -7,11 +7,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from flask import abort, request
+from flask import abort, request, url_for
 
 from ..services.errors import InputError
 
 T = TypeVar("T")
+_MARK = 918_273_645_546_372_819  # no row's id: where it goes in the URL built once
+
+
+def row_url(endpoint: str, key: str) -> Callable[[int], str]:
+    """``url_for(endpoint, key=id)`` for each row of a list, the routing map walked once: a
+    list of 100 tasks asks for 300 such URLs (a url_for costs as much as a row's cells)."""
+    head, tail = url_for(endpoint, **{key: _MARK}).split(str(_MARK))
+    return lambda value: f"{head}{int(value)}{tail}"
 
 
 def parsed(parse: Callable[[object], T]) -> tuple[T, dict[str, str]]:

@@ -8,11 +8,13 @@ from flask_login import current_user
 from roles import permissions as P
 from roles.access import require_permission
 
+from ...schemas.fast import dumper
 from ...schemas.lists import AuditPageSchema
 from ...services import audit
 from .blueprint import bp
 
 AUDIT_PAGE = AuditPageSchema()  # built once: building a schema costs more than a page's dump
+AUDIT_PAGE_DUMP = dumper(AUDIT_PAGE)  # the same dictionary, faster (schemas/fast.py)
 
 
 @bp.get("/audit")
@@ -37,4 +39,4 @@ def list_audit():
         422: {description: Invalid filters, content: {application/json: {schema: Error}}}
     """
     page = audit.page(current_user.company_id, audit.parse_filters(request.args))  # bad: 422
-    return jsonify(AUDIT_PAGE.dump({"events": page.items, "next_cursor": page.next_cursor}))
+    return jsonify(AUDIT_PAGE_DUMP({"events": page.items, "next_cursor": page.next_cursor}))

@@ -11,6 +11,7 @@ from roles import permissions as P
 from roles.access import can, require_permission
 
 from ...models import Task
+from ...schemas.fast import dumper
 from ...schemas.lists import RunPageSchema
 from ...schemas.runs import RunSchema
 from ...schemas.tasks import ConnectionTestSchema
@@ -23,6 +24,7 @@ from .blueprint import bp
 from .errors import error_response, forbidden, invalid
 
 RUN_PAGE = RunPageSchema()  # built once: building a schema costs more than a page's dump
+RUN_PAGE_DUMP = dumper(RUN_PAGE)  # the same dictionary, faster (schemas/fast.py)
 
 
 @bp.post("/tasks/<int:task_id>/runs")
@@ -68,7 +70,7 @@ def task_runs(task_id: int):
         page = lists.runs(task, request.args, deliveries=True)
     except InputError as exc:
         return invalid(exc)
-    return jsonify(RUN_PAGE.dump({"runs": page.items, "next_cursor": page.next_cursor}))
+    return jsonify(RUN_PAGE_DUMP({"runs": page.items, "next_cursor": page.next_cursor}))
 
 
 @bp.get("/runs/<int:run_id>")

@@ -14,6 +14,7 @@ from roles.access import require_permission
 
 from ...extensions import db
 from ...models import Task
+from ...schemas.fast import dumper
 from ...schemas.lists import TaskPageSchema
 from ...schemas.preview import PreviewQuerySchema, PreviewSchema
 from ...schemas.tasks import ReportTypeSchema, TaskSchema
@@ -25,6 +26,7 @@ from .blueprint import bp
 from .errors import error_response, invalid
 
 TASK_PAGE = TaskPageSchema()  # built once: building a schema costs more than a page's dump
+TASK_PAGE_DUMP = dumper(TASK_PAGE)  # the same dictionary, faster (schemas/fast.py)
 
 
 @bp.get("/report-types")
@@ -96,7 +98,7 @@ def list_tasks():
     except InputError as exc:
         return invalid(exc)
     page = lists.tasks(current_user.company_id, query)
-    return jsonify(TASK_PAGE.dump({"tasks": page.items, "next_cursor": page.next_cursor}))
+    return jsonify(TASK_PAGE_DUMP({"tasks": page.items, "next_cursor": page.next_cursor}))
 
 
 @bp.post("/tasks")
