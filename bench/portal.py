@@ -4,8 +4,10 @@
 (created through the API), and its history bulk-inserted (bench/portal_data.py): first
 ``--runs``/10 runs and ``--events``/10 audit events, then the rest up to ``--runs`` (default
 100,000) and ``--events`` (default 1,000,000). At each of the two sizes, 16 clients
-(``--clients``), each one request at a time with no pause (a closed, bounded load), ask
-``--requests`` (default 320) times for each page: the task list, a task's page (its first
+(``--clients``), each one request at a time with no pause (a closed, bounded load: the
+server's saturation), or with ``--pace S`` each every S seconds (an offered rate of clients/S
+requests/s: the latency users meet at that load), ask ``--requests`` (default 320) times for
+each page: the task list, a task's page (its first
 runs), an older page of its run history, the audit log, an older page of it and the log
 filtered by action, by actor and by a family of actions, and the API's equivalents by bearer
 token. Printed: p50/p95/p99 and requests/s per page, each p95 against
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import re
 import secrets
 import signal
@@ -57,6 +60,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=320)
+    parser.add_argument("--pace", type=float, default=0.0,
+                        help="seconds from one request of a client to its next (a paced, open "
+                             "load of clients/pace requests/s); 0: each asks again at once")
     parser.add_argument("--own-database", action="store_true",
                         help="PostgreSQL: empty and use the URL's database (a shared server)")
     args = parser.parse_args()
@@ -104,7 +110,7 @@ def main() -> None:
                   f"{time.perf_counter() - started:.0f} s); load average {loadavg()}")
             found = pages(base, url, company, tasks[0], api, cookies)
             targets = {name: target for name, (_, _, target) in found.items()}
-            results[size] = measure(base, found, args.clients, args.requests)
+            results[size] = measure(base, found, args.clients, args.requests, args.pace)
         report(results, targets, args)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -198,8 +204,10 @@ def request(session: requests.Session, url: str, auth: dict) -> requests.Respons
     return session.get(url, cookies=auth, timeout=60, allow_redirects=False)
 
 
-def measure(base: str, found: dict, clients: int, count: int) -> dict:
-    """Per page: the sorted latencies (ms) and requests/s, ``clients`` threads asking at once."""
+def measure(base: str, found: dict, clients: int, count: int, pace: float = 0.0) -> dict:
+    """Per page: the sorted latencies (ms) and requests/s, ``clients`` threads asking at once:
+    each again as soon as answered, or (``pace``) every ``pace`` seconds from a random start
+    (a request answered late is followed at once, never by a burst)."""
     out = {}
     for name, (path, auth, _) in found.items():
         times: list[float] = []
@@ -209,8 +217,11 @@ def measure(base: str, found: dict, clients: int, count: int) -> dict:
         def client(n: int, path=path, auth=auth, times=times, lock=lock) -> None:
             session = requests.Session()
             request(session, base + path, auth)  # the connection is open before timing
+            due = time.perf_counter() + random.uniform(0, pace)
             for _ in range(n):
+                time.sleep(max(0.0, due - time.perf_counter()))
                 started = time.perf_counter()
+                due = max(due + pace, started)
                 answer = request(session, base + path, auth)
                 elapsed = (time.perf_counter() - started) * 1000
                 assert answer.status_code == 200, (path, answer.status_code)
@@ -234,7 +245,9 @@ def pct(times: list[float], p: float) -> float:
 
 def report(results: dict, targets: dict, args) -> None:
     small, large = results[10], results[1]
-    print(f"\n{args.clients} clients; {args.requests} requests per page; goals: page p95 ≤ "
+    load = (f"each every {args.pace:g} s ({args.clients / args.pace:.0f} requests/s offered)"
+            if args.pace else "each asking again as soon as answered")
+    print(f"\n{args.clients} clients, {load}; {args.requests} requests per page; goals: page p95 ≤ "
           f"{PAGE_GOAL_MS} ms, API list p95 ≤ {API_RATIO_GOAL} × its page's; load average "
           f"{loadavg()}")
     print(f"{'page':30} {'p50':>7} {'p95':>7} {'p99':>7} {'req/s':>7}  {'p95/goal':>8}  "
