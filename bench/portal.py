@@ -90,10 +90,8 @@ def main() -> None:
         wait_until_up(port, server)
         api = {"Authorization": f"Bearer {token}"}
         for n in range(100):
-            answer = requests.post(f"{base}/api/v1/tasks", headers=api, timeout=60, json={
-                "name": f"Bench task {n:03d}", "report_type": "usage_by_rooms",
-                "channels": ["whatsapp"], "schedule": {"kind": "daily", "time": "06:30"},
-                "recipients": {"emails": [f"ops{n}@bench-portal.example"]}, "active": n < 60})
+            answer = requests.post(f"{base}/api/v1/tasks", headers=api, timeout=60,
+                                   json=task_payload(n))
             assert answer.status_code == 201, answer.text
         company, user, tasks = portal_data.ids(url, slug, ADMIN)
         cookies = login(base)
@@ -158,8 +156,8 @@ def login(base: str) -> dict:
     return session.cookies.get_dict()
 
 
-def pages(base: str, url: str, company: int, task: int, api: dict, cookies: dict) -> dict:
-    """Each page: (path, how it authenticates, the portal page an API list is held to)."""
+def page_paths(url: str, company: int, task: int) -> dict[str, tuple[str, str | None]]:
+    """Each page measured: its path, and for an API list the portal page it is held to."""
     engine = sa.create_engine(url)
     with engine.connect() as conn:  # a cursor halfway through the history
         run = conn.scalar(sa.text("SELECT id FROM runs WHERE task_id = :t ORDER BY id LIMIT 1 "
@@ -168,26 +166,38 @@ def pages(base: str, url: str, company: int, task: int, api: dict, cookies: dict
         event = conn.scalar(sa.text("SELECT max(id) / 2 FROM audit_events WHERE company_id = :c"),
                             {"c": company})
     engine.dispose()
-    found = {
-        "task list": ("/tasks", cookies, None),
-        "task page": (f"/tasks/{task}", cookies, None),
-        "run history (older page)": (f"/tasks/{task}?cursor={run}", cookies, None),
-        "audit log": ("/admin/audit", cookies, None),
-        "audit log (older page)": (f"/admin/audit?cursor={event}", cookies, None),
-        "audit log by action": ("/admin/audit?action=role.assign", cookies, None),
-        "audit log by actor": ("/admin/audit?actor=SYSTEM", cookies, None),
-        "audit log by family": ("/admin/audit?action=task", cookies, None),
-        "My reports": ("/my/reports", cookies, None),
-        "API task list": ("/api/v1/tasks", api, "task list"),
-        "API task": (f"/api/v1/tasks/{task}", api, "task page"),
-        "API run history (older page)": (f"/api/v1/tasks/{task}/runs?cursor={run}", api,
+    return {
+        "task list": ("/tasks", None),
+        "task page": (f"/tasks/{task}", None),
+        "run history (older page)": (f"/tasks/{task}?cursor={run}", None),
+        "audit log": ("/admin/audit", None),
+        "audit log (older page)": (f"/admin/audit?cursor={event}", None),
+        "audit log by action": ("/admin/audit?action=role.assign", None),
+        "audit log by actor": ("/admin/audit?actor=SYSTEM", None),
+        "audit log by family": ("/admin/audit?action=task", None),
+        "My reports": ("/my/reports", None),
+        "API task list": ("/api/v1/tasks", "task list"),
+        "API task": (f"/api/v1/tasks/{task}", "task page"),
+        "API run history (older page)": (f"/api/v1/tasks/{task}/runs?cursor={run}",
                                          "run history (older page)"),
-        "API audit": ("/api/v1/audit", api, "audit log"),
-        "API audit (older page)": (f"/api/v1/audit?cursor={event}", api,
-                                   "audit log (older page)"),
-        "API audit by action": ("/api/v1/audit?action=role.assign", api, "audit log by action"),
-        "API audit by actor": ("/api/v1/audit?actor=SYSTEM", api, "audit log by actor"),
+        "API audit": ("/api/v1/audit", "audit log"),
+        "API audit (older page)": (f"/api/v1/audit?cursor={event}", "audit log (older page)"),
+        "API audit by action": ("/api/v1/audit?action=role.assign", "audit log by action"),
+        "API audit by actor": ("/api/v1/audit?actor=SYSTEM", "audit log by actor"),
     }
+
+
+def task_payload(n: int) -> dict:
+    """The bench company's n-th task, as POST /api/v1/tasks takes it (60 of 100 active)."""
+    return {"name": f"Bench task {n:03d}", "report_type": "usage_by_rooms",
+            "channels": ["whatsapp"], "schedule": {"kind": "daily", "time": "06:30"},
+            "recipients": {"emails": [f"ops{n}@bench-portal.example"]}, "active": n < 60}
+
+
+def pages(base: str, url: str, company: int, task: int, api: dict, cookies: dict) -> dict:
+    """Each page: (path, how it authenticates, the portal page an API list is held to)."""
+    found = {name: (path, api if target else cookies, target)
+             for name, (path, target) in page_paths(url, company, task).items()}
     for name, (path, auth, _) in list(found.items()):
         answer = request(requests.Session(), base + path, auth)
         if answer.status_code == 404 and name == "My reports":

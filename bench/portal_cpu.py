@@ -70,10 +70,7 @@ def setup(args):
     api = app.test_client()
     auth = {"Authorization": f"Bearer {token}"}
     for n in range(100):
-        answer = api.post("/api/v1/tasks", headers=auth, json={
-            "name": f"Bench task {n:03d}", "report_type": "usage_by_rooms",
-            "channels": ["whatsapp"], "schedule": {"kind": "daily", "time": "06:30"},
-            "recipients": {"emails": [f"ops{n}@bench-portal.example"]}, "active": n < 60})
+        answer = api.post("/api/v1/tasks", headers=auth, json=portal.task_payload(n))
         assert answer.status_code == 201, answer.text
     company, user, tasks = portal_data.ids(url, slug, portal.ADMIN)
     portal_data.insert(url, "runs", portal_data.RUN_COLUMNS,
@@ -115,34 +112,9 @@ def measure(args, web, api, auth, found) -> None:
 
 
 def paths(url: str, company: int, task: int) -> dict:
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        run = conn.scalar(sa.text("SELECT id FROM runs WHERE task_id = :t ORDER BY id LIMIT 1 "
-                                  "OFFSET (SELECT count(*) / 2 FROM runs WHERE task_id = :t)"),
-                          {"t": task})
-        event = conn.scalar(sa.text("SELECT max(id) / 2 FROM audit_events WHERE company_id = :c"),
-                            {"c": company})
-    engine.dispose()
-    return {
-        "task list": ("/tasks", False),
-        "task page": (f"/tasks/{task}", False),
-        "run history (older page)": (f"/tasks/{task}?cursor={run}", False),
-        "audit log": ("/admin/audit", False),
-        "audit log (older page)": (f"/admin/audit?cursor={event}", False),
-        "audit log by action": ("/admin/audit?action=role.assign", False),
-        "audit log by actor": ("/admin/audit?actor=SYSTEM", False),
-        "audit log by family": ("/admin/audit?action=task", False),
-        "My reports": ("/my/reports", False),
-        "API task list": ("/api/v1/tasks", True),
-        "API task": (f"/api/v1/tasks/{task}", True),
-        "API run history (older page)": (f"/api/v1/tasks/{task}/runs?cursor={run}", True),
-        "API audit": ("/api/v1/audit", True),
-        "API audit (older page)": (f"/api/v1/audit?cursor={event}", True),
-        "API audit by action": ("/api/v1/audit?action=role.assign", True),
-        "API audit by actor": ("/api/v1/audit?actor=SYSTEM", True),
-    }
+    """Each page of portal.py: (path, whether it is the API's)."""
+    return {name: (path, target is not None)
+            for name, (path, target) in portal.page_paths(url, company, task).items()}
 
 
 if __name__ == "__main__":
