@@ -244,14 +244,14 @@ def _deliver(run: Run, made: list[Delivery]) -> None:
     build's commit, and its attempt follows at once (no interrupt in between). The last
     attempt records the run's outcome in its own commit."""
     first = made[0] if made else None
-    todo = [d for d in run.deliveries if d is not first]  # ids once committed
+    others = [d for d in run.deliveries if d is not first]
     with uninterruptible():
         if first is not None:
             first.status, first.attempts, first.claimed_at = "sending", 1, datetime.now(UTC)
-        elif not todo:  # nothing to deliver: the run ends with its build
+        elif not others:  # nothing to deliver: the run ends with its build
             _finish(run)
         db.session.commit()
-        todo = [d.id for d in todo]
+        todo = [d.id for d in others]  # their ids, once committed
         if first is not None:
             _attempt(run, first.id, first, last=not todo)
     for n, delivery_id in enumerate(todo, 1):
