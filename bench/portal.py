@@ -167,6 +167,7 @@ def page_paths(url: str, company: int, task: int) -> dict[str, tuple[str, str | 
                             {"c": company})
     engine.dispose()
     return {
+        "floor: /healthz": ("/healthz", None),  # the stack's own cost, no page behind it
         "task list": ("/tasks", None),
         "task page": (f"/tasks/{task}", None),
         "run history (older page)": (f"/tasks/{task}?cursor={run}", None),
