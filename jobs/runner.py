@@ -125,8 +125,11 @@ def _claim(run_id: int, task_id: int, now: datetime) -> Run | None:
     """claim(); the run, loaded fresh with everything a run reads, or None if not claimed.
 
     The task's row is locked before the run's, in the order an edit takes them (which may
-    delete a prepared run), so that the two cannot deadlock."""
-    db.session.execute(sa.select(Task.id).where(Task.id == task_id).with_for_update())
+    delete a prepared run), so that the two cannot deadlock. SQLite has no row locks (a
+    ``FOR UPDATE`` is dropped there, and the read takes no lock): its writers take the one
+    database lock in turn, so the lock is not asked for there."""
+    if db.engine.dialect.name != "sqlite":
+        db.session.execute(sa.select(Task.id).where(Task.id == task_id).with_for_update())
     claimed = db.session.execute(
         sa.update(Run).where(Run.id == run_id, Run.status == "queued")
         .values(status="running", started_at=now, heartbeat_at=now, error=None)
