@@ -47,6 +47,9 @@ class Beater:
         self._lock = threading.Condition()
         self._runs: dict[int, _Beat] = {}
         self._thread: threading.Thread | None = None
+        # When the thread wakes next (None: when told). A run starting before that, as each
+        # run of a busy worker does, does not wake it: its first beat is due later.
+        self._wake_at: float | None = None
         self._pid = 0
 
     @contextmanager
@@ -63,12 +66,13 @@ class Beater:
         with self._lock:
             if self._thread is None or self._pid != os.getpid() or \
                     not self._thread.is_alive():  # none yet, or a forked child's
-                self._pid = os.getpid()
+                self._pid, self._wake_at = os.getpid(), None
                 self._thread = threading.Thread(target=self._loop, name="heartbeat",
                                                 daemon=True)
                 self._thread.start()
-            self._runs[run_id] = _Beat(engine, every, time.monotonic() + every)
-            self._lock.notify()
+            beat = self._runs[run_id] = _Beat(engine, every, time.monotonic() + every)
+            if self._wake_at is None or beat.due < self._wake_at:  # it sleeps past the beat
+                self._lock.notify()
 
     def stop(self, run_id: int) -> None:
         # Taken off first, without the lock: a job interrupted while it waits for the lock
@@ -80,15 +84,17 @@ class Beater:
     def _loop(self) -> None:
         with self._lock:
             while True:
-                if not self._runs:
+                runs = list(self._runs.items())  # a copy: stop() takes a run off unlocked
+                if not runs:
+                    self._wake_at = None
                     self._lock.wait()
                     continue
                 now = time.monotonic()
-                first = min(beat.due for beat in self._runs.values())
-                if first > now:
-                    self._lock.wait(first - now)
+                self._wake_at = min(beat.due for _, beat in runs)
+                if self._wake_at > now:
+                    self._lock.wait(self._wake_at - now)
                     continue
-                for run_id, beat in list(self._runs.items()):
+                for run_id, beat in runs:
                     if beat.due <= now and self._runs.get(run_id) is beat:
                         beat.due = now + beat.every
                         _beat(beat.engine, run_id)

@@ -71,3 +71,12 @@ def test_a_finished_run_is_not_beaten(app, make_company):
     with heartbeat.beating(run_id, EVERY, db.engine):
         time.sleep(6 * EVERY)
     assert last_beat(run_id) == finished
+
+
+def test_a_run_due_before_the_thread_wakes_wakes_it(app, make_company):
+    slow, _ = running_run(make_company("Acme Bank"))
+    fast, fast_claimed = running_run(make_company("Beta Bank"))
+    with heartbeat.beating(slow, 600, db.engine):
+        time.sleep(2 * EVERY)  # the thread sleeps until the slow run's first beat
+        with heartbeat.beating(fast, EVERY, db.engine):
+            wait_for(lambda: last_beat(fast) != fast_claimed, 10, "the fast run's beat")
