@@ -106,24 +106,31 @@ class HeraldWorker(SimpleWorker):
 
     def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
         """RQ's heartbeat; and a Redis restarted without its data has forgotten this worker,
-        so it registers again (/readyz and RQ's tools list only registered workers).
+        so it registers again (/readyz and RQ's tools list only registered workers). The
+        check and the beat go in one round trip.
 
-        RQ beats three times a job on its own (before and after the dequeue, after the job),
-        four round trips each with the check. A beat is not sent when such a beat was sent
-        less than ``BEAT_GAP`` seconds ago and the worker's expiry, as the last beat set it,
-        is at most ``BEAT_GAP`` seconds short of what this one would set. A beat in a
-        pipeline (with RQ's other writes before a job) is always sent."""
+        RQ beats three times a job on its own (before and after the dequeue, after the job).
+        A beat is not sent when such a beat was sent less than ``BEAT_GAP`` seconds ago and
+        the worker's expiry, as the last beat set it, is at most ``BEAT_GAP`` seconds short
+        of what this one would set. A beat in a pipeline (with RQ's other writes before a
+        job) is always sent."""
         ttl = timeout or self.worker_ttl + 60  # as RQ's
         now = time.monotonic()
-        if pipeline is None:
-            if now - self._checked_at < BEAT_GAP and self._expires_at - now >= ttl - BEAT_GAP:
-                return
-            if not self.connection.sismember(self.redis_workers_keys, self.key):
-                self.connection.delete(self.key)
+        if pipeline is not None:
+            super().heartbeat(timeout, pipeline)
+        elif now - self._checked_at < BEAT_GAP and self._expires_at - now >= ttl - BEAT_GAP:
+            return
+        else:
+            with self.connection.pipeline(transaction=False) as pipe:
+                pipe.sismember(self.redis_workers_keys, self.key)
+                super().heartbeat(timeout, pipe)
+                registered = pipe.execute()[0]
+            if not registered:
+                self.connection.delete(self.key)  # the beat's fields alone
                 self.register_birth()
+                super().heartbeat(timeout)
                 log.warning("Worker %s: registered again (Redis had forgotten it)", self.name)
             self._checked_at = now
-        super().heartbeat(timeout, pipeline)
         self._expires_at = now + ttl  # an EXPIRE sets the expiry, shorter or longer
 
     def request_stop(self, signum, frame) -> None:
