@@ -7,19 +7,17 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import orm
-from sqlalchemy.exc import OperationalError
 
 from webapp.extensions import db
 from webapp.models import Delivery, Run, Task
 
-from . import alerts, metrics
+from . import alerts, heartbeat, metrics
 from .delivery import attempts
 from .delivery.email import new_message_id
 from .delivery.settings import target as server_target
@@ -64,7 +62,8 @@ def _run_report(run_id: int) -> str:
     if run.scheduled_for is not None:  # the spread a task asks for is no lag
         lag = now - planned_release(run.scheduled_for, task)
         metrics.metrics().dispatch_lag.observe(max(0.0, lag.total_seconds()))
-    with Heartbeat(run.id, heartbeat_every(current_app.config["RUN_HEARTBEAT_TIMEOUT"])):
+    every = heartbeat.heartbeat_every(current_app.config["RUN_HEARTBEAT_TIMEOUT"])
+    with heartbeat.beating(run.id, every, db.engine):  # the process's heartbeat thread
         try:
             # No write may stay open while rows stream or mail goes out: it would hold the
             # run's row (PostgreSQL) or the whole database (SQLite) and stop the heartbeat.
@@ -126,8 +125,11 @@ def _claim(run_id: int, task_id: int, now: datetime) -> Run | None:
     """claim(); the run, loaded fresh with everything a run reads, or None if not claimed.
 
     The task's row is locked before the run's, in the order an edit takes them (which may
-    delete a prepared run), so that the two cannot deadlock."""
-    db.session.execute(sa.select(Task.id).where(Task.id == task_id).with_for_update())
+    delete a prepared run), so that the two cannot deadlock. SQLite has no row locks (a
+    ``FOR UPDATE`` is dropped there, and the read takes no lock): its writers take the one
+    database lock in turn, so the lock is not asked for there."""
+    if db.engine.dialect.name != "sqlite":
+        db.session.execute(sa.select(Task.id).where(Task.id == task_id).with_for_update())
     claimed = db.session.execute(
         sa.update(Run).where(Run.id == run_id, Run.status == "queued")
         .values(status="running", started_at=now, heartbeat_at=now, error=None)
@@ -148,43 +150,6 @@ def update_task_status(task: Task, run: Run) -> None:
     others = db.session.scalar(sa.select(sa.func.count(Run.id)).where(
         Run.task_id == task.id, Run.status == "running", Run.id != run.id))
     task.status = "running" if others else ("scheduled" if task.active else "inactive")
-
-
-def heartbeat_every(timeout: float) -> float:
-    """Beat often enough that a few missed beats (a busy database) never look like death."""
-    return max(0.05, timeout / 6)
-
-
-class Heartbeat:
-    """Updates ``heartbeat_at`` of a running run every ``every`` seconds from a thread, on
-    its own database connection, until the block ends. A process that dies stops beating:
-    the reaper (jobs/reaper.py) sees the silence and fails the run."""
-
-    def __init__(self, run_id: int, every: float):
-        self.run_id, self.every = run_id, every
-        self.engine = db.engine
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-run-{run_id}",
-                                        daemon=True)
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _beat(self) -> None:
-        table = Run.__table__
-        while not self._stop.wait(self.every):
-            try:
-                with self.engine.begin() as conn:
-                    conn.execute(table.update().where(table.c.id == self.run_id,
-                                                      table.c.status == "running")
-                                 .values(heartbeat_at=datetime.now(UTC)))
-            except OperationalError as exc:  # database busy or away: the next beat retries
-                log.warning("heartbeat of run %s missed: %s", self.run_id, exc)
 
 
 class DeliveryError(RuntimeError):

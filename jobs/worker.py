@@ -52,6 +52,7 @@ log = logging.getLogger("jobs.worker")  # not __main__ under python -m
 
 
 WORKER_TTL = 45  # seconds
+BEAT_GAP = 1.0  # seconds: see HeraldWorker.heartbeat
 
 
 def queues(conn: redis.Redis, names: tuple[str, ...] | list[str] = QUEUE_NAMES) -> list[Queue]:
@@ -99,17 +100,38 @@ class HeraldWorker(SimpleWorker):
         self.stopping = False  # SIGTERM or SIGINT came
         self.job: Job | None = None  # the job in progress
         self._interrupting = threading.Lock()  # the grace's timer or a second signal
+        self._checked_at = -BEAT_GAP  # time.monotonic() of the last beat sent on its own
+        self._expires_at = 0.0  # time.monotonic() at which Redis forgets this worker
         shutdown.install()
 
     def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
         """RQ's heartbeat; and a Redis restarted without its data has forgotten this worker,
-        so it registers again (/readyz and RQ's tools list only registered workers)."""
-        if pipeline is None and not self.connection.sismember(self.redis_workers_keys,
-                                                              self.key):
-            self.connection.delete(self.key)
-            self.register_birth()
-            log.warning("Worker %s: registered again (Redis had forgotten it)", self.name)
-        super().heartbeat(timeout, pipeline)
+        so it registers again (/readyz and RQ's tools list only registered workers). The
+        check and the beat go in one round trip.
+
+        RQ beats three times a job on its own (before and after the dequeue, after the job).
+        A beat is not sent when such a beat was sent less than ``BEAT_GAP`` seconds ago and
+        the worker's expiry, as the last beat set it, is at most ``BEAT_GAP`` seconds short
+        of what this one would set. A beat in a pipeline (with RQ's other writes before a
+        job) is always sent."""
+        ttl = timeout or self.worker_ttl + 60  # as RQ's
+        now = time.monotonic()
+        if pipeline is not None:
+            super().heartbeat(timeout, pipeline)
+        elif now - self._checked_at < BEAT_GAP and self._expires_at - now >= ttl - BEAT_GAP:
+            return
+        else:
+            with self.connection.pipeline(transaction=False) as pipe:
+                pipe.sismember(self.redis_workers_keys, self.key)
+                super().heartbeat(timeout, pipe)
+                registered = pipe.execute()[0]
+            if not registered:
+                self.connection.delete(self.key)  # the beat's fields alone
+                self.register_birth()
+                super().heartbeat(timeout)
+                log.warning("Worker %s: registered again (Redis had forgotten it)", self.name)
+            self._checked_at = now
+        self._expires_at = now + ttl  # an EXPIRE sets the expiry, shorter or longer
 
     def request_stop(self, signum, frame) -> None:
         self.stopping = True  # RQ records a stop only when it comes during a job

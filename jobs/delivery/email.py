@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import smtplib
+from email import headerregistry
+from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import make_msgid
 
@@ -14,6 +16,35 @@ from .. import schedule_words as words
 from ..reports import registry
 from . import mailer
 from .base import DeliveryFailed, Destination, SendContext
+
+
+class SharedHeaders(headerregistry.HeaderRegistry):
+    """Parses headers as the default policy does. Those every report email has with the
+    same value (MIME-Version, From, its parts' Content-Type and Content-Transfer-Encoding)
+    are parsed once per process and shared: a parsed header is an immutable ``str``, which
+    a message replaces (never changes) when it sets a parameter. Parsing them took a third
+    of the time of composing a message and turning it into bytes."""
+
+    SHARED = frozenset({"mime-version", "from", "content-type", "content-transfer-encoding"})
+    KEPT = 64
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parsed: dict[tuple[str, str], headerregistry.BaseHeader] = {}
+
+    def __call__(self, name: str, value: str):
+        key = (name.lower(), value)
+        if key[0] not in self.SHARED or "boundary=" in value:  # a multipart's own
+            return super().__call__(name, value)
+        header = self._parsed.get(key)
+        if header is None:
+            if len(self._parsed) >= self.KEPT:  # MAIL_FROM changed many times: rare
+                self._parsed.clear()
+            header = self._parsed[key] = super().__call__(name, value)
+        return header
+
+
+POLICY = email_policy.default.clone(header_factory=SharedHeaders())
 
 
 def run_url(run: Run) -> str:
@@ -33,7 +64,7 @@ def compose(run: Run, address: str, message_id: str | None = None) -> EmailMessa
         "period": words.window(run.window_start, run.window_end, task.timezone, rtype.snapshot),
         "snapshot": rtype.snapshot, "link": run_url(run), "summary": run.summary or "",
     }
-    message = EmailMessage()
+    message = EmailMessage(policy=POLICY)
     test = "Test: " if run.trigger == "test" else ""
     message["Subject"] = (f"[{company.name}] {test}{task.name}: {rtype.name}, "
                           f"{subject_period(run, rtype.snapshot)}")

@@ -1,10 +1,14 @@
 """Sending mail through ``SMTP_URL``, or into the built-in outbox when it is unset.
 
 A worker keeps its SMTP connection open from one message to the next (``keep_open()``): a
-report email then costs one message, not a TCP connect, EHLO, STARTTLS and login. Before a
-kept connection is used it is checked (NOOP); one the server has closed is replaced. A send
-that fails closes the connection and raises, as a first send would: the message is never
-sent a second time here (the delivery's retry resends it, with its Message-ID).
+report email then costs one message, not a TCP connect, EHLO, STARTTLS and login. A kept
+connection idle for more than ``IDLE_CHECK`` seconds is checked (NOOP) before it is used,
+and replaced if the server has closed it. One closed sooner (a server restarted, or one with
+a short idle timeout) shows it at the message's first command, MAIL FROM: the server has
+hung up or answers 421. Nothing of the message has gone then, so it is sent on a new
+connection, once. Any other failed send closes the connection and raises, as a first send
+would: a message whose MAIL FROM was accepted is never sent a second time here (the
+delivery's retry resends it, with its Message-ID).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 import threading
+import time
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
@@ -22,8 +27,9 @@ from webapp.models import OutboxMessage
 
 SCHEMES = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 TIMEOUT = 30
+IDLE_CHECK = 10.0  # seconds: a kept connection idle for longer is checked before use
 
-_kept = threading.local()  # .url, .client: this thread's open connection (keep_open())
+_kept = threading.local()  # .url, .client, .idle_since: this thread's open connection
 _keeping = False
 
 
@@ -45,12 +51,33 @@ def send(message: EmailMessage, company_id: int | None, run_id: int | None = Non
         with _connect(url) as client:
             client.send_message(message)
         return
-    client = _kept_client(url)
+    client, kept = _kept_client(url)
     try:
-        client.send_message(message)
-    except BaseException:
+        _send(client, message)
+    except BaseException as exc:
         close()  # its state is unknown: the next message gets a new connection
-        raise
+        if not (kept and _hung_up_before_mail(client, exc)):
+            raise
+        client, _ = _kept_client(url)  # a new one: nothing of the message has gone yet
+        try:
+            _send(client, message)
+        except BaseException:
+            close()
+            raise
+    _kept.idle_since = time.monotonic()
+
+
+def _send(client: smtplib.SMTP, message: EmailMessage) -> None:
+    client.mail_accepted = False
+    client.send_message(message)
+
+
+def _hung_up_before_mail(client: smtplib.SMTP, exc: BaseException) -> bool:
+    """The server closed the connection (or says it is closing it: 421) by the message's
+    first command, MAIL FROM, which it did not accept: nothing of the message has gone."""
+    closed = isinstance(exc, smtplib.SMTPServerDisconnected) or (
+        isinstance(exc, smtplib.SMTPSenderRefused) and exc.smtp_code == 421)
+    return closed and not client.mail_accepted
 
 
 def close() -> None:
@@ -63,17 +90,43 @@ def close() -> None:
             client.close()
 
 
-def _kept_client(url: str) -> smtplib.SMTP:
+def _kept_client(url: str) -> tuple[smtplib.SMTP, bool]:
+    """This thread's connection to ``url``, and whether it was kept from an earlier message
+    (False: just made)."""
     client = getattr(_kept, "client", None)
     if client is not None and _kept.url == url:
+        if time.monotonic() - _kept.idle_since <= IDLE_CHECK:
+            return client, True
         try:
             if client.noop()[0] == 250:
-                return client
+                return client, True
         except (smtplib.SMTPException, OSError):
             pass
     close()
     _kept.client, _kept.url = _connect(url), url
-    return _kept.client
+    _kept.idle_since = time.monotonic()
+    return _kept.client, False
+
+
+class _Tracked:
+    """An SMTP client that knows whether the server accepted the current message's MAIL
+    FROM (smtplib's ``sendmail`` sends MAIL FROM, then RCPT TO, then DATA)."""
+
+    mail_accepted = False
+
+    def mail(self, sender, options=()):
+        self.mail_accepted = False
+        reply = super().mail(sender, options)
+        self.mail_accepted = reply[0] == 250
+        return reply
+
+
+class _SMTP(_Tracked, smtplib.SMTP):
+    pass
+
+
+class _SMTPSSL(_Tracked, smtplib.SMTP_SSL):
+    pass
 
 
 def _connect(url: str) -> smtplib.SMTP:
@@ -83,9 +136,9 @@ def _connect(url: str) -> smtplib.SMTP:
     host, port = parts.hostname or "localhost", parts.port or SCHEMES[parts.scheme]
     context = ssl.create_default_context()
     if parts.scheme == "smtps":
-        client = smtplib.SMTP_SSL(host, port, timeout=TIMEOUT, context=context)
+        client = _SMTPSSL(host, port, timeout=TIMEOUT, context=context)
     else:
-        client = smtplib.SMTP(host, port, timeout=TIMEOUT)
+        client = _SMTP(host, port, timeout=TIMEOUT)
     try:
         if parts.scheme == "smtp+starttls":
             client.starttls(context=context)

@@ -8,12 +8,14 @@ import re
 import ssl
 import threading
 from datetime import UTC, datetime, timedelta
+from email import policy as email_policy
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from jobs.delivery import attempts
+from jobs.delivery import email as report_email
 from jobs.embedded_redis import free_port
 from jobs.reports import storage
 from jobs.runner import DeliveryError, run_report
@@ -109,6 +111,25 @@ def test_each_address_gets_its_own_message(smtp_app, make_company, mailbox):
         assert "catch-up run" in body
         assert f"http://herald.test/runs/{run.id}" in body
     assert not any(part.get_filename() for part in message.walk())
+
+
+def test_a_message_is_the_same_bytes_as_with_the_default_policy(app, make_company,
+                                                                 monkeypatch):
+    """Its headers shared between messages (jobs/delivery/email.py, SharedHeaders) change
+    nothing in what is sent, a non-ASCII name included."""
+    app.config["MAIL_FROM"] = "Herald Müller <herald@acme.example>"
+    run = new_run(make_task(make_company("Bäckerei Müller"), ["ä@acme.example"]))
+
+    def as_bytes(address: str) -> bytes:
+        message = report_email.compose(run, address, "<1@herald.test>")
+        message.set_boundary("===herald-test===")
+        return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+
+    shared = [as_bytes(a) for a in ("a@acme.example", "a@acme.example", "ä@acme.example")]
+    assert report_email.POLICY.header_factory._parsed  # parsed once, then shared
+    monkeypatch.setattr(report_email, "POLICY", email_policy.default)
+    assert shared == [as_bytes(a) for a in ("a@acme.example", "a@acme.example",
+                                           "ä@acme.example")]
 
 
 def test_one_refused_address_does_not_block_the_others(app, make_company, refusing_smtp,

@@ -4,6 +4,7 @@ outcome was unknown with its Message-ID (tests/e2e/test_scale_out.py runs it for
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import redis
@@ -11,7 +12,7 @@ from rq import Worker
 
 from jobs import reaper
 from jobs.scheduler import run_forever
-from jobs.worker import HeraldWorker, queues, work_until_stopped
+from jobs.worker import BEAT_GAP, HeraldWorker, queues, work_until_stopped
 from webapp.extensions import db
 from webapp.models import Delivery, Run
 from webapp.services import tasks as task_service
@@ -26,6 +27,37 @@ def test_a_worker_registers_again_after_redis_forgot_it(redis_conn):
     worker.heartbeat()
     assert [w.name for w in Worker.all(connection=redis_conn)] == [worker.name]
     assert Worker.all(connection=redis_conn)[0].last_heartbeat is not None
+
+
+def test_a_worker_beats_on_its_own_at_most_once_a_gap_and_never_for_less(redis_conn):
+    worker = HeraldWorker(queues(redis_conn), connection=redis_conn)
+    worker.register_birth()
+    stale = "2020-01-01T00:00:00.000000Z"
+
+    def beaten() -> bool:
+        return redis_conn.hget(worker.key, "last_heartbeat").decode() != stale
+
+    worker.heartbeat()
+    redis_conn.hset(worker.key, "last_heartbeat", stale)
+    worker.heartbeat()  # RQ's next beat, a moment later: not sent
+    assert not beaten()
+    worker.heartbeat(timeout=1000)  # it would push the expiry further: sent
+    assert beaten() and redis_conn.ttl(worker.key) > 900
+    redis_conn.hset(worker.key, "last_heartbeat", stale)
+    with redis_conn.pipeline() as pipe:  # with RQ's writes before a job: always sent
+        worker.heartbeat(50, pipeline=pipe)
+        pipe.execute()
+    assert beaten() and redis_conn.ttl(worker.key) <= 50
+    redis_conn.hset(worker.key, "last_heartbeat", stale)
+    worker.heartbeat()  # the expiry would be set further than the last beat set it: sent
+    assert beaten() and redis_conn.ttl(worker.key) > 90
+
+    redis_conn.flushall()  # a Redis restarted without its data
+    worker.heartbeat()  # within the gap: not sent, not checked
+    assert Worker.all(connection=redis_conn) == []
+    time.sleep(BEAT_GAP)
+    worker.heartbeat()
+    assert [w.name for w in Worker.all(connection=redis_conn)] == [worker.name]
 
 
 def test_the_scheduler_starts_again_when_redis_is_away():
