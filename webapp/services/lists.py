@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import load_only, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
 from ..models import OutboxMessage, Run, Task
@@ -100,7 +101,9 @@ def with_last_runs(rows: list[Task], brief: bool = False) -> None:
         select = select.options(load_only(Run.id, Run.task_id, Run.status))
     runs = {r.id: r for r in db.session.scalars(select)} if any(ids.values()) else {}
     for task in rows:
-        task.last_run = runs.get(ids.get(task.id))
+        task.last_run = run = runs.get(ids.get(task.id))
+        if run is not None:
+            _of_task(run, task)
 
 
 def runs(task: Task, args, deliveries: bool = False) -> Page:
@@ -115,7 +118,15 @@ def runs(task: Task, args, deliveries: bool = False) -> Page:
     if query.get("cursor"):
         select = select.where(Run.id < query["cursor"])
     rows = db.session.scalars(select.order_by(Run.id.desc()).limit(query["limit"] + 1)).all()
+    for run in rows:
+        _of_task(run, task)
     return keyset(rows, query["limit"])
+
+
+def _of_task(run: Run, task: Task) -> None:
+    """``run.task`` set to the task at hand, as loaded (every time of a run is shown in its
+    task's zone: else each run of a page looks its task up in the session)."""
+    set_committed_value(run, "task", task)
 
 
 def outbox_query(args) -> dict:
