@@ -36,8 +36,10 @@ def load_user(user_id: str):
     login = sessions.current()  # ended by logout or a timeout: no user, whatever the cookie
     if login is None or str(login.user_id) != user_id:
         return None
-    # With its company: every page shows its name (one query fewer per request).
-    user = db.session.get(User, login.user_id, options=[joinedload(User.company)])
+    # With its company (every page shows its name) and its roles (every page checks them):
+    # one query for the three.
+    user = db.session.get(User, login.user_id, options=[joinedload(User.company),
+                                                        joinedload(User.assignments)])
     return user if user is not None and user.is_active else None
 
 
