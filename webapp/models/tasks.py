@@ -80,8 +80,8 @@ class Task(db.Model):
     @property
     def last_run(self) -> Run | None:
         """The task's last run (the highest id, a Send test aside): as a list found it for all
-        its tasks at once (services/lists.with_last_runs sets it), else one index probe of runs
-        (task_id, id)."""
+        its tasks at once (services/lists.with_last_runs sets it; the task list's, a row of
+        its id and status only), else one index probe of runs (task_id, id)."""
         if _LAST_RUN in self.__dict__:
             return self.__dict__[_LAST_RUN]
         return db.session.scalar(sa.select(Run).where(Run.task_id == self.id,

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.orm import load_only, selectinload
+from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
@@ -22,6 +22,11 @@ from ..schemas.lists import (
 )
 from .errors import InputError, load
 
+# Each query's schema, built once (building one, a deep copy of its fields, costs more than
+# loading a query with it; a schema keeps nothing of a load).
+TASK_QUERY = {True: TaskListPortalQuerySchema(), False: TaskListQuerySchema()}
+RUN_QUERY = RunListQuerySchema()
+OUTBOX_QUERY = OutboxQuerySchema()
 SORT_COLUMNS = {"name": Task.name, "type": Task.report_type, "next_run": Task.next_run_at,
                 "status": Task.status, "created": Task.created_at}
 
@@ -42,7 +47,7 @@ def parse(schema, args) -> dict:
 
 
 def task_query(portal: bool, args) -> dict:
-    return parse(TaskListPortalQuerySchema() if portal else TaskListQuerySchema(), args)
+    return parse(TASK_QUERY[portal], args)
 
 
 def _like(text: str) -> str:
@@ -103,26 +108,31 @@ def tasks_by_page(company_id: int, query: dict) -> Page:
 def with_last_runs(rows: list[Task], brief: bool = False) -> None:
     """Each task's last run, found through (task_id, id) one task at a time (a max per task
     is one index probe; a GROUP BY over the company's runs would read its whole history).
-    ``brief``: only its id and status (what the task list shows), not every time of it."""
+    ``brief``: a row of its id and status (what the task list shows), not a Run record
+    (whose every other column, unloaded, would still be set up, row by row)."""
     if not rows:
         return
     latest = sa.select(sa.func.max(Run.id)).where(
         Run.task_id == Task.id, Run.trigger != "test").scalar_subquery()  # not a Send test
     ids = dict(db.session.execute(sa.select(Task.id, latest).where(
         Task.id.in_([t.id for t in rows]))).all())
-    select = sa.select(Run).where(Run.id.in_([i for i in ids.values() if i]))
-    if brief:
-        select = select.options(load_only(Run.id, Run.task_id, Run.status))
-    runs = {r.id: r for r in db.session.scalars(select)} if any(ids.values()) else {}
+    found = [i for i in ids.values() if i]
+    if not found:
+        runs = {}
+    elif brief:
+        runs = {r.id: r for r in db.session.execute(
+            sa.select(Run.id, Run.status).where(Run.id.in_(found)))}
+    else:
+        runs = {r.id: r for r in db.session.scalars(sa.select(Run).where(Run.id.in_(found)))}
     for task in rows:
         task.last_run = run = runs.get(ids.get(task.id))
-        if run is not None:
+        if run is not None and not brief:
             _of_task(run, task)
 
 
 def runs(task: Task, args, deliveries: bool = False) -> Page:
     """A page of the task's runs, newest first; ``deliveries`` loads theirs (one query)."""
-    query = parse(RunListQuerySchema(), args)
+    query = parse(RUN_QUERY, args)
     select = sa.select(Run).where(Run.task_id == task.id, Run.company_id == task.company_id)
     if deliveries:
         select = select.options(selectinload(Run.deliveries))
@@ -144,7 +154,7 @@ def _of_task(run: Run, task: Task) -> None:
 
 
 def outbox_query(args) -> dict:
-    return parse(OutboxQuerySchema(), args)
+    return parse(OUTBOX_QUERY, args)
 
 
 def outbox(company_id: int, query: dict) -> Page:
