@@ -137,7 +137,16 @@ def test_subclasses_derived_values_and_own_accessors_dump_as_marshmallow_does():
     class Bare:
         pass
 
+    class Shadowed:  # a property comes before what the instance's __dict__ holds
+        def __init__(self):
+            self.__dict__.update(text="hidden", count=1)
+
+        @property
+        def text(self):
+            return "shown"
+
     for schema in (Plain(), Keyed()):
         same(schema, Record())
         same(schema, {"text": "a", "shouted": None, "count": None})
         same(schema, Bare())
+        same(schema, Shadowed())

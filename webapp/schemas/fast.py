@@ -3,9 +3,11 @@ API's lists dump some 20 fields for each of 50 tasks, runs or events, and marshm
 ``serialize`` → ``get_value`` → accessor → ``getattr`` chain cost as much as loading them.
 
 ``dumper(schema)`` writes out one Python function per schema (as schemas/compiled.py does for
-loading): each plain attribute of a record is read once and converted inline as its field
-does (integers, strings, nested schemas, lists of them) or by the field's own ``_serialize``;
-a derived value (fields.derived) is asked of its function directly. Whatever it does not
+loading): each plain attribute of a record is read once (a loaded column straight from the
+record's ``__dict__``, past SQLAlchemy's descriptor, when the class lets that be the same) and
+converted inline as its field does (integers, strings, nested schemas, lists of them) or by
+the field's own ``_serialize``; a derived value (fields.derived) is asked of its function
+directly. Whatever it does not
 know — a dotted attribute, a dump default, a record read by key that is not a dict, a schema
 with dump hooks — goes through marshmallow as before. tests/webapp/test_fast_dump.py compares
 the two.
@@ -13,11 +15,13 @@ the two.
 
 from __future__ import annotations
 
+import inspect
 import keyword
 from collections.abc import Callable
 
 from marshmallow import Schema, fields, missing
 from marshmallow.decorators import POST_DUMP, PRE_DUMP
+from sqlalchemy.orm.attributes import QueryableAttribute
 
 Dump = Callable[[object], object]
 
@@ -28,45 +32,72 @@ def dumper(schema: Schema) -> Callable[[object], dict]:
             type(schema).get_attribute is not Schema.get_attribute:
         return schema.dump
     names: dict[str, object] = {"MISSING": missing}
-    by_attribute, by_key = ["def by_attribute(obj):", "    out = {}"], \
-        ["def by_key(obj):", "    out = {}"]
+    ways = {"by_attribute": _by_attribute, "by_state": _by_state, "by_key": _by_key}
+    lines = {way: [f"def {way}(obj):", "    out = {}"] for way in ways}
+    lines["by_state"].append("    state = obj.__dict__")
+    plain: list[str] = []  # the attributes read as they are (not derived, not by marshmallow)
     for n, (name, field) in enumerate(schema.dump_fields.items()):
         key = field.data_key if field.data_key is not None else name
         names[f"field{n}"] = field
-        for lines, reading in ((by_attribute, _by_attribute), (by_key, _by_key)):
-            read, convert = _lines(n, name, field, names, reading)
-            lines += [f"    {line}" for line in read]
-            lines += ["    if v is not MISSING:", *[f"        {line}" for line in convert],
-                      f"        out[{key!r}] = v"]
-    source = "\n".join([*by_attribute, "    return out", *by_key, "    return out", ""])
+        for way, reading in ways.items():
+            read, convert, attr = _lines(n, name, field, names, reading)
+            lines[way] += [f"    {line}" for line in read]
+            lines[way] += ["    if v is not MISSING:", *[f"        {line}" for line in convert],
+                           f"        out[{key!r}] = v"]
+        plain += [attr] if attr else []
+    source = "\n".join(line for way in ways for line in [*lines[way], "    return out", ""])
     exec(compile(source, f"<dump {type(schema).__name__}>", "exec"), names)  # noqa: S102
-    by_attribute, by_key = names["by_attribute"], names["by_key"]
-    slow = schema._serialize
+    by_key, slow = names["by_key"], schema._serialize
+    chosen: dict[type, Callable[[object], dict]] = {}
+
+    def choose(kind: type) -> Callable[[object], dict]:
+        if hasattr(kind, "__getitem__"):  # marshmallow reads it by key
+            return slow
+        return names["by_state" if _by_state_is_safe(kind, plain) else "by_attribute"]
 
     def dump(obj: object) -> dict:
-        if type(obj) is dict:  # marshmallow reads a mapping by key, else by attribute
+        kind = type(obj)
+        if kind is dict:  # marshmallow reads a mapping by key, else by attribute
             return by_key(obj)
-        if hasattr(obj, "__getitem__"):
-            return slow(obj)
-        return by_attribute(obj)
+        way = chosen.get(kind)
+        if way is None:
+            way = chosen[kind] = choose(kind)
+        return way(obj)
 
     return dump
 
 
-def _lines(n: int, name: str, field: fields.Field, names: dict,
-           reading: Callable[[str], list[str]]) -> tuple[list[str], list[str]]:
+def _by_state_is_safe(kind: type, attrs: list[str]) -> bool:
+    """Whether an instance's ``__dict__`` holds what reading each attribute gives, when it
+    holds the name: no property or other data descriptor of the class comes first, except
+    SQLAlchemy's mapped attributes, which answer from that ``__dict__`` when loaded."""
+    if not getattr(kind, "__dictoffset__", 0) or kind.__getattribute__ is not \
+            object.__getattribute__:
+        return False
+    for attr in attrs:
+        found = inspect.getattr_static(kind, attr, None)
+        if found is not None and not isinstance(found, QueryableAttribute) and (
+                hasattr(type(found), "__set__") or hasattr(type(found), "__delete__")):
+            return False
+    return True
+
+
+def _lines(n: int, name: str, field: fields.Field, names: dict, reading: Callable[[str], list[str]]
+           ) -> tuple[list[str], list[str], str | None]:
     """(lines that leave the field's value in ``v``, MISSING if the record has none; lines
-    that convert it as the field's ``_serialize`` does). A field without a dump default
-    whose value is missing is left out, as marshmallow leaves it."""
+    that convert it as the field's ``_serialize`` does; the attribute read as it is, if one
+    is). A field without a dump default whose value is missing is left out, as marshmallow
+    leaves it."""
     attr = field.attribute if field.attribute is not None else name
     value = getattr(field, "derived_value", None)  # fields.derived: the record's value
     if field.dump_default is not missing or not field._CHECK_ATTRIBUTE or (
             value is None and ("get_value" in vars(field) or "." in attr)):
-        return [_marshmallow(n, name)], []  # a default, another derivation, a path
+        return [_marshmallow(n, name)], [], None  # a default, another derivation, a path
+    convert = _converter(n, name, field, names)
     if value is not None:
         names[f"value{n}"] = value
-    read = [f"v = value{n}(obj)"] if value is not None else reading(attr)
-    return read, _converter(n, name, field, names)
+        return [f"v = value{n}(obj)"], convert, None
+    return reading(attr), convert, attr
 
 
 def _marshmallow(n: int, name: str) -> str:
@@ -78,6 +109,13 @@ def _by_attribute(attr: str) -> list[str]:
     if attr.isidentifier() and not keyword.iskeyword(attr):
         return ["try:", f"    v = obj.{attr}", "except AttributeError:", "    v = MISSING"]
     return [f"v = getattr(obj, {attr!r}, MISSING)"]
+
+
+def _by_state(attr: str) -> list[str]:
+    """Read from the instance's ``__dict__`` (a loaded column of a record, without SQLAlchemy's
+    descriptor), else as an attribute."""
+    return [f"v = state.get({attr!r}, MISSING)", "if v is MISSING:",
+            f"    v = getattr(obj, {attr!r}, MISSING)"]
 
 
 def _by_key(attr: str) -> list[str]:
