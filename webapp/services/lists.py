@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
@@ -106,26 +106,21 @@ def tasks_by_page(company_id: int, query: dict) -> Page:
 
 
 def with_last_runs(rows: list[Task], brief: bool = False) -> None:
-    """Each task's last run, found through (task_id, id) one task at a time (a max per task
-    is one index probe; a GROUP BY over the company's runs would read its whole history).
+    """Each task's last run, in one query: a max per task through (task_id, id), one index
+    probe each (a GROUP BY over the company's runs would read its whole history).
     ``brief``: a row of its id and status (what the task list shows), not a Run record
     (whose every other column, unloaded, would still be set up, row by row)."""
     if not rows:
         return
-    latest = sa.select(sa.func.max(Run.id)).where(
-        Run.task_id == Task.id, Run.trigger != "test").scalar_subquery()  # not a Send test
-    ids = dict(db.session.execute(sa.select(Task.id, latest).where(
-        Task.id.in_([t.id for t in rows]))).all())
-    found = [i for i in ids.values() if i]
-    if not found:
-        runs = {}
-    elif brief:
-        runs = {r.id: r for r in db.session.execute(
-            sa.select(Run.id, Run.status).where(Run.id.in_(found)))}
-    else:
-        runs = {r.id: r for r in db.session.scalars(sa.select(Run).where(Run.id.in_(found)))}
+    later = aliased(Run)
+    latest = sa.select(sa.func.max(later.id)).where(  # not a Send test
+        later.task_id == Task.id, later.trigger != "test").correlate(Task).scalar_subquery()
+    ids = sa.select(latest).where(Task.id.in_([t.id for t in rows]))
+    found = db.session.execute(sa.select(Run.id, Run.task_id, Run.status).where(
+        Run.id.in_(ids))) if brief else db.session.scalars(sa.select(Run).where(Run.id.in_(ids)))
+    runs = {run.task_id: run for run in found}  # one query: each task's max, then its row
     for task in rows:
-        task.last_run = run = runs.get(ids.get(task.id))
+        task.last_run = run = runs.get(task.id)
         if run is not None and not brief:
             _of_task(run, task)
 
