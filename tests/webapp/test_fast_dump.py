@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from marshmallow import Schema, fields, post_dump
+from marshmallow import Schema, fields, missing, post_dump
 
 from webapp.extensions import db
 from webapp.models import AuditEvent, Delivery, Run, Task
 from webapp.schemas.fast import dumper
+from webapp.schemas.fields import derived
 from webapp.services import lists
 from webapp.views.api.audit import AUDIT_PAGE
 from webapp.views.api.runs import RUN_PAGE
@@ -109,3 +110,43 @@ def test_what_it_does_not_know_goes_through_marshmallow():
     same(Outer(), Record())
     same(Outer(), {"inner": None, "many": [], "as_text": 1, "other": 1.5})
     same(Outer(), {"many": []})  # keys the mapping lacks are left out, as marshmallow does
+
+
+def test_subclasses_derived_values_and_own_accessors_dump_as_marshmallow_does():
+    class Text(fields.String):
+        pass
+
+    class Shouted(fields.String):
+        def _serialize(self, value, attr, obj, **kwargs):
+            return None if value is None else str(value).upper()
+
+    class Plain(Schema):
+        text = Text()
+        shouted = Shouted()
+        count = fields.Integer()
+        twice = derived(fields.Integer(), lambda r: 2 * len(type(r).__name__))
+        gone = derived(fields.String(), lambda r: missing)
+
+    class Keyed(Plain):
+        def get_attribute(self, obj, attr, default):
+            return f"{attr}!" if attr == "text" else super().get_attribute(obj, attr, default)
+
+    class Record:
+        text, shouted, count = 12, "quiet", "7"
+
+    class Bare:
+        pass
+
+    class Shadowed:  # a property comes before what the instance's __dict__ holds
+        def __init__(self):
+            self.__dict__.update(text="hidden", count=1)
+
+        @property
+        def text(self):
+            return "shown"
+
+    for schema in (Plain(), Keyed()):
+        same(schema, Record())
+        same(schema, {"text": "a", "shouted": None, "count": None})
+        same(schema, Bare())
+        same(schema, Shadowed())

@@ -63,7 +63,15 @@ class Task(db.Model):
 
     @property
     def recipient_emails(self) -> list[str]:
+        """The recipients' addresses: as a list found them for all its tasks at once
+        (services/lists.with_recipient_emails sets them), else from its recipients."""
+        if _EMAILS in self.__dict__:
+            return list(self.__dict__[_EMAILS])
         return [r.email for r in self.recipients]
+
+    @recipient_emails.setter
+    def recipient_emails(self, emails: list[str]) -> None:
+        self.__dict__[_EMAILS] = emails
 
     @property
     def editable(self) -> bool:
@@ -72,8 +80,8 @@ class Task(db.Model):
     @property
     def last_run(self) -> Run | None:
         """The task's last run (the highest id, a Send test aside): as a list found it for all
-        its tasks at once (services/lists.with_last_runs sets it), else one index probe of runs
-        (task_id, id)."""
+        its tasks at once (services/lists.with_last_runs sets it; the task list's, a row of
+        its id and status only), else one index probe of runs (task_id, id)."""
         if _LAST_RUN in self.__dict__:
             return self.__dict__[_LAST_RUN]
         return db.session.scalar(sa.select(Run).where(Run.task_id == self.id,
@@ -86,6 +94,7 @@ class Task(db.Model):
 
 
 _LAST_RUN = "_last_run_found"
+_EMAILS = "_recipient_emails_found"
 
 
 class TaskRecipient(db.Model):

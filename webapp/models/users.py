@@ -117,6 +117,8 @@ class LoginSession(db.Model):
     last_seen_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     ended_at = mapped_column(UTCDateTime)
 
+    user = relationship("User")
+
 
 class Role(db.Model):
     __tablename__ = "roles"

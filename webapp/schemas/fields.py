@@ -155,4 +155,5 @@ def derived(field: fields.Field, value: Callable[[object], object]) -> fields.Fi
     """``field``, documented as it is, whose dumped value is ``value(obj)`` (a value the
     record does not hold as an attribute: a task's schedule, a role's holder count)."""
     field.get_value = lambda obj, attr, accessor=None, default=None: value(obj)
+    field.derived_value = value  # what schemas/fast.py asks directly
     return field

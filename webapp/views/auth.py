@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, Length
@@ -36,8 +35,7 @@ def load_user(user_id: str):
     login = sessions.current()  # ended by logout or a timeout: no user, whatever the cookie
     if login is None or str(login.user_id) != user_id:
         return None
-    # With its company: every page shows its name (one query fewer per request).
-    user = db.session.get(User, login.user_id, options=[joinedload(User.company)])
+    user = login.user  # loaded with the login, its company and its roles
     return user if user is not None and user.is_active else None
 
 
