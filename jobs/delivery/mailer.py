@@ -114,8 +114,7 @@ class _Tracked:
 
     mail_accepted = False
 
-    def mail(self, sender, options=()):
-        self.mail_accepted = False
+    def mail(self, sender, options=()):  # the flag is reset before each message (_send)
         reply = super().mail(sender, options)
         self.mail_accepted = reply[0] == 250
         return reply
