@@ -116,3 +116,52 @@ if (window.htmx) {
     });
   });
 }
+
+// What is typed or ticked in a part of the form while htmx fetches its replacement (the
+// fields of a report type, a transport's server settings) stays: the reply was rendered from
+// the values sent, so each field changed since is set again in the part that replaces it.
+function fieldValues(root) {
+  const values = new Map();
+  root.querySelectorAll("input[name], select[name], textarea[name]").forEach((field) => {
+    const key = field.name;
+    if (field.type === "checkbox" || field.type === "radio") {
+      values.set(key, (values.get(key) || "") + (field.checked ? `\n${field.value}` : ""));
+    } else if (!values.has(key)) {
+      values.set(key, field.value);
+    }
+  });
+  return values;
+}
+function setField(root, name, value) {
+  root.querySelectorAll("input[name], select[name], textarea[name]").forEach((field) => {
+    if (field.name !== name) {
+      return;
+    }
+    if (field.type === "checkbox" || field.type === "radio") {
+      field.checked = value.split("\n").includes(field.value);
+    } else {
+      field.value = value;
+    }
+  });
+}
+const sentValues = new WeakMap();  // a request → the values in its target when it was sent
+document.addEventListener("htmx:beforeRequest", (event) => {
+  const target = event.detail.target;
+  if (target && target.id) {
+    sentValues.set(event.detail.xhr, { id: target.id, values: fieldValues(target) });
+  }
+});
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const sent = sentValues.get(event.detail.xhr);
+  const target = sent && document.getElementById(sent.id);
+  if (target) {
+    sent.changed = [...fieldValues(target)].filter(([key, value]) => sent.values.get(key) !== value);
+  }
+});
+document.addEventListener("htmx:afterSwap", (event) => {
+  const sent = sentValues.get(event.detail.xhr);
+  const swapped = sent && sent.changed && document.getElementById(sent.id);
+  if (swapped) {
+    sent.changed.forEach(([name, value]) => setField(swapped, name, value));
+  }
+});

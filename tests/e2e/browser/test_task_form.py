@@ -376,6 +376,33 @@ def test_an_expired_session_brings_the_form_back_after_logging_in(new_page, live
     expect(page.get_by_label("Recipient email 1")).to_be_visible()
 
 
+def test_what_is_ticked_while_the_type_fields_load_stays(new_page, acme):
+    """The report type's fields are fetched and swapped in: a channel ticked and a number
+    typed while that request is on its way are in the fields that replace them."""
+    page = new_page()
+    log_in(page, acme.admin_email)
+    page.goto("/tasks/new")
+    held = []
+    page.route(re.compile(r"/tasks/channels\?"), lambda route: held.append(route))
+    page.get_by_label("Report type").select_option("usage_by_users")
+    deadline = time.monotonic() + 10
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(20)
+    assert held, "the report type's fields were never asked for"
+    page.locator("input[name=channels][value=sms]").check()
+    page.locator("input[name=channels][value=imessage]").check()
+    held[0].continue_()
+    page.locator("#type-fields[data-report-type=usage_by_users]").wait_for()
+    assert page.locator("input[name=channels][value=sms]").is_checked()
+    assert page.locator("input[name=channels][value=imessage]").is_checked()
+    assert not page.locator("input[name=channels][value=whatsapp]").is_checked()
+    page.unroute(re.compile(r"/tasks/channels\?"))
+    page.get_by_label("Report type").select_option("whatsapp_inactivity")
+    page.locator("#type-fields[data-report-type=whatsapp_inactivity]").wait_for()
+    expect(page.locator("input[name=channels]")).to_have_count(1)  # sms is not one of its own
+    assert not page.locator("input[name=channels][value=whatsapp]").is_checked()
+
+
 def test_sso_settings_say_every_error_at_once_and_keep_the_secret(new_page, acme, form_errors):
     page = new_page()
     log_in(page, acme.admin_email)
