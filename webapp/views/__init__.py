@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify
 from flask_wtf.csrf import CSRFError
 
 from jobs import schedule as sched
@@ -17,6 +17,7 @@ from . import (
     admin,
     alerts,
     auth,
+    drafts,
     errors,
     my,
     operations,
@@ -24,7 +25,6 @@ from . import (
     roles,
     runs,
     sso,
-    task_form,
     tasks,
     users,
     words,
@@ -44,13 +44,9 @@ def register_blueprints(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
-        """A task form or the SSO settings sent after the session expired lose nothing
-        typed (secrets kept server-side)."""
-        if request.method == "POST" and request.endpoint in ("tasks.create", "tasks.edit"):
-            return task_form.session_expired()
-        if request.method == "POST" and request.endpoint == "sso.settings":
-            return task_form.session_expired(("client_secret",))
-        return errors.http_error(exc)
+        """A form sent after its session expired loses nothing typed (views/drafts.py)."""
+        kept = drafts.kept_for_request()
+        return drafts.session_expired(kept) if kept else errors.http_error(exc)
 
     app.jinja_env.globals.update(can=can, can_download=can_download, P=P, nav_links=nav_links,
                                  describe=schedule_words.describe, schedule_of=sched.of,

@@ -11,6 +11,7 @@ from ..extensions import db
 from ..models.users import TOKEN_SCOPES
 from ..services import tokens
 from ..services.errors import InputError
+from . import drafts
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -24,13 +25,14 @@ def _page(values: dict | None = None, errors: dict | None = None, made=None, sta
 @bp.get("/tokens")
 @login_required
 def token_list():
-    return _page()
+    draft = drafts.restore()  # sent after the session expired: what was typed comes back
+    return _page(_typed(draft) if draft is not None else None)
 
 
 @bp.post("/tokens")
 @login_required
 def token_create():
-    values = {k: request.form.get(k, "").strip() for k in ("name", "scope", "expires_days")}
+    values = _typed(request.form)
     payload = {"name": values["name"], "scope": values["scope"] or "read"}
     days = values["expires_days"]
     if days:
@@ -45,6 +47,11 @@ def token_create():
         return _page(values, exc.fields, status=422)
     db.session.commit()
     return _page(made=(token, plain))  # its text on this page only, never again
+
+
+def _typed(form) -> dict:
+    """What the new-token form says: a name, a scope, an expiry (its text is Herald's)."""
+    return {k: form.get(k, "").strip() for k in ("name", "scope", "expires_days")}
 
 
 @bp.post("/tokens/<int:token_id>/revoke")

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user, login_required, login_url
 from flask_wtf import FlaskForm
 from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, PasswordField, StringField
@@ -21,7 +21,8 @@ from ..extensions import db, limiter, login_manager
 from ..models import Company, User
 from ..models.users import email_key
 from ..services import audit, sessions, tokens
-from .task_form import DRAFT
+from . import drafts
+from .drafts import DRAFT
 
 bp = Blueprint("auth", __name__)
 
@@ -37,6 +38,18 @@ def load_user(user_id: str):
         return None
     user = login.user  # loaded with the login, its company and its roles
     return user if user is not None and user.is_active else None
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    """A page that needs a login, without one: to the login page, and back after it. A form
+    sent after its login timed out (its cookie, CSRF token and all, still there) keeps what
+    was typed, as one whose CSRF token was refused does (views/drafts.py)."""
+    kept = drafts.kept_for_request()
+    if kept:
+        return drafts.session_expired(kept)
+    flash(login_manager.login_message, login_manager.login_message_category)
+    return redirect(login_url(login_manager.login_view, next_url=request.url))
 
 
 @login_manager.request_loader
@@ -102,7 +115,7 @@ def login():
             audit.record("login.success", matches[0], actor=matches[0],
                          details={"method": "password"})
             db.session.commit()
-            sessions.start(matches[0], keep=(DRAFT,))  # a task form sent after expiry
+            sessions.start(matches[0], keep=(DRAFT,))  # a form sent after expiry
             return redirect(safe_next(request.args.get("next")) or landing(matches[0]))
         g.login_failed = not matches
         for user in candidates if not matches else ():

@@ -15,6 +15,7 @@ from ..services import accounts
 from ..services import roles as role_service
 from ..services.errors import InputError
 from ..tenancy import get_for_company_or_404
+from . import drafts
 
 bp = Blueprint("roles", __name__, url_prefix="/admin")
 
@@ -69,10 +70,11 @@ def _edit(role: Role | None):
     values = {"name": role.name if role else "", "description": role.description if role else "",
               "permissions": list(role.permissions) if role else []}
     errors = {}
+    draft = drafts.restore()  # sent after the session expired: what was typed comes back
+    if draft is not None:
+        values = _typed(draft)
     if request.method == "POST":
-        values = {"name": request.form.get("name", ""),
-                  "description": request.form.get("description", ""),
-                  "permissions": request.form.getlist("permissions")}
+        values = _typed(request.form)
         try:
             data = role_service.validate(current_user.company_id, values,
                                          permissions_of(current_user), role)
@@ -89,6 +91,11 @@ def _edit(role: Role | None):
             return redirect(url_for("roles.show", role_id=saved.id))
     return render_template("roles/form.html", role=role, values=values, errors=errors,
                            groups=catalog_groups()), (422 if errors else 200)
+
+
+def _typed(form) -> dict:
+    return {"name": form.get("name", ""), "description": form.get("description", ""),
+            "permissions": form.getlist("permissions")}
 
 
 @bp.post("/roles/<int:role_id>/delete")

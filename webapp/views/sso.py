@@ -11,7 +11,6 @@ from authlib.integrations.base_client import OAuthError
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_required
 from joserfc.errors import JoseError
-from werkzeug.datastructures import MultiDict
 
 from roles import permissions as P
 from roles import sso
@@ -24,8 +23,8 @@ from ..models.sso import SYNC_MODES
 from ..services import audit, connection_tests, form_secrets, sessions, sso_check
 from ..services import sso as sso_service
 from ..services.errors import InputError
+from . import drafts
 from .auth import safe_next
-from .task_form import DRAFT
 
 bp = Blueprint("sso", __name__)
 log = logging.getLogger(__name__)
@@ -97,7 +96,7 @@ def callback(slug: str):
     audit.record("login.success", user, actor=user, details={"method": "sso"})
     db.session.commit()
     next_page = session.pop("sso_next", None)
-    sessions.start(user)
+    sessions.start(user, keep=(drafts.DRAFT,))  # a form sent after the login expired
     return redirect(next_page or url_for("tasks.home"))
 
 
@@ -120,12 +119,9 @@ def settings():
     errors: dict[str, str] = {}
     token = form_secrets.valid_token(request.form.get("form_token"))
     kept: dict[str, str] = {}
-    draft = session.get(DRAFT)
-    if request.method == "GET" and draft and draft.get("path") == request.path:
-        session.pop(DRAFT)  # sent after the session expired: everything typed comes back
-        form = MultiDict(draft["fields"])
-        token = form_secrets.valid_token(form.get("form_token"))
-        kept = form_secrets.adopt(current_user.id, token)
+    form = drafts.restore()
+    if form is not None:  # sent after the session expired: everything typed comes back
+        token, kept = drafts.adopt_secrets(form)
         values = {**_payload(form, kept), "role_mapping": form.get("role_mapping", "")}
         return _render_settings(current, values, {}, 200, token, kept)
     if request.method == "POST":

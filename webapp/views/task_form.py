@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from werkzeug.datastructures import MultiDict
 
 from jobs import schedule as sched
 from jobs import schedule_words, series
@@ -26,14 +25,13 @@ from ..services import tasks as task_service
 from ..services.connection_tests import TestResult, TooManyTests
 from ..services.errors import InputError
 from ..tenancy import current_company
-from . import forms, task_series, timezones
+from . import drafts, forms, task_series, timezones
 
 STEP1_KEYS = ("name", "report_type", "channels", "schedule", "options", "active", "ends_on",
               "catch_up")
 STEP1_FIELDS = ("name", "report_type", "schedule_kind", "schedule_time", "schedule_every_hours",
                 "schedule_every_months", "schedule_day", "schedule_weekday", "timezone",
                 "inactivity_days", "org_unit_ids")
-DRAFT = "task_form_draft"  # the session key of a form sent after its session expired
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -110,14 +108,12 @@ def fragment(block: str):
 
 
 def new_form(task: Task | None):
-    draft = session.get(DRAFT)
-    if draft and draft.get("path") == request.path:  # sent after the session expired
-        session.pop(DRAFT)
-        form = MultiDict(draft["fields"])
-        token = form_secrets.valid_token(form.get("form_token"))
+    form = drafts.restore()
+    if form is not None:  # sent after the session expired: what was typed comes back
+        token, kept = drafts.adopt_secrets(form)
         return render_form(task, forms.values_from(form, current_company().timezone),
                            2 if form.get("step") == "2" else 1, form_token=token,
-                           kept_secrets=form_secrets.adopt(current_user.id, token))
+                           kept_secrets=kept)
     values = forms.values_of(task, current_company().timezone)
     if task is None and task_service.active_count(current_company()) >= \
             task_service.MAX_ACTIVE_TASKS:
@@ -132,28 +128,6 @@ def duplicate_form(source: Task):
     values["active"] = task_service.active_count(current_company()) < \
         task_service.MAX_ACTIVE_TASKS
     return render_form(None, values, 1, form_url=url_for("tasks.create"))
-
-
-def session_expired(secret_fields: tuple[str, ...] = forms.SECRET_FIELDS):
-    """The form was sent with a CSRF token its session no longer accepts (the session
-    expired, or the token did): keep what was typed in the session (passwords stay in
-    form_secrets under the form's token), and come back to the form, through the login page
-    when the login is gone too."""
-    session[DRAFT] = {"path": request.path, "fields": [
-        [k, v] for k, v in request.form.items(multi=True)
-        if k not in ("csrf_token", "action", *secret_fields)]}
-    token = request.form.get("form_token")
-    if token and token == form_secrets.valid_token(token):  # the passwords just typed
-        form_secrets.keep(current_user.id if current_user.is_authenticated else
-                          form_secrets.NOBODY, token,
-                          {k: request.form.get(k, "") for k in secret_fields})
-    if current_user.is_authenticated:
-        flash("Your session expired before the form was sent: what you typed is back. "
-              "Send it again.", "error")
-        return redirect(request.path)
-    flash("Your session expired before the form was sent. Log in again: what you typed "
-          "will be back in the form.", "error")
-    return redirect(url_for("auth.login", next=request.path))
 
 
 def submit(task: Task | None):

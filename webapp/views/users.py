@@ -16,6 +16,7 @@ from ..models.users import email_key
 from ..services import accounts
 from ..services.errors import InputError
 from ..tenancy import current_company, get_for_company_or_404
+from . import drafts
 
 bp = Blueprint("users", __name__, url_prefix="/admin/users")
 
@@ -31,10 +32,11 @@ def _login():
 def create():
     values = {"email": "", "name": "", "is_group": False, "invite": True}
     errors = {}
+    draft = drafts.restore()  # sent after the session expired: what was typed comes back
+    if draft is not None:
+        values = _typed(draft)
     if request.method == "POST":
-        values = {"email": request.form.get("email", ""), "name": request.form.get("name", ""),
-                  "is_group": bool(request.form.get("is_group")),
-                  "invite": bool(request.form.get("invite"))}
+        values = _typed(request.form)
         if len(values["name"]) > 200:
             errors["name"] = "Name must have at most 200 characters."
         try:
@@ -52,6 +54,11 @@ def create():
             return redirect(url_for("roles.user", user_id=user.id))
     return render_template("users/new.html", values=values, errors=errors), \
         (422 if errors else 200)
+
+
+def _typed(form) -> dict:
+    return {"email": form.get("email", ""), "name": form.get("name", ""),
+            "is_group": bool(form.get("is_group")), "invite": bool(form.get("invite"))}
 
 
 @bp.post("/<int:user_id>/invite")
