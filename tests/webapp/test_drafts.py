@@ -126,3 +126,14 @@ def test_a_draft_comes_back_only_on_its_own_form(auth, make_company):
     auth.client.post("/admin/roles/new", data={"csrf_token": "stale", "name": "Role typed"})
     assert "Role typed" not in auth.client.get("/admin/users/new").get_data(as_text=True)
     assert "Role typed" in auth.client.get("/admin/roles/new").get_data(as_text=True)
+
+
+def test_the_task_form_keeps_what_was_typed_when_its_login_timed_out(auth, make_company):
+    from .test_portal import STEP1
+
+    make_company("Acme")
+    auth.login("admin@acme.example")
+    client, response = _expire_by_idle(auth, "/tasks/new", {
+        **STEP1, "name": "Outlived its login", "step": "1", "action": "next"})
+    page = _back_after_login(client, response, "/tasks/new")
+    assert 'value="Outlived its login"' in page
