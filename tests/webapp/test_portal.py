@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from webapp.extensions import db
-from webapp.models import OutboxMessage, Run, Task
+from webapp.models import OutboxMessage, Role, Run, Task
 
 from ..conftest import csrf_token
 
@@ -134,8 +134,12 @@ def test_forms_need_csrf(make_company, auth):
     # The task form comes back with what was typed (test_task_form.py); nothing is saved.
     assert response.status_code == 302 and response.headers["Location"] == "/tasks/new"
     assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 0
-    response = auth.client.post("/admin/roles/new", data={"name": "No token"})
-    assert response.status_code == 400
+    response = auth.client.post("/admin/roles/new", data={"name": "No token"})  # so does this
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/roles/new"
+    assert db.session.scalar(sa.select(sa.func.count(Role.id)).where(Role.name == "No token")) \
+        == 0
+    response = auth.client.post("/alerts", data={"failure_alerts": "1"})  # a form with nothing
+    assert response.status_code == 400  # typed to keep: refused, said so
     assert "CSRF" in response.get_data(as_text=True)
 
 
