@@ -290,3 +290,14 @@ def test_password_login_page_offers_sso(app, acme):
     response = client.get("/sso", query_string={"company": "Acme-Bank", "next": "/tasks"})
     assert response.headers["Location"] == "/sso/acme-bank/login?next=/tasks"
     assert PASSWORD  # password login stays available alongside SSO
+
+
+def test_a_form_sent_after_the_session_expired_comes_back_after_an_sso_login(app, acme):
+    client = app.test_client()
+    response = client.post("/account/tokens", data={"csrf_token": "stale", "scope": "read",
+                                                    "name": "Typed before SSO"})
+    assert response.headers["Location"] == "/login?next=/account/tokens"
+    response = sso_login(client, "acme-bank", "rita", next_path="/account/tokens")
+    assert response.headers["Location"] == "/account/tokens"
+    page = client.get("/account/tokens").get_data(as_text=True)
+    assert 'value="Typed before SSO"' in page and "what you typed is back" in page
