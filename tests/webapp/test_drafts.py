@@ -137,3 +137,19 @@ def test_the_task_form_keeps_what_was_typed_when_its_login_timed_out(auth, make_
         **STEP1, "name": "Outlived its login", "step": "1", "action": "next"})
     page = _back_after_login(client, response, "/tasks/new")
     assert 'value="Outlived its login"' in page
+
+
+def test_a_draft_comes_back_only_to_the_user_whose_login_expired(auth, make_company):
+    """The login timed out with its cookie still there: someone else who logs in on that
+    browser (here another company's admin) finds the form empty."""
+    make_company("Acme")
+    make_company("Other")
+    auth.login("admin@acme.example")
+    path = "/admin/roles/new"
+    client, response = _expire_by_idle(auth, path, {"name": "Acme's secret plan",
+                                                    "description": "Not for others"})
+    assert response.headers["Location"] == f"/login?next={path}"
+    assert Auth(client).login("admin@other.example", next_path=path).status_code == 302
+    page = client.get(path).get_data(as_text=True)
+    assert "Acme&#39;s secret plan" not in page and "Not for others" not in page
+    assert BACK not in page

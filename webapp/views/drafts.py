@@ -59,7 +59,7 @@ def kept_for_request() -> Kept | None:
 def session_expired(kept: Kept):
     """Keep what was typed in this request's form and go back to it: straight away when
     the login is alive (only the CSRF token was refused), else through the login page."""
-    session[DRAFT] = {"path": request.path, "fields": [
+    session[DRAFT] = {"path": request.path, "user": session.get("_user_id"), "fields": [
         [k, v] for k, v in request.form.items(multi=True) if kept.keeps(k)]}
     token = request.form.get("form_token")
     if kept.secrets and token and token == form_secrets.valid_token(token):
@@ -75,12 +75,16 @@ def session_expired(kept: Kept):
 
 def restore() -> MultiDict | None:
     """The fields typed into this page's form before its session expired (once), or None.
-    Nothing of them has been saved: a flash says so."""
+    Nothing of them has been saved: a flash says so. A draft whose expired login was known
+    comes back to that user only (someone else logging in on the same browser finds the form
+    empty); one sent with no cookie at all comes back to whoever logs in next there."""
     draft = session.get(DRAFT)
     if request.method != "GET" or not isinstance(draft, dict) \
             or draft.get("path") != request.path:
         return None
     session.pop(DRAFT)
+    if draft.get("user") not in (None, current_user.get_id()):
+        return None  # typed by the user of the expired login, not by the one now logged in
     flash("Your session expired before the form was sent: what you typed is back, and "
           "nothing was saved. Send it again.", "error")
     return MultiDict([tuple(pair) for pair in draft.get("fields", ())])
