@@ -118,3 +118,26 @@ def test_idle_and_absolute_session_timeouts(live):
                 {"then": then, "email": tenant.admin_email})
         assert not _signed_in(live, browser), column
     engine.dispose()
+
+
+def test_an_administrator_revokes_another_users_token_and_nobody_else_can(live):
+    """A leaked token is revoked by whoever manages the company's users, by the API; its
+    owner's colleagues without that permission and other companies' administrators find no
+    such token."""
+    tenant, other = make_tenant(live, "Leak Co"), make_tenant(live, "Leak Other Co")
+    admin, stranger = Api(live.url, tenant.token), Api(live.url, other.token)
+    assert admin.post("/api/v1/users", json={"email": "dev@leak-co.example"}).status_code == 201
+    dev = Api(live.url, live.cli("users", "token", "--company", tenant.slug,
+                                 "dev@leak-co.example").strip().splitlines()[-1])
+    dev_token, dev_name = (dev.get("/api/v1/tokens").json()[0][k] for k in ("id", "name"))
+    admin_token = admin.get("/api/v1/tokens").json()[0]["id"]
+    assert dev.delete(f"/api/v1/tokens/{admin_token}").status_code == 404
+    assert stranger.delete(f"/api/v1/tokens/{dev_token}").status_code == 404
+    assert dev.get("/api/v1/tokens").status_code == 200
+    assert admin.delete(f"/api/v1/tokens/{dev_token}").status_code == 204
+    assert dev.get("/api/v1/tokens").status_code == 401
+    assert admin.get("/api/v1/tasks").status_code == 200
+    event = admin.get("/api/v1/audit", params={"action": "token.revoke"}).json()["events"][0]
+    assert event["actor"] == tenant.admin_email
+    assert event["target_name"] == "dev@leak-co.example"
+    assert event["details"]["name"] == dev_name

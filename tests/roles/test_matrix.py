@@ -92,6 +92,7 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("POST", "/admin/users/<int:user_id>/invite"): staff(302, 403, 404, 302),
     ("POST", "/admin/users/<int:user_id>/deactivate"): staff(302, 403, 404, 302),
     ("POST", "/admin/users/<int:user_id>/reactivate"): staff(302, 403, 404, 302),
+    ("POST", "/admin/users/<int:user_id>/tokens/<int:token_id>/revoke"): staff(302, 403, 404, 404),
     # The task form's "Invite them" (no address given here: not a user).
     ("POST", "/admin/users/invite"): staff(302, 403, 404, 404),
     # Everyone logged in has My reports (the landing page of those without the task list).

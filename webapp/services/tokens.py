@@ -1,5 +1,6 @@
 """API tokens: a name, a scope (read, ingest, admin) and an optional expiry; shown once when
-made, stored as a SHA-256; listed and revoked by their owner (docs/product.md §9)."""
+made, stored as a SHA-256; listed and revoked by their owner, and revoked by whoever manages
+the company's users (a leaked or forgotten token) (docs/product.md §9)."""
 
 from __future__ import annotations
 
@@ -29,9 +30,13 @@ def of_user(user: User) -> list[ApiToken]:
                                    .order_by(ApiToken.id.desc())))
 
 
-def get_own(user: User, token_id: int) -> ApiToken | None:
+def get_own(user: User, token_id: int, manages_users: bool = False) -> ApiToken | None:
+    """The user's token with this id; with ``manages_users``, any token of the user's
+    company. None otherwise: another company's token is as unknown as a missing one."""
     token = db.session.get(ApiToken, token_id) if 0 < token_id < 2**31 else None
-    return token if token is not None and token.user_id == user.id else None
+    if token is None or token.user_id == user.id:
+        return token
+    return token if manages_users and token.user.company_id == user.company_id else None
 
 
 def create(user: User, raw, via: str = "api") -> tuple[ApiToken, str]:
@@ -57,6 +62,8 @@ def issue(user: User, name: str, scope: str = "admin", expires_at: datetime | No
 
 
 def revoke(token: ApiToken) -> None:
+    """Delete the token (the caller commits); the event names its owner as the target and
+    whoever revoked it as the actor."""
     audit.record("token.revoke", token.user, details={"token_id": token.id,
                                                       "name": token.name})
     db.session.delete(token)

@@ -11,7 +11,7 @@ from roles.viewer import download_blockers
 
 from ..extensions import db
 from ..models import Role, User
-from ..services import accounts
+from ..services import accounts, tokens
 from ..services import roles as role_service
 from ..services.errors import InputError
 from ..tenancy import get_for_company_or_404
@@ -132,7 +132,7 @@ def _render_user(target: User, errors: dict | None = None, status: int = 200):
     blocker = download_blockers(target.company_id, [target.email]).get(target.email)
     return render_template("roles/user.html", target=target, assignable=assignable,
                            errors=errors or {}, login=accounts.login_state(target),
-                           blocker=blocker), status
+                           blocker=blocker, api_tokens=tokens.of_user(target)), status
 
 
 @bp.post("/users/<int:user_id>/roles")

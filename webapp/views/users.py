@@ -4,7 +4,7 @@ user's roles are views/roles.py)."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from roles import permissions as P
@@ -13,7 +13,7 @@ from roles.access import permissions_of, require_permission
 from ..extensions import db
 from ..models import User
 from ..models.users import email_key
-from ..services import accounts
+from ..services import accounts, tokens
 from ..services.errors import InputError
 from ..tenancy import current_company, get_for_company_or_404
 from . import drafts
@@ -118,6 +118,21 @@ def _set_active(user_id: int, active: bool):
         db.session.commit()
         flash(f"{target.email} is {'active again' if active else 'deactivated'}" +
               ("." if active else ": they can no longer log in nor use API tokens."))
+    return redirect(url_for("roles.user", user_id=target.id))
+
+
+@bp.post("/<int:user_id>/tokens/<int:token_id>/revoke")
+@require_permission(P.MANAGE_USERS)
+def revoke_token(user_id: int, token_id: int):
+    """Revoke one of a user's API tokens (a leaked one, or one its owner forgot): it stops
+    working at once. Only the company's users' tokens are found."""
+    target = get_for_company_or_404(User, user_id)
+    token = tokens.get_own(current_user, token_id, manages_users=True)
+    if token is None or token.user_id != target.id:
+        abort(404)
+    tokens.revoke(token)
+    db.session.commit()
+    flash(f"{target.email}'s token “{token.name}” revoked: it no longer works.")
     return redirect(url_for("roles.user", user_id=target.id))
 
 

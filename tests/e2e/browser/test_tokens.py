@@ -37,6 +37,37 @@ def test_make_use_and_revoke_a_token_in_the_portal(new_page, live, problems):
     problems.expect_statuses(422)  # the form sent back without a name
 
 
+def test_an_administrator_revokes_a_users_token_on_their_page(new_page, live):
+    tenant = make_tenant(live, "Token Admin Co")
+    admin = {"Authorization": f"Bearer {tenant.token}"}
+    made = requests.post(f"{live.url}/api/v1/users", json={"email": "ci@token-admin-co.example"},
+                         headers=admin, timeout=30)
+    assert made.status_code == 201, made.text
+    token = live.cli("users", "token", "--company", tenant.slug,
+                     "ci@token-admin-co.example").strip().splitlines()[-1]
+    theirs = {"Authorization": f"Bearer {token}"}
+    assert requests.get(f"{live.url}/api/v1/tokens", headers=theirs, timeout=30).ok
+    page = new_page()
+    log_in(page, tenant.admin_email)
+    page.goto(f"/admin/users/{made.json()['id']}")
+    row = page.locator("#user-tokens tbody tr").first
+    expect(row.locator("td").nth(1)).to_have_text("admin")  # the CLI's token: scope admin
+    asked = []
+
+    def accept(dialog):
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", accept)
+    row.get_by_role("button", name="Revoke").click()
+    expect(page.get_by_text("revoked: it no longer works")).to_be_visible()
+    assert "ci@token-admin-co.example" in asked[0]
+    expect(page.locator("#user-tokens")).to_contain_text("No API tokens.")
+    assert requests.get(f"{live.url}/api/v1/tokens", headers=theirs,
+                        timeout=30).status_code == 401
+    assert requests.get(f"{live.url}/api/v1/tasks", headers=admin, timeout=30).ok
+
+
 def test_log_out_ends_the_session_everywhere(new_page, live):
     tenant = make_tenant(live, "Logout Browser Co")
     page = new_page()

@@ -1,9 +1,13 @@
-"""The user's own API tokens: list, create (its text shown once), revoke."""
+"""The user's own API tokens: list, create (its text shown once), revoke; an administrator
+revokes any of the company's."""
 
 from __future__ import annotations
 
 from flask import jsonify, request
 from flask_login import current_user
+
+from roles import permissions as P
+from roles.access import can
 
 from ...extensions import db
 from ...schemas.tokens import TokenCreatedSchema, TokenSchema
@@ -50,7 +54,8 @@ def create_token():
 
 @bp.delete("/tokens/<int:token_id>")
 def revoke_token(token_id: int):
-    """Revoke one of your tokens: it stops working at once.
+    """Revoke one of your tokens, or, with "Manage users and roles", any token of your
+    company's users (its id is in the token.create audit event): it stops working at once.
     ---
     delete:
       summary: Revoke an API token
@@ -58,9 +63,10 @@ def revoke_token(token_id: int):
       responses:
         204: {description: Revoked}
     """
-    token = tokens.get_own(current_user, token_id)
+    token = tokens.get_own(current_user, token_id, can(P.MANAGE_USERS))
     if token is None:
-        return error_response(404, "not_found", "You have no token with this id.")
+        return error_response(404, "not_found", "There is no token with this id that you "
+                              "may revoke.")
     tokens.revoke(token)
     db.session.commit()
     return "", 204
