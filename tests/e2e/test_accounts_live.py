@@ -1,6 +1,7 @@
 """Recipients and people over HTTP against the live server (gunicorn, real SMTP sink): an
 invitation sent by the CLI works once, forgot password answers alike (its mail sent by a
-worker), set-password from standard input, a deactivated user's token stops working, My reports after login."""
+worker), set-password from standard input, a deactivated user's token stops working, My
+reports after login."""
 
 from __future__ import annotations
 
