@@ -1,6 +1,7 @@
 """Recipients and people over HTTP against the live server (gunicorn, real SMTP sink): an
-invitation sent by the CLI works once, forgot password answers alike, set-password from
-standard input, a deactivated user's token stops working, My reports after login."""
+invitation sent by the CLI works once, forgot password answers alike (its mail sent by a
+worker), set-password from standard input, a deactivated user's token stops working, My
+reports after login."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from tests.conftest import PASSWORD
 from .conftest import make_tenant
 
 NEW = "correct staple battery horse"
+MAIL_JOB = "reports: herald-mail-"  # a worker's log line as it takes a mail job
 
 
 def emailed_path(mailbox, to: str, after: int = 0) -> str:
@@ -73,9 +75,11 @@ def test_forgot_password_alike_and_cli_set_password(live, mailbox):
         text = re.sub(r'value="[^"]+"|"X-CSRFToken": "[^"]+"', "", answer.text)
         return answer.status_code, text
 
-    before = len(mailbox.messages)
+    before, jobs = len(mailbox.messages), live.log().count(MAIL_JOB)
     assert ask(tenant.admin_email) == ask("nobody@forgetful-bank.example")
     emailed_path(mailbox, tenant.admin_email, before)
+    # Sent by a reports worker (one job, for the known address), not by the web request.
+    assert live.log().count(MAIL_JOB) == jobs + 1
 
     live.cli("users", "set-password", "--company", tenant.slug, tenant.admin_email,
              stdin=NEW + "\n")

@@ -13,6 +13,7 @@ import requests
 
 from jobs.delivery.targets import is_public
 from roles import permissions as P
+from tests.roles.oidc_provider import Provider
 from tests.security_traps import Silent, Trap
 from tests.serving import Served
 
@@ -131,6 +132,35 @@ def test_private_targets_are_refused_without_allow_private_targets(strict, trap)
     sso = admin.put("/api/v1/sso", json={"issuer": "https://169.254.169.254"})
     assert sso.status_code == 422 and "ALLOW_PRIVATE_TARGETS" in sso.text
     assert trap.heard == []
+
+
+def test_sso_login_to_a_private_issuer_is_refused_without_contacting_it(live, strict):
+    """The real SSO login uses "Test sign-in"'s guard: the issuer, saved on the session's
+    server (which allows loopback), is not fetched by the strict one; the login page says why
+    and the refusal is audited."""
+    tenant = make_tenant(live, "Private Sso Co")
+    provider = Provider().start()
+    try:
+        saved = Api(live.url, tenant.token).put("/api/v1/sso", json={
+            "enabled": True, "issuer": provider.issuer, "client_id": "herald",
+            "client_secret": "idp-secret"})
+        assert saved.status_code == 200, saved.text
+        browser = requests.Session()
+        answer = browser.get(f"{strict.url}/sso/{tenant.slug}/login", timeout=60)
+        assert answer.status_code == 200 and answer.url.endswith(
+            f"/login?company={tenant.slug}"), (answer.status_code, answer.url)
+        assert "Single sign-on of Private Sso Co is not available" in answer.text
+        assert "127.0.0.1 is a loopback" in answer.text
+        assert provider.heard == []
+        assert browser.get(f"{live.url}/sso/{tenant.slug}/login", timeout=60,
+                           allow_redirects=False).status_code == 302  # allowed there
+        assert provider.heard == ["/.well-known/openid-configuration"]
+    finally:
+        provider.stop()
+    events = Api(strict.url, tenant.token).get(
+        "/api/v1/audit", params={"action": "login.failure"}).json()["events"]
+    assert len(events) == 1 and events[0]["result"] == "refused"
+    assert "ALLOW_PRIVATE_TARGETS" in events[0]["details"]["reason"]
 
 
 def test_the_session_server_allows_private_targets(live, trap):

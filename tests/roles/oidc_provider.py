@@ -105,6 +105,7 @@ class Provider:
         self.discovery_changes: dict = {}
         self.raw: dict[str, str] = {}
         self.delay = 0.0
+        self.heard: list[str] = []  # the path of every request received, in order
         self.app = self._build_app()
         self._server = None
         self._thread = None
@@ -177,6 +178,7 @@ class Provider:
 
         @app.before_request
         def misbehave():
+            provider.heard.append(request.path)
             if provider.delay:
                 time.sleep(provider.delay)
             if request.path in provider.raw:

@@ -227,6 +227,28 @@ def test_an_unreachable_provider_is_a_clear_502(app, acme):
     assert "cannot be reached" in response.get_data(as_text=True)
 
 
+def test_a_provider_on_a_private_address_is_not_contacted(app, acme, idp):
+    """Without ALLOW_PRIVATE_TARGETS the login uses "Test sign-in"'s guard: the loopback
+    issuer is never fetched, the login page says why and the refusal is audited."""
+    app.config["ALLOW_PRIVATE_TARGETS"] = False
+    idp.heard.clear()
+    client = app.test_client()
+    response = client.get("/sso/acme-bank/login")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?company=acme-bank"
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Single sign-on of Acme Bank is not available" in page
+    assert "127.0.0.1 is a loopback, private, link-local or multicast address" in page
+    assert 'value="acme-bank"' in page  # the slug typed is kept
+    assert idp.heard == []
+    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "login.failure"))
+    assert event.result == "refused" and event.company_id == acme["company"]
+    assert event.details["method"] == "sso" and "ALLOW_PRIVATE_TARGETS" in \
+        event.details["reason"]
+    app.config["ALLOW_PRIVATE_TARGETS"] = True
+    assert client.get("/sso/acme-bank/login").status_code == 302 and idp.heard  # allowed
+
+
 def test_unknown_company_or_sso_off_is_404(app, acme):
     assert app.test_client().get("/sso/nope/login").status_code == 404
     app.test_client().put("/api/v1/sso", headers=acme["headers"], json={"enabled": False})

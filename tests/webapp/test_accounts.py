@@ -5,10 +5,16 @@ address exists, lock-out rules, audit events, the API and the CLI."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 import sqlalchemy as sa
+from flask import current_app
+from rq import Queue
 
+from jobs.embedded_redis import free_port
+from jobs.queue import REPORTS_QUEUE, connection
+from jobs.worker import work_burst
 from tests.conftest import PASSWORD, csrf_token
 from webapp.extensions import db
 from webapp.models import AuditEvent, OutboxMessage, User
@@ -17,6 +23,8 @@ NEW = "correct staple battery horse"
 
 
 def link_in_outbox(to: str) -> str:
+    """The link of the newest mail to ``to``, once a worker sent what was queued."""
+    work_burst(current_app._get_current_object(), connection())
     db.session.expire_all()
     message = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.to_addr == to)
                                  .order_by(OutboxMessage.id.desc())).first()
@@ -109,13 +117,39 @@ def test_forgot_password_answers_alike_and_is_throttled(app, client, make_compan
     assert known[:2] == unknown[:2] == (302, "/password/forgot")
     assert "If an account with that address exists" in known[2]
     assert known[2] == unknown[2]
-    assert db.session.scalar(sa.select(sa.func.count(OutboxMessage.id))) == 1
+    assert db.session.scalar(sa.select(sa.func.count(OutboxMessage.id))) == 0  # queued only
     assert set_password(client, link_in_outbox("nia@acme-bank.example")).status_code == 302
+    assert db.session.scalar(sa.select(sa.func.count(OutboxMessage.id))) == 1
     bad = client.post("/password/forgot", data={
         "csrf_token": csrf_token(client, "/password/forgot"), "email": "not an address"})
     assert bad.status_code == 422 and "not a valid email" in bad.get_data(as_text=True)
     codes = [ask("nia@acme-bank.example")[0] for _ in range(5)]
     assert codes[-1] == 429 and codes[0] == 302
+
+
+def test_forgot_password_never_connects_to_smtp_within_the_request(app, client, make_company,
+                                                                  make_user):
+    """The reset mail is queued for a worker: with SMTP_URL at a closed port, a known and an
+    unknown address get the same answer at once; the worker's send is what fails."""
+    company = make_company()
+    make_user(company, "nia@acme-bank.example")
+    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{free_port()}"
+
+    def ask(email):
+        token = csrf_token(client, "/password/forgot")
+        started = time.monotonic()
+        answer = client.post("/password/forgot", data={"csrf_token": token, "email": email})
+        return answer.status_code, answer.headers.get("Location"), time.monotonic() - started
+
+    known, unknown = ask("nia@acme-bank.example"), ask("nobody@acme-bank.example")
+    assert known[:2] == unknown[:2] == (302, "/password/forgot")
+    assert known[2] < 2 and unknown[2] < 2, (known, unknown)
+    queue = Queue(REPORTS_QUEUE, connection=connection())
+    assert queue.count == 1  # the known address's mail, not sent yet
+    assert "password.reset_request" in actions(company.id)
+    work_burst(app, connection())
+    assert queue.failed_job_registry.count == 1  # the worker met the closed port
+    assert db.session.scalar(sa.select(sa.func.count(OutboxMessage.id))) == 0
 
 
 def test_deactivate_reactivate_and_lockout(app, client, auth, make_company, make_user,

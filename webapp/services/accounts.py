@@ -4,6 +4,10 @@ A password link is signed (SECRET_KEY), names its user and purpose, expires afte
 INVITE_TTL_HOURS, and carries a fingerprint of what it may change (the password hash and the
 newest invitation's time): once a password is set with it, or a newer invitation is sent, it
 no longer works — one link, one use.
+
+The mail with a link is rendered here and sent by a worker (jobs/account_mail.py), never
+within the request: "forgot password" answers in the same time whether the address has an
+account or not.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 import sqlalchemy as sa
-from flask import current_app, render_template
+from flask import current_app, has_request_context, render_template
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from jobs import account_mail
 from jobs.delivery import mailer
 from jobs.delivery.email import new_message_id
 from roles.viewer import sync_recipient_roles
@@ -155,7 +160,10 @@ def _send(user: User, purpose: str) -> None:
     message["To"] = user.email
     message["Message-ID"] = new_message_id()
     message.set_content(render_template("emails/password.txt", **context))
-    mailer.send(message, user.company_id)
+    if has_request_context() or current_app.config.get("REDIS_URL"):
+        account_mail.enqueue(message, user.company_id)  # sent by a worker, never in-request
+    else:  # a CLI command run outside `serve`, with no Redis: nobody to time it, send it now
+        mailer.send(message, user.company_id)
 
 
 def set_active(user: User, active: bool, acting: User | None) -> None:

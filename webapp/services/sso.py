@@ -6,11 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import requests
 import sqlalchemy as sa
 from authlib.integrations.flask_client import FlaskOAuth2App
 from authlib.integrations.flask_client.integration import FlaskIntegration
+from authlib.integrations.requests_client import OAuth2Session
 from flask import current_app
 
+from jobs.delivery import targets
+from jobs.delivery.base import DeliveryFailed
 from roles import sso
 
 from ..crypto import decrypt, encrypt
@@ -18,13 +22,19 @@ from ..extensions import db
 from ..models import Company, Role, RoleAssignment, SsoIdentity, SsoSettings, User
 from ..models.users import email_key
 from ..schemas.people import SSO_DEFAULTS, SsoSettingsSchema
-from . import audit
+from . import audit, sso_check
 from .errors import NOT_AN_OBJECT, InputError, load
 from .people import create_user
 
 
 class SsoError(RuntimeError):
     """The login cannot complete; the message is shown to the person logging in."""
+
+
+class ProviderRefused(SsoError):
+    """The provider's address (its issuer, or an endpoint or redirect it names) is loopback,
+    private, link-local or multicast and ALLOW_PRIVATE_TARGETS is off: nothing was sent there.
+    The message says so in the guard's words."""
 
 EDITABLE = tuple(k for k in SSO_DEFAULTS if k != "client_secret")
 
@@ -223,10 +233,33 @@ def _storable(claims: dict) -> dict:
 # -- Authlib's Flask client ------------------------------------------------------------------
 
 
+class _GuardedSession(OAuth2Session):
+    """Authlib's requests session with the private-target guard of "Test sign-in"
+    (sso_check.guard): discovery, the keys, the token exchange and every redirect connect to
+    checked addresses only."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        sso_check.guard(self)
+
+    def request(self, *args, **kwargs):
+        try:
+            return super().request(*args, **kwargs)
+        except targets.PrivateTarget as exc:
+            raise ProviderRefused(str(exc)) from None
+        except DeliveryFailed as exc:  # the name does not resolve: unreachable, as any other
+            raise requests.ConnectionError(str(exc)) from None
+
+
+class _GuardedApp(FlaskOAuth2App):
+    client_cls = _GuardedSession
+
+
 def oidc_client(settings: SsoSettings):
-    """An Authlib Flask OAuth client for the company's provider (discovery, PKCE, nonce)."""
+    """An Authlib Flask OAuth client for the company's provider (discovery, PKCE, nonce),
+    connecting to checked addresses only (ProviderRefused otherwise)."""
     name = f"herald-sso-{settings.company_id}"
-    return FlaskOAuth2App(
+    return _GuardedApp(
         FlaskIntegration(name), name,
         client_id=settings.client_id,
         client_secret=decrypt(settings.client_secret) if settings.client_secret else None,

@@ -4,7 +4,8 @@ step by step what worked and what did not.
 
 Every connection goes through the same guard as the upload servers (jobs/delivery/targets.py):
 a loopback, private, link-local or multicast address is refused unless ALLOW_PRIVATE_TARGETS,
-the name is resolved once and the socket goes to a checked address, redirects included. Each
+the name is resolved once and the socket goes to a checked address, redirects included (the
+real login's connections go through the same guard, ``guard``). Each
 answer is awaited at most SSO_HTTP_TIMEOUT seconds, the whole test twice that, and a body is
 read up to MAX_BODY bytes; tests count against the user's connection-test limit.
 """
@@ -98,16 +99,22 @@ class _CheckedAdapter(HTTPAdapter):
                                                    "https": _CheckedHTTPSPool}
 
 
-def checked_session() -> requests.Session:
-    """A requests session whose every connection goes to a checked address (no proxy from
-    the environment: it would connect for us, unchecked)."""
-    session = requests.Session()
+def guard(session: requests.Session) -> requests.Session:
+    """Make every connection of ``session`` go to a checked address (no proxy from the
+    environment: it would connect for us, unchecked; at most REDIRECTS redirects). A refused
+    address raises targets.PrivateTarget from the request, a name that does not resolve
+    DeliveryFailed. The real login's Authlib session uses it too (services/sso.py)."""
     session.trust_env = False
     session.max_redirects = REDIRECTS
     adapter = _CheckedAdapter(max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+def checked_session() -> requests.Session:
+    """A requests session whose every connection goes to a checked address."""
+    return guard(requests.Session())
 
 
 def get_json(session: requests.Session, url: str, deadline: float) -> object:

@@ -60,6 +60,8 @@ def login(slug: str):
     client = sso_service.oidc_client(settings)
     try:
         return client.authorize_redirect(callback_url(settings.company.slug))
+    except sso_service.ProviderRefused as exc:
+        return _refused(settings, exc)
     except requests.RequestException as exc:
         _unreachable(settings, exc)
 
@@ -71,6 +73,8 @@ def callback(slug: str):
     try:
         token = client.authorize_access_token()
         issuer = client.load_server_metadata().get("issuer", "").rstrip("/")
+    except sso_service.ProviderRefused as exc:
+        return _refused(settings, exc)
     except OAuthError as exc:
         abort(400, description=f"Single sign-on failed: {exc.description or exc.error}. "
                                "Try again from the login page.")
@@ -98,6 +102,22 @@ def callback(slug: str):
     next_page = session.pop("sso_next", None)
     sessions.start(user, keep=(drafts.DRAFT,))  # a form sent after the login expired
     return redirect(next_page or url_for("tasks.home"))
+
+
+def _refused(settings: SsoSettings, exc: sso_service.ProviderRefused):
+    """The provider is at an address Herald does not connect to: audited, and said on the
+    login page (the slug typed kept)."""
+    db.session.rollback()
+    audit.record("login.failure", company_id=settings.company_id, actor="unknown",
+                 result="refused", details={"method": "sso", "issuer": settings.issuer,
+                                            "reason": str(exc)})
+    db.session.commit()
+    log.warning("SSO provider %s of company %s refused: %s", settings.issuer,
+                settings.company.slug, exc)
+    flash(f"Single sign-on of {settings.company.name} is not available: its identity "
+          f"provider ({settings.issuer}) was not contacted. {exc} Ask your administrator, or "
+          "log in with your password.", "error")
+    return redirect(url_for("auth.login", company=settings.company.slug))
 
 
 def _unreachable(settings: SsoSettings, exc: Exception):

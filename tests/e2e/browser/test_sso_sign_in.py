@@ -7,11 +7,13 @@ from __future__ import annotations
 import re
 
 import pytest
+import requests
 from playwright.sync_api import expect
 
 from tests.roles.oidc_provider import Provider
 
 from ..conftest import make_tenant
+from ..test_security_targets import strict  # noqa: F401 - a server without private targets
 from . import pages
 from .conftest import log_in
 
@@ -88,3 +90,24 @@ def test_an_expired_session_keeps_the_sso_settings_typed(new_page, live):
     expect(page.get_by_label("Client secret")).to_have_attribute(
         "placeholder", re.compile("kept from what you typed"))
     assert "expired-typed-secret" not in page.content()
+
+
+def test_sso_login_to_a_private_issuer_says_why_on_the_login_page(new_page, live, strict,  # noqa: F811
+                                                                   idp):
+    """Without ALLOW_PRIVATE_TARGETS the login does not contact a loopback issuer (saved on the
+    session's server, which allows it): the login page says why, the slug typed is kept."""
+    tenant = make_tenant(live, "Private Issuer Bank")
+    saved = requests.put(f"{live.url}/api/v1/sso", headers=tenant.headers, timeout=60, json={
+        "enabled": True, "issuer": idp.issuer, "client_id": "herald", "client_secret": "s"})
+    assert saved.status_code == 200, saved.text
+    page = new_page()
+    page.goto(f"{strict.url}/login")
+    page.get_by_label("Company (slug)").fill(tenant.slug)
+    page.get_by_role("button", name="Continue with single sign-on").click()
+    expect(page.get_by_role("status")).to_contain_text(
+        "Single sign-on of Private Issuer Bank is not available")
+    expect(page.get_by_role("status")).to_contain_text("127.0.0.1 is a loopback")
+    expect(page.locator("#sso-login").get_by_label("Company (slug)")).to_have_value(tenant.slug)
+    assert idp.heard == []
+    found = pages.axe_violations(page)
+    assert not pages.serious(found), pages.describe(found)
