@@ -69,8 +69,8 @@ SETTINGS = (
      "the answer is 413 (the batches committed before are counted in it)",
      "`1073741824` (1 GiB)"),
     ("ALLOW_PRIVATE_TARGETS", "`1` lets upload servers, their proxies, \"Test connection\" "
-     "and SSO issuers be loopback, private, link-local or multicast addresses (tests and "
-     "local demos); otherwise they are refused", "off"),
+     "and SSO issuers (Test sign-in and the login itself) be loopback, private, link-local "
+     "or multicast addresses (tests and local demos); otherwise they are refused", "off"),
     ("CONNECTION_TEST_TIMEOUT", "seconds one \"Test connection\" may wait for any one answer "
      "(capped by `DELIVERY_CONNECT_TIMEOUT`)", "`10`"),
     ("CONNECTION_TEST_LIMIT", "\"Test connection\" and SSO \"Test sign-in\" attempts per "
