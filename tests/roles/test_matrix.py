@@ -18,7 +18,7 @@ from werkzeug.security import generate_password_hash
 
 from roles import permissions as P
 from webapp.extensions import db
-from webapp.models import OutboxMessage, Role, User
+from webapp.models import OutboxMessage, Role, SsoIdentity, User
 
 from ..conftest import PASSWORD, Auth, csrf_token
 from .helpers import finished_run, give, make_role, make_task, user_by_email
@@ -93,6 +93,8 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("POST", "/admin/users/<int:user_id>/deactivate"): staff(302, 403, 404, 302),
     ("POST", "/admin/users/<int:user_id>/reactivate"): staff(302, 403, 404, 302),
     ("POST", "/admin/users/<int:user_id>/tokens/<int:token_id>/revoke"): staff(302, 403, 404, 404),
+    # Rita is bound to an SSO identity (the world below): the admin unlinks it.
+    ("POST", "/admin/users/<int:user_id>/sso/unlink"): staff(302, 403, 404, 302),
     # The task form's "Invite them" (no address given here: not a user).
     ("POST", "/admin/users/invite"): staff(302, 403, 404, 404),
     # Everyone logged in has My reports (the landing page of those without the task list).
@@ -139,6 +141,7 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("POST", "/api/v1/users"): staff(401, 403, 422, 422),
     ("PATCH", "/api/v1/users/<int:user_id>"): API_OBJECT,
     ("POST", "/api/v1/users/<int:user_id>/invite"): staff(401, 403, 404, 202),
+    ("DELETE", "/api/v1/users/<int:user_id>/sso"): staff(401, 403, 404, 204),
     ("GET", "/api/v1/sso"): API_LIST,
     ("GET", "/api/v1/audit"): API_LIST,
     ("PUT", "/api/v1/sso"): API_LIST,
@@ -207,6 +210,9 @@ def world(app, api_token, redis_conn):
         user.password_hash = FAST_HASH
     db.session.commit()
     rita = user_by_email(acme.id, "rita@acme.example")
+    db.session.add(SsoIdentity(company_id=acme.id, user_id=rita.id, subject="rita",
+                               issuer="https://login.acme.example"))
+    db.session.commit()
     viewer = db.session.scalar(sa.select(Role).where(Role.company_id == acme.id,
                                                      Role.name == P.VIEWER_ROLE))
     ids = {"task_id": task.id, "run_id": run.id, "message_id": message.id, "role_id": role.id,

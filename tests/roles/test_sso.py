@@ -217,16 +217,6 @@ def test_replace_all_never_takes_the_last_way_to_manage_users(app, acme, idp, ca
     assert "nobody else" in caplog.text
 
 
-def test_an_unreachable_provider_is_a_clear_502(app, acme):
-    from jobs.embedded_redis import free_port
-
-    app.test_client().put("/api/v1/sso", headers=acme["headers"],
-                          json={"issuer": f"http://127.0.0.1:{free_port()}"})
-    response = app.test_client().get("/sso/acme-bank/login")
-    assert response.status_code == 502
-    assert "cannot be reached" in response.get_data(as_text=True)
-
-
 def test_a_provider_on_a_private_address_is_not_contacted(app, acme, idp):
     """Without ALLOW_PRIVATE_TARGETS the login uses "Test sign-in"'s guard: the loopback
     issuer is never fetched, the login page says why and the refusal is audited."""

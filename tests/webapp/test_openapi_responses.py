@@ -15,7 +15,7 @@ from werkzeug.test import EnvironBuilder
 
 from roles import permissions as P
 from webapp.extensions import db
-from webapp.models import Role, Task, User
+from webapp.models import Role, SsoIdentity, Task, User
 
 TASK = {"name": "Daily rooms", "report_type": "usage_by_rooms", "channels": ["whatsapp"],
         "schedule": {"kind": "daily", "time": "06:30"},
@@ -176,6 +176,12 @@ def test_every_documented_response_validates_on_real_answers(spec_and_client, ma
     call("PUT", sso, sso, 200, json={"issuer": "https://login.example.com/realms/acme",
                                      "client_id": "herald", "client_secret": "s3cret"})
     call("PUT", sso, sso, 422, json={"sync_mode": "sometimes"})
+    unlink = f"{base}/users/{{user_id}}/sso"
+    db.session.add(SsoIdentity(company_id=company.id, user_id=admin.id, subject="a-1",
+                               issuer="https://login.example.com/realms/acme"))
+    db.session.commit()
+    call("DELETE", f"{users}/{admin.id}/sso", unlink, 204)
+    call("DELETE", f"{users}/{admin.id}/sso", unlink, 404)  # not linked any more
 
     tokens, token = f"{base}/tokens", f"{base}/tokens/{{token_id}}"
     made = call("POST", tokens, tokens, 201, json={"name": "CI", "scope": "read"})

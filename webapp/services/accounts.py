@@ -30,7 +30,7 @@ from ..models import Company, Role, SsoIdentity, User
 from ..models.users import email_key
 from . import audit
 from . import roles as role_service
-from .errors import Conflict, InputError
+from .errors import Conflict, InputError, Missing
 from .people import create_user
 from .roles import LOCKOUT, locks_out
 
@@ -108,6 +108,38 @@ def login_state(user: User) -> str:
                          .limit(1)):
         return "sso"
     return "invited" if user.invited_at else "none"
+
+
+def sso_identity(user: User) -> SsoIdentity | None:
+    """The identity provider's (issuer, subject) the user is bound to, if any."""
+    return db.session.scalar(sa.select(SsoIdentity).where(SsoIdentity.user_id == user.id))
+
+
+class NotHeld(InputError):
+    """The user holds permissions the person acting does not (the API answers 403)."""
+
+
+def unlink_sso(user: User, granted_by: frozenset[str]) -> SsoIdentity:
+    """Remove the user's single sign-on binding (a new identity provider, an account
+    recreated there with a new subject): their next SSO login binds the identity it comes
+    with, matched by verified email as on a first login. Roles given by SSO stay until that
+    login re-syncs them, as every SSO login does (roles/sso.py): the person keeps their access
+    while the provider changes. Since any identity with the user's email may then log in as
+    them, unlinking needs every permission the user holds, as changing the SSO settings does."""
+    identity = sso_identity(user)
+    if identity is None:
+        raise Missing({"sso": f"{user.email} is not linked to a single sign-on identity."})
+    missing = sorted(user.permissions() - granted_by)
+    if missing:
+        raise NotHeld({"sso": f"{user.email} holds permissions you do not hold "
+                              f"({', '.join(missing)}): unlinking lets the next single sign-on "
+                              "login as them bind a new identity, so only someone holding "
+                              "all of them may."})
+    db.session.delete(identity)
+    db.session.flush()
+    audit.record("user.sso_unlink", user, details={"issuer": identity.issuer,
+                                                   "subject": identity.subject})
+    return identity
 
 
 def cannot_log_in(company_id: int, emails: list[str]) -> dict[str, User]:

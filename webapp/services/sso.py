@@ -55,6 +55,11 @@ def settings_of(company_id: int) -> SsoSettings | None:
     return db.session.scalar(sa.select(SsoSettings).where(SsoSettings.company_id == company_id))
 
 
+def enabled(company_id: int) -> bool:
+    settings = settings_of(company_id)
+    return bool(settings and settings.enabled)
+
+
 def validate(company_id: int, payload, current: SsoSettings | None,
              granted_by: frozenset[str]) -> SsoInput:
     """The settings to save. Nobody grants through SSO what they don't hold: the roles mapped
@@ -249,6 +254,18 @@ class _GuardedSession(OAuth2Session):
             raise ProviderRefused(str(exc)) from None
         except DeliveryFailed as exc:  # the name does not resolve: unreachable, as any other
             raise requests.ConnectionError(str(exc)) from None
+
+
+def why_unusable(exc: requests.RequestException) -> str:
+    """Why the provider gave the login no usable answer, in a few words for the login page."""
+    if isinstance(exc, requests.Timeout):
+        return (f"did not answer within {current_app.config['SSO_HTTP_TIMEOUT']:g} seconds "
+                "(SSO_HTTP_TIMEOUT)")
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return f"answered an error (HTTP {exc.response.status_code})"
+    if isinstance(exc, requests.ConnectionError):
+        return f"could not be reached ({sso_check.reason(exc)})"
+    return "did not answer as an OpenID Connect provider does"
 
 
 class _GuardedApp(FlaskOAuth2App):

@@ -143,7 +143,7 @@ def get_json(session: requests.Session, url: str, deadline: float) -> object:
     except requests.TooManyRedirects:
         raise Unusable(f"{url} redirects more than {REDIRECTS} times.") from None
     except requests.RequestException as exc:
-        raise Unusable(f"{url} cannot be reached: {_reason(exc)}.") from None
+        raise Unusable(f"{url} cannot be reached: {reason(exc)}.") from None
     try:
         return json.loads(bytes(body))
     except ValueError:
@@ -152,7 +152,7 @@ def get_json(session: requests.Session, url: str, deadline: float) -> object:
                        "address?") from None
 
 
-def _reason(exc: Exception) -> str:
+def reason(exc: Exception) -> str:
     """The innermost cause, in a few words (connection refused, name not known, …)."""
     seen = exc
     while seen.__cause__ is not None or seen.__context__ is not None:

@@ -13,6 +13,7 @@ from ..extensions import db
 from ..models import Role, User
 from ..services import accounts, tokens
 from ..services import roles as role_service
+from ..services import sso as sso_service
 from ..services.errors import InputError
 from ..tenancy import get_for_company_or_404
 from . import drafts
@@ -132,7 +133,9 @@ def _render_user(target: User, errors: dict | None = None, status: int = 200):
     blocker = download_blockers(target.company_id, [target.email]).get(target.email)
     return render_template("roles/user.html", target=target, assignable=assignable,
                            errors=errors or {}, login=accounts.login_state(target),
-                           blocker=blocker, api_tokens=tokens.of_user(target)), status
+                           blocker=blocker, api_tokens=tokens.of_user(target),
+                           sso_identity=accounts.sso_identity(target),
+                           sso_on=sso_service.enabled(target.company_id)), status
 
 
 @bp.post("/users/<int:user_id>/roles")

@@ -63,7 +63,7 @@ def login(slug: str):
     except sso_service.ProviderRefused as exc:
         return _refused(settings, exc)
     except requests.RequestException as exc:
-        _unreachable(settings, exc)
+        return _unreachable(settings, exc)
 
 
 @bp.get("/sso/<slug>/callback")
@@ -79,7 +79,7 @@ def callback(slug: str):
         abort(400, description=f"Single sign-on failed: {exc.description or exc.error}. "
                                "Try again from the login page.")
     except requests.RequestException as exc:
-        _unreachable(settings, exc)
+        return _unreachable(settings, exc)
     except JoseError as exc:
         abort(400, description=f"Single sign-on failed: the ID token is not valid ({exc}).")
     if issuer != settings.issuer.rstrip("/"):
@@ -120,11 +120,23 @@ def _refused(settings: SsoSettings, exc: sso_service.ProviderRefused):
     return redirect(url_for("auth.login", company=settings.company.slug))
 
 
-def _unreachable(settings: SsoSettings, exc: Exception):
+def _unreachable(settings: SsoSettings, exc: requests.RequestException):
+    """The provider cannot be reached (connection refused, no such name, no answer in time)
+    or answered an error: audited, and said on the login page (the slug typed kept), so the
+    person can try again or use their password."""
+    why = sso_service.why_unusable(exc)
+    db.session.rollback()
+    audit.record("login.failure", company_id=settings.company_id, actor="unknown",
+                 result="failed", details={"method": "sso", "issuer": settings.issuer,
+                                           "reason": f"The identity provider {why}: "
+                                                     f"{str(exc)[:500]}"})
+    db.session.commit()
     log.warning("SSO provider %s of company %s failed: %s", settings.issuer,
                 settings.company.slug, exc)
-    abort(502, description=f"The identity provider at {settings.issuer} cannot be reached or "
-                           "answered an error; try again later or log in with your password.")
+    flash(f"Single sign-on of {settings.company.name} is not available right now: its identity "
+          f"provider ({settings.issuer}) {why}. Try again in a few minutes, or log in with "
+          "your password if you have one.", "error")
+    return redirect(url_for("auth.login", company=settings.company.slug))
 
 
 # -- settings --------------------------------------------------------------------------------

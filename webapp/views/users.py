@@ -1,5 +1,5 @@
-"""People management: create, invite, deactivate and reactivate users (the list and a
-user's roles are views/roles.py)."""
+"""People management: create, invite, deactivate and reactivate users, unlink their single
+sign-on, revoke their tokens (the list and a user's roles are views/roles.py)."""
 
 from __future__ import annotations
 
@@ -118,6 +118,24 @@ def _set_active(user_id: int, active: bool):
         db.session.commit()
         flash(f"{target.email} is {'active again' if active else 'deactivated'}" +
               ("." if active else ": they can no longer log in nor use API tokens."))
+    return redirect(url_for("roles.user", user_id=target.id))
+
+
+@bp.post("/<int:user_id>/sso/unlink")
+@require_permission(P.MANAGE_USERS)
+def unlink_sso(user_id: int):
+    """Unlink the user's single sign-on identity: their next SSO login binds afresh."""
+    target = get_for_company_or_404(User, user_id)
+    try:
+        identity = accounts.unlink_sso(target, permissions_of(current_user))
+    except InputError as exc:
+        db.session.rollback()
+        flash(exc.fields["sso"], "error")
+    else:
+        db.session.commit()
+        flash(f"{target.email} is no longer linked to single sign-on ({identity.issuer}): "
+              "their next single sign-on login links the identity it comes with. Roles given "
+              "by SSO stay until that login updates them.")
     return redirect(url_for("roles.user", user_id=target.id))
 
 

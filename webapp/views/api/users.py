@@ -1,4 +1,5 @@
-"""Creating, inviting, deactivating and reactivating users (reading them: api/roles.py)."""
+"""Creating, inviting, deactivating and reactivating users, unlinking their single sign-on
+(reading them: api/roles.py)."""
 
 from __future__ import annotations
 
@@ -108,3 +109,31 @@ def invite_user(user_id: int):
     return jsonify(InvitationSchema().dump({
         "email": user.email, "invited_at": user.invited_at,
         "expires_in_hours": current_app.config["INVITE_TTL_HOURS"]})), 202
+
+
+@bp.delete("/users/<int:user_id>/sso")
+@require_permission(P.MANAGE_USERS)
+def unlink_sso(user_id: int):
+    """Unlink the user's single sign-on identity (a new identity provider, an account
+    recreated there): their next SSO login binds the identity it comes with. Roles given by
+    SSO stay until that login updates them. Audited as ``user.sso_unlink`` with the issuer.
+    ---
+    delete:
+      summary: Unlink a user's single sign-on identity
+      parameters: [{name: user_id, in: path, required: true, schema: {type: integer}}]
+      responses:
+        204: {description: Unlinked}
+        403: {description: The user holds permissions you do not hold, content: {application/json: {schema: Error}}}
+        404: {description: "No such user in your company, or not linked to single sign-on", content: {application/json: {schema: Error}}}
+    """
+    user = get_for_company_or_404(User, user_id)
+    try:
+        accounts.unlink_sso(user, permissions_of(current_user))
+    except accounts.NotHeld as exc:
+        db.session.rollback()
+        return error_response(403, "not_held", exc.fields["sso"])
+    except InputError as exc:
+        db.session.rollback()
+        return error_response(404, "not_found", exc.fields["sso"])
+    db.session.commit()
+    return "", 204
