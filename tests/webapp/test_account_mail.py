@@ -14,7 +14,7 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry
 from rq.scheduler import RQScheduler
 
-from jobs import fair
+from jobs import fair, metrics
 from jobs.embedded_redis import free_port
 from jobs.queue import REPORTS_QUEUE, connection
 from jobs.worker import work_burst
@@ -141,6 +141,12 @@ def test_a_send_failing_every_attempt_lands_in_the_failed_jobs(app, make_company
     db.session.commit()
     queue = reports_queue()
     scheduled = ScheduledJobRegistry(queue=queue)
+    counted = metrics.metrics().account_mails
+
+    def count(status: str) -> float:
+        return counted.labels(status=status)._value.get()
+
+    before = count("retry"), count("failed")
     with caplog.at_level(logging.WARNING, logger="jobs.account_mail"):
         work_burst(app, connection())
         for _ in range(2):
@@ -148,6 +154,7 @@ def test_a_send_failing_every_attempt_lands_in_the_failed_jobs(app, make_company
             _due_now(queue)
             work_burst(app, connection())
     assert scheduled.count == 0 and queue.failed_job_registry.count == 1
+    assert (count("retry") - before[0], count("failed") - before[1]) == (2, 1)
     errors = [r for r in caplog.records if r.levelno == logging.ERROR
               and r.name == "jobs.account_mail"]
     assert len(errors) == 1
