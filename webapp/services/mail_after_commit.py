@@ -10,11 +10,12 @@ session's events decide:
 - ``after_commit`` of the outermost transaction: every kept message is enqueued
   (jobs/account_mail.py), in the order they were made;
 - ``after_soft_rollback``: the messages made within the transaction rolled back (the whole
-  transaction, or a savepoint and what it contains) are dropped, unsent.
+  transaction, or a savepoint and what it contains) are dropped, unsent;
+- ``after_transaction_end`` of the outermost transaction drops whatever is left (a session
+  closed without a commit, at the end of a request or job).
 
 A savepoint's commit (``begin_nested``) only passes its messages on to the enclosing
-transaction. A session closed without a commit (the end of a request or job) rolls back,
-which drops them too.
+transaction.
 """
 
 from __future__ import annotations
@@ -67,6 +68,12 @@ def _rolled_back(session: Session, previous: SessionTransaction) -> None:
     kept = session.info.get(KEY)
     if kept:
         session.info[KEY] = [entry for entry in kept if not _within(entry[2], previous)]
+
+
+@sa.event.listens_for(Session, "after_transaction_end")
+def _ended(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the outermost one, committed (sent above) or not
+        session.info.pop(KEY, None)
 
 
 def _within(transaction: SessionTransaction | None, outer: SessionTransaction) -> bool:
