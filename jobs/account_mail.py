@@ -7,37 +7,63 @@ The web process renders the message (webapp/services/accounts.py) and hands it o
 encrypted with HERALD_ENCRYPTION_KEY (its link sets a password): a job takes plain data and
 needs nothing of the services. It takes its company's turn on the reports queue (jobs/fair.py),
 so a company's backlog of reports never holds another company's invitation; it is deleted
-once sent, and kept FAILURE_TTL seconds in RQ's failed jobs when sending failed.
+once sent. The web process enqueues it only once its transaction has committed
+(webapp/services/mail_after_commit.py).
+
+A send that fails (the SMTP server down or refusing for a while) is retried after each of
+``ACCOUNT_MAIL_RETRY_DELAYS`` (RQ's ``Retry``: the failed job waits in RQ's scheduled jobs,
+and the scheduler every Herald worker runs puts it back on the queue when its time comes).
+A retry is taken when a worker pops it, without waiting for its company's turn (as a
+delivery's retry). Each failed attempt is logged (a warning) and counted
+(``herald_account_mails_total{status="retry"}``); after the last, the job stays
+FAILURE_TTL seconds in RQ's failed jobs and an error is logged naming the company and the
+recipient's masked address (never the link), counted as ``status="failed"``.
 """
 
 from __future__ import annotations
 
+import logging
+import smtplib
 from email import message_from_string, policy
 from email.message import EmailMessage
 from uuid import uuid4
 
+from flask import current_app
+from rq import Retry, get_current_job
 from rq.job import Job
 
 from webapp.crypto import decrypt, encrypt
 from webapp.extensions import db
+from webapp.models import Company
 
-from . import fair
+from . import fair, metrics
 from .delivery import mailer
+from .delivery.base import DeliveryFailed
 from .queue import REPORTS_QUEUE, get_queue
+
+log = logging.getLogger(__name__)
 
 JOB_TIMEOUT = 2 * mailer.TIMEOUT + 30  # seconds: connecting, then the message
 FAILURE_TTL = 24 * 3600
+RETRY_DELAYS = (30, 120, 600, 1800)  # seconds; ACCOUNT_MAIL_RETRY_DELAYS' default
+
+
+def retry_delays() -> tuple[int, ...]:
+    return tuple(current_app.config.get("ACCOUNT_MAIL_RETRY_DELAYS", RETRY_DELAYS))
 
 
 def enqueue(message: EmailMessage, company_id: int, conn=None) -> str:
     """Queue ``message`` for sending by a worker; the job's id."""
     queue = get_queue(REPORTS_QUEUE, conn)
     job_id = f"herald-mail-{uuid4().hex}"
+    delays = retry_delays()
+    retry = Retry(max=len(delays), interval=list(delays)) if delays else None
     with queue.connection.pipeline() as pipe:
         fair.mark(pipe, Job.key_for(job_id), company_id)
         queue.enqueue_many([queue.prepare_data(
             send, args=(encrypt(message.as_string()), company_id), job_id=job_id,
-            timeout=JOB_TIMEOUT, result_ttl=0, failure_ttl=FAILURE_TTL)], pipeline=pipe)
+            timeout=JOB_TIMEOUT, result_ttl=0, failure_ttl=FAILURE_TTL, retry=retry)],
+            pipeline=pipe)
         pipe.execute()
     fair.add(queue.connection, queue.key, [job_id])
     return job_id
@@ -46,5 +72,55 @@ def enqueue(message: EmailMessage, company_id: int, conn=None) -> str:
 def send(sealed: str, company_id: int) -> None:
     """The job: send the message (SMTP_URL, or the built-in outbox)."""
     message = message_from_string(decrypt(sealed), policy=policy.default)
-    mailer.send(message, company_id)
+    try:
+        mailer.send(message, company_id)
+    except Exception as exc:  # noqa: BLE001 - every failure is retried, then kept by RQ
+        db.session.rollback()
+        raise _failed(message, company_id, exc) from None
     db.session.commit()
+    metrics.account_mail("sent")
+
+
+def mask(address: str) -> str:
+    """``nia@acme.example`` → ``n***@acme.example``: enough to tell mails apart in a log."""
+    local, _, domain = (address or "").strip().rpartition("@")
+    return f"{local[:1]}***@{domain}" if local else "***"
+
+
+def _reason(exc: Exception) -> str:
+    """What failed, without the recipient's address (smtplib names it) or the message."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        answers = {f"{code} {reply.decode(errors='replace')}" if isinstance(reply, bytes)
+                   else f"{code} {reply}" for code, reply in exc.recipients.values()}
+        return "recipient refused: " + "; ".join(sorted(answers))
+    if isinstance(exc, smtplib.SMTPResponseException):
+        text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) \
+            else str(exc.smtp_error)
+        return f"{type(exc).__name__}: {exc.smtp_code} {text}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _failed(message: EmailMessage, company_id: int, exc: Exception) -> DeliveryFailed:
+    """Log and count a failed attempt; the exception for RQ (no traceback, no address)."""
+    job = get_current_job()
+    left = (job.retries_left or 0) if job is not None else 0
+    delays = list(job.retry_intervals or []) if job is not None else []
+    attempt = max(len(delays) - left, 0) + 1
+    company = db.session.get(Company, company_id)
+    who = (f"Account mail to {mask(str(message.get('To', '')))} "
+           f"(company {company.slug if company else company_id})")
+    reason = _reason(exc)
+    if left:
+        # The retry is taken when popped (jobs/fair.py): a retry put back on the queue by
+        # RQ's scheduler is not in its company's turns, where it would wait for every
+        # other company's backlog.
+        job.connection.hdel(job.key, fair.COMPANY_FIELD)
+        log.warning("%s: attempt %s failed (%s); retried in %s s", who, attempt, reason,
+                    job.get_retry_interval())
+        metrics.account_mail("retry")
+    else:
+        log.error("%s failed after %s attempt%s (%s); kept %s h in RQ's failed jobs as %s",
+                  who, attempt, "" if attempt == 1 else "s", reason, FAILURE_TTL // 3600,
+                  job.id if job is not None else "-")
+        metrics.account_mail("failed")
+    return DeliveryFailed(f"account mail, attempt {attempt}: {reason}")

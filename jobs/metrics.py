@@ -22,6 +22,7 @@ class Metrics:
     deliveries: Counter
     dispatch_lag: Histogram
     build_seconds: Histogram
+    account_mails: Counter
 
 
 _metrics: Metrics | None = None
@@ -48,6 +49,10 @@ def metrics() -> Metrics:
             build_seconds=Histogram(
                 "herald_report_build_seconds", "Time to build a report and store its file",
                 buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600)),
+            account_mails=Counter(
+                "herald_account_mails", "Invitation and password-link mail attempts, by "
+                "outcome (sent; retry: failed, tried again later; failed: after the last)",
+                ["status"]),
         )
     return _metrics
 
@@ -58,3 +63,7 @@ def run_finished(status: str) -> None:
 
 def delivery_finished(kind: str, status: str) -> None:
     metrics().deliveries.labels(kind=kind, status=status).inc()
+
+
+def account_mail(status: str) -> None:
+    metrics().account_mails.labels(status=status).inc()

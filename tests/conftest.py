@@ -48,6 +48,17 @@ class Mailbox:
     messages: list = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    # Addresses whose next RCPT TO is answered "451" (a mail server refusing for a while).
+    refuse: set = field(default_factory=set)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        with self.lock:
+            if address.lower() in self.refuse:
+                self.refuse.discard(address.lower())
+                return "451 4.3.0 Try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
         from email import message_from_bytes, policy
 
@@ -71,6 +82,7 @@ def mailbox(smtp_server):
     controller, box = smtp_server
     with box.lock:
         box.messages.clear()
+        box.refuse.clear()
     return box
 
 

@@ -149,6 +149,9 @@ def from_environ(instance_path: str, environ: os._Environ | dict | None = None) 
         "RUN_HEARTBEAT_TIMEOUT": float(env.get("RUN_HEARTBEAT_TIMEOUT") or 300),
         "SSO_ROLE_MAPPER": env.get("HERALD_SSO_ROLE_MAPPER") or "roles.sso:map_roles",
         "DELIVERY_RETRY_DELAYS": _seconds_list(env.get("DELIVERY_RETRY_DELAYS") or "300,1500"),
+        "ACCOUNT_MAIL_RETRY_DELAYS": _seconds_list(
+            env.get("ACCOUNT_MAIL_RETRY_DELAYS") or "30,120,600,1800",
+            "ACCOUNT_MAIL_RETRY_DELAYS", "30,120,600,1800"),
         "DELIVERY_CONNECT_TIMEOUT": float(env.get("DELIVERY_CONNECT_TIMEOUT") or 30),
         "DELIVERY_TRANSFER_TIMEOUT": float(env.get("DELIVERY_TRANSFER_TIMEOUT") or 300),
         "FTPS_CA_FILE": env.get("FTPS_CA_FILE") or None,
@@ -177,14 +180,15 @@ def _whole(env, name: str, default: int) -> int:
     return int(value)
 
 
-def _seconds_list(value: str) -> tuple[int, ...]:
+def _seconds_list(value: str, name: str = "DELIVERY_RETRY_DELAYS",
+                  example: str = "300,1500") -> tuple[int, ...]:
     try:
         delays = tuple(int(v) for v in value.split(",") if v.strip())
     except ValueError:
         delays = (-1,)
     if any(d < 0 for d in delays):
-        raise ConfigError(f"DELIVERY_RETRY_DELAYS must be whole seconds, comma-separated "
-                          f"(e.g. 300,1500), not {value!r}")
+        raise ConfigError(f"{name} must be whole seconds, comma-separated "
+                          f"(e.g. {example}), not {value!r}")
     return delays
 
 

@@ -56,6 +56,9 @@ SETTINGS = (
     ("DELIVERY_RETRY_DELAYS", "seconds to wait before each retry of a failed delivery, "
      "comma-separated (its length + 1 is the number of attempts)", "`300,1500` (3 attempts "
      "over ~30 min)"),
+    ("ACCOUNT_MAIL_RETRY_DELAYS", "seconds to wait before each retry of an invitation or "
+     "password-link mail that could not be sent, comma-separated (its length + 1 is the number "
+     "of attempts)", "`30,120,600,1800` (5 attempts over ~43 min)"),
     ("DELIVERY_CONNECT_TIMEOUT", "seconds to connect to an upload server (and its proxy), "
      "and the longest wait for any one answer", "`30`"),
     ("DELIVERY_TRANSFER_TIMEOUT", "seconds an upload may take, in all", "`300`"),

@@ -99,6 +99,8 @@ def live(tmp_path_factory, smtp_server) -> Iterator[Live]:
         # One address (127.0.0.1) logs in for every browser test; the limit of 20 a minute
         # per address has a server of its own in test_security.py.
         LOGIN_ADDRESS_LIMIT="1000 per minute",
+        # An account mail refused by the mail server is retried after 2 s, then 5 s.
+        ACCOUNT_MAIL_RETRY_DELAYS="2,5",
         PYTHONUNBUFFERED="1",
     )
     upgrade = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"],

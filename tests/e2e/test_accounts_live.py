@@ -105,3 +105,22 @@ def test_deactivated_user_loses_login_and_token(live, tenant):
     assert requests.get(f"{live.url}/api/v1/report-types", headers=dee,
                         timeout=30).status_code == 401
     assert login(live, "dee@live-bank.example", PASSWORD)[1].url.endswith("/login")
+
+
+def test_a_password_mail_refused_at_first_is_retried_and_arrives(live, mailbox):
+    tenant = make_tenant(live, "Retried Bank")
+    with mailbox.lock:
+        mailbox.refuse.add(tenant.admin_email)  # the first attempt meets "451 try later"
+    session = requests.Session()
+    answer = session.post(f"{live.url}/password/forgot", timeout=30, data={
+        "email": tenant.admin_email, "csrf_token": csrf(session, f"{live.url}/password/forgot")})
+    assert answer.status_code == 200
+    path = emailed_path(mailbox, tenant.admin_email)  # retried by the worker, 2 s later
+    with mailbox.lock:
+        assert not mailbox.refuse and len(mailbox.messages) == 1
+    log = live.log()
+    assert "Account mail to a***@retried-bank.example (company retried-bank): attempt 1 " \
+           "failed (recipient refused: 451 4.3.0 Try again later); retried in 2 s" in log
+    assert path not in log
+    new = session.get(live.url + path, timeout=30)
+    assert new.status_code == 200 and "Set a new password" in new.text

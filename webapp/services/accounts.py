@@ -7,7 +7,8 @@ no longer works — one link, one use.
 
 The mail with a link is rendered here and sent by a worker (jobs/account_mail.py), never
 within the request: "forgot password" answers in the same time whether the address has an
-account or not.
+account or not. It is queued when the request's transaction commits, never when it rolls
+back (mail_after_commit.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import sqlalchemy as sa
 from flask import current_app, has_request_context, render_template
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from jobs import account_mail
 from jobs.delivery import mailer
 from jobs.delivery.email import new_message_id
 from roles.viewer import sync_recipient_roles
@@ -31,6 +31,7 @@ from ..models.users import email_key
 from . import audit
 from . import roles as role_service
 from .errors import Conflict, InputError, Missing
+from .mail_after_commit import send_after_commit
 from .people import create_user
 from .roles import LOCKOUT, locks_out
 
@@ -193,7 +194,9 @@ def _send(user: User, purpose: str) -> None:
     message["Message-ID"] = new_message_id()
     message.set_content(render_template("emails/password.txt", **context))
     if has_request_context() or current_app.config.get("REDIS_URL"):
-        account_mail.enqueue(message, user.company_id)  # sent by a worker, never in-request
+        # Sent by a worker, never in-request; queued once the transaction commits (the link
+        # fingerprints what it writes), never if it rolls back.
+        send_after_commit(message, user.company_id)
     else:  # a CLI command run outside `serve`, with no Redis: nobody to time it, send it now
         mailer.send(message, user.company_id)
 
