@@ -95,6 +95,8 @@ def test_every_operation_answers_a_valid_call(live, spec):
     call("POST", "/users/{user_id}/roles", f"/users/{bob['id']}/roles",
          json={"role_id": role["id"]})
     call("DELETE", "/users/{user_id}/roles/{role_id}", f"/users/{bob['id']}/roles/{role['id']}")
+    unlinked = call("DELETE", "/users/{user_id}/sso", f"/users/{bob['id']}/sso")  # never linked
+    assert unlinked.status_code == 404, unlinked.text  # the 204 is test_sso_unlink_live's
     call("DELETE", "/roles/{role_id}", f"/roles/{role['id']}")
     carol = call("POST", "/users", json={"email": "carol@walk-co.example", "name": "Carol",
                                          "invite": True}).json()
