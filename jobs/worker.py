@@ -20,6 +20,7 @@ takes its job with it; the reaper retries the run (``RUN_HEARTBEAT_TIMEOUT``).
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import signal
@@ -31,6 +32,7 @@ from contextlib import nullcontext
 
 import redis
 from flask import Flask
+from redis.client import PubSubWorkerThread
 from rq import Queue, SimpleWorker
 from rq.exceptions import StopRequested
 from rq.job import Job
@@ -201,6 +203,27 @@ class HeraldWorker(SimpleWorker):
     def teardown(self) -> None:
         mailer.close()
         super().teardown()
+
+    def unsubscribe(self) -> None:
+        """RQ's, but the wait for the pubsub thread (which listens for stop and kill commands)
+        is bounded. RQ sends UNSUBSCRIBE, stops the thread and joins it for a second; but its
+        reply wakes the thread, which then waits up to RQ's 60 s for a new subscription, and
+        redis-py's ``stop()`` now joins it with no limit: a worker told to stop then took up
+        to a minute to exit. The thread is a daemon: it ends with the process."""
+        if not self.pubsub_thread:
+            return
+        self.log.info("Worker %s: unsubscribing from channel %s", self.name,
+                      self.pubsub_channel_name)
+        self.pubsub.unsubscribe()
+        if _STOP_TAKES_TIMEOUT:
+            self.pubsub_thread.stop(timeout=1)
+        else:  # redis-py before the join in stop(): it only clears the running flag
+            self.pubsub_thread.stop()
+        self.pubsub_thread.join(timeout=1)
+        self.pubsub.close()
+
+
+_STOP_TAKES_TIMEOUT = "timeout" in inspect.signature(PubSubWorkerThread.stop).parameters
 
 
 def _later(delay: float, action: Callable, *args) -> None:

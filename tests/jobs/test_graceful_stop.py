@@ -139,3 +139,24 @@ def test_the_interrupt_waits_for_the_end_of_an_uninterruptible_step():
                           timeout=60, cwd=Path(__file__).parents[2])
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "idle,interrupted at once,once,sent,interrupted"
+
+
+def test_a_worker_stops_listening_within_seconds(redis_conn):
+    """The pubsub thread (stop and kill commands) woken by UNSUBSCRIBE's reply waits up to 60 s
+    to be subscribed again, and redis-py's stop() joins it without a limit: the worker's
+    exit waited for it. Here the thread is put in that wait first, as the race often did."""
+    import time
+
+    worker = HeraldWorker(queues(redis_conn), connection=redis_conn)
+    worker.subscribe()
+    deadline = time.monotonic() + 5
+    while not worker.pubsub.subscribed and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert worker.pubsub.subscribed
+    worker.pubsub.unsubscribe()  # its reply wakes the thread, which then waits to resubscribe
+    while worker.pubsub.subscribed and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
+    started = time.monotonic()
+    worker.unsubscribe()
+    assert time.monotonic() - started < 5
