@@ -45,11 +45,11 @@ log = logging.getLogger(__name__)
 
 JOB_TIMEOUT = 2 * mailer.TIMEOUT + 30  # seconds: connecting, then the message
 FAILURE_TTL = 24 * 3600
-RETRY_DELAYS = (30, 120, 600, 1800)  # seconds; ACCOUNT_MAIL_RETRY_DELAYS' default
 
 
 def retry_delays() -> tuple[int, ...]:
-    return tuple(current_app.config.get("ACCOUNT_MAIL_RETRY_DELAYS", RETRY_DELAYS))
+    """Seconds before each retry of a failed send (ACCOUNT_MAIL_RETRY_DELAYS)."""
+    return tuple(current_app.config["ACCOUNT_MAIL_RETRY_DELAYS"])
 
 
 def enqueue(message: EmailMessage, company_id: int, conn=None) -> str:

@@ -22,7 +22,6 @@ from ..models import Company, User
 from ..models.users import email_key
 from ..services import audit, sessions, tokens
 from . import drafts
-from .drafts import DRAFT
 
 bp = Blueprint("auth", __name__)
 
@@ -115,7 +114,7 @@ def login():
             audit.record("login.success", matches[0], actor=matches[0],
                          details={"method": "password"})
             db.session.commit()
-            sessions.start(matches[0], keep=(DRAFT,))  # a form sent after expiry
+            sessions.start(matches[0], keep=(drafts.DRAFT,))  # a form sent after expiry
             return redirect(safe_next(request.args.get("next")) or landing(matches[0]))
         g.login_failed = not matches
         for user in candidates if not matches else ():

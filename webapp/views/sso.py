@@ -105,37 +105,34 @@ def callback(slug: str):
 
 
 def _refused(settings: SsoSettings, exc: sso_service.ProviderRefused):
-    """The provider is at an address Herald does not connect to: audited, and said on the
-    login page (the slug typed kept)."""
-    db.session.rollback()
-    audit.record("login.failure", company_id=settings.company_id, actor="unknown",
-                 result="refused", details={"method": "sso", "issuer": settings.issuer,
-                                            "reason": str(exc)})
-    db.session.commit()
-    log.warning("SSO provider %s of company %s refused: %s", settings.issuer,
-                settings.company.slug, exc)
-    flash(f"Single sign-on of {settings.company.name} is not available: its identity "
-          f"provider ({settings.issuer}) was not contacted. {exc} Ask your administrator, or "
-          "log in with your password.", "error")
-    return redirect(url_for("auth.login", company=settings.company.slug))
+    """The provider is at an address Herald does not connect to."""
+    return _unavailable(settings, "refused", str(exc),
+                        f"is not available: its identity provider ({settings.issuer}) was not "
+                        f"contacted. {exc} Ask your administrator, or log in with your "
+                        "password.")
 
 
 def _unreachable(settings: SsoSettings, exc: requests.RequestException):
     """The provider cannot be reached (connection refused, no such name, no answer in time)
-    or answered an error: audited, and said on the login page (the slug typed kept), so the
-    person can try again or use their password."""
+    or answered an error: the person can try again or use their password."""
     why = sso_service.why_unusable(exc)
+    return _unavailable(settings, "failed", f"The identity provider {why}: {str(exc)[:500]}",
+                        f"is not available right now: its identity provider "
+                        f"({settings.issuer}) {why}. Try again in a few minutes, or log in "
+                        "with your password if you have one.")
+
+
+def _unavailable(settings: SsoSettings, result: str, reason: str, said: str):
+    """An SSO login the provider cannot serve: audited as ``login.failure`` with ``result``
+    and ``reason``, logged, and said on the login page (the slug typed kept)."""
     db.session.rollback()
     audit.record("login.failure", company_id=settings.company_id, actor="unknown",
-                 result="failed", details={"method": "sso", "issuer": settings.issuer,
-                                           "reason": f"The identity provider {why}: "
-                                                     f"{str(exc)[:500]}"})
+                 result=result, details={"method": "sso", "issuer": settings.issuer,
+                                         "reason": reason})
     db.session.commit()
-    log.warning("SSO provider %s of company %s failed: %s", settings.issuer,
-                settings.company.slug, exc)
-    flash(f"Single sign-on of {settings.company.name} is not available right now: its identity "
-          f"provider ({settings.issuer}) {why}. Try again in a few minutes, or log in with "
-          "your password if you have one.", "error")
+    log.warning("SSO provider %s of company %s %s: %s", settings.issuer,
+                settings.company.slug, result, reason)
+    flash(f"Single sign-on of {settings.company.name} {said}", "error")
     return redirect(url_for("auth.login", company=settings.company.slug))
 
 
