@@ -122,6 +122,18 @@ def log_in(page, email: str, password: str = PASSWORD) -> None:
     assert "/login" not in page.url, page.content()[:3000]
 
 
+def accepting_confirm(page) -> list[str]:
+    """The page's next confirm dialog is accepted; its message lands in the list returned."""
+    asked: list[str] = []
+
+    def accept(dialog):
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", accept)
+    return asked
+
+
 def screenshot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

@@ -7,7 +7,7 @@ import requests
 from playwright.sync_api import expect
 
 from ..conftest import make_tenant
-from .conftest import log_in
+from .conftest import accepting_confirm, log_in
 
 
 def test_make_use_and_revoke_a_token_in_the_portal(new_page, live, problems):
@@ -52,13 +52,7 @@ def test_an_administrator_revokes_a_users_token_on_their_page(new_page, live):
     page.goto(f"/admin/users/{made.json()['id']}")
     row = page.locator("#user-tokens tbody tr").first
     expect(row.locator("td").nth(1)).to_have_text("admin")  # the CLI's token: scope admin
-    asked = []
-
-    def accept(dialog):
-        asked.append(dialog.message)
-        dialog.accept()
-
-    page.once("dialog", accept)
+    asked = accepting_confirm(page)
     row.get_by_role("button", name="Revoke").click()
     expect(page.get_by_text("revoked: it no longer works")).to_be_visible()
     assert "ci@token-admin-co.example" in asked[0]
