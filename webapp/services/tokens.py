@@ -30,9 +30,10 @@ def of_user(user: User) -> list[ApiToken]:
                                    .order_by(ApiToken.id.desc())))
 
 
-def get_own(user: User, token_id: int, manages_users: bool = False) -> ApiToken | None:
-    """The user's token with this id; with ``manages_users``, any token of the user's
-    company. None otherwise: another company's token is as unknown as a missing one."""
+def revocable(user: User, token_id: int, manages_users: bool = False) -> ApiToken | None:
+    """The token with this id that ``user`` may revoke: their own, or with ``manages_users``
+    any token of their company. None otherwise: another company's token is as unknown as a
+    missing one."""
     token = db.session.get(ApiToken, token_id) if 0 < token_id < 2**31 else None
     if token is None or token.user_id == user.id:
         return token

@@ -57,7 +57,7 @@ def _typed(form) -> dict:
 @bp.post("/tokens/<int:token_id>/revoke")
 @login_required
 def token_revoke(token_id: int):
-    token = tokens.get_own(current_user, token_id)
+    token = tokens.revocable(current_user, token_id)
     if token is None:
         abort(404)
     tokens.revoke(token)

@@ -145,7 +145,7 @@ def revoke_token(user_id: int, token_id: int):
     """Revoke one of a user's API tokens (a leaked one, or one its owner forgot): it stops
     working at once. Only the company's users' tokens are found."""
     target = get_for_company_or_404(User, user_id)
-    token = tokens.get_own(current_user, token_id, manages_users=True)
+    token = tokens.revocable(current_user, token_id, manages_users=True)
     if token is None or token.user_id != target.id:
         abort(404)
     tokens.revoke(token)

@@ -63,7 +63,7 @@ def revoke_token(token_id: int):
       responses:
         204: {description: Revoked}
     """
-    token = tokens.get_own(current_user, token_id, can(P.MANAGE_USERS))
+    token = tokens.revocable(current_user, token_id, can(P.MANAGE_USERS))
     if token is None:
         return error_response(404, "not_found", "There is no token with this id that you "
                               "may revoke.")
