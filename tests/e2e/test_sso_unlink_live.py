@@ -1,6 +1,7 @@
-"""Single sign-on through the real server: an administrator unlinks a user's identity over
-the API so that the account recreated at the provider (a new subject) can log in; a provider
-that cannot be reached sends the person back to the login page, not to an error page."""
+"""Single sign-on through the real server: the API's user shows the identity it is linked
+to; an administrator unlinks it over the API so that the account recreated at the provider
+(a new subject) can log in; a provider that cannot be reached sends the person back to the
+login page, not to an error page."""
 
 from __future__ import annotations
 
@@ -34,20 +35,34 @@ def _sso(live, tenant, issuer: str) -> None:
     assert saved.status_code == 200, saved.text
 
 
+def _api_user(live, tenant, url: str, email: str) -> dict:
+    """The user as GET /users/{id} answers, after checking that the list says the same."""
+    alone = requests.get(url, headers=tenant.headers, timeout=60)
+    listed = requests.get(f"{live.url}/api/v1/users", headers=tenant.headers, timeout=60)
+    assert alone.status_code == 200 and listed.status_code == 200, (alone.text, listed.text)
+    assert [u["sso"] for u in listed.json() if u["email"] == email] == [alone.json()["sso"]]
+    return alone.json()
+
+
 def test_unlink_over_the_api_lets_the_new_subject_bind(live):
     tenant = make_tenant(live, "Unlink Bank")
     ann = "ann@unlink-bank.example"
     made = requests.post(f"{live.url}/api/v1/users", headers=tenant.headers, timeout=60,
                          json={"email": ann})
     assert made.status_code == 201, made.text
-    user = f"{live.url}/api/v1/users/{made.json()['id']}/sso"
+    one = f"{live.url}/api/v1/users/{made.json()['id']}"
+    user = f"{one}/sso"
     provider = Provider().start()
     try:
         provider.add_client("herald-live", SECRET,
                             f"{live.url}/sso/{tenant.slug}/callback")
         provider.add_user("ann-1", "idp-pass", email=ann, email_verified=True)
         _sso(live, tenant, provider.issuer)
+        assert made.json()["sso"] is None
         assert _sso_login(live, tenant.slug, "ann-1").status_code == 302
+        linked = _api_user(live, tenant, one, ann)["sso"]
+        assert (linked["issuer"], linked["subject"]) == (provider.issuer, "ann-1")
+        assert linked["last_login_at"] and "last_claims" not in linked
         # Her account at the provider is recreated: a new subject, refused while bound.
         provider.add_user("ann-2", "idp-pass", email=ann, email_verified=True)
         refused = _sso_login(live, tenant.slug, "ann-2")
@@ -56,12 +71,14 @@ def test_unlink_over_the_api_lets_the_new_subject_bind(live):
 
         gone = requests.delete(user, headers=tenant.headers, timeout=60)
         assert gone.status_code == 204 and gone.text == ""
+        assert _api_user(live, tenant, one, ann)["sso"] is None
         again = requests.delete(user, headers=tenant.headers, timeout=60)
         assert again.status_code == 404
         assert again.json()["error"]["message"] == \
             f"{ann} is not linked to a single sign-on identity."
         welcome = _sso_login(live, tenant.slug, "ann-2")
         assert welcome.status_code == 302, welcome.text[:2000]
+        assert _api_user(live, tenant, one, ann)["sso"]["subject"] == "ann-2"
         assert _sso_login(live, tenant.slug, "ann-1").status_code == 403  # the old one: not
     finally:
         provider.stop()

@@ -5,6 +5,7 @@ an error page. Against the real OpenID Connect provider of tests/roles/oidc_prov
 from __future__ import annotations
 
 import html
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -92,6 +93,75 @@ def test_unlink_over_the_api(app, acme, make_company, api_token):  # noqa: F811
     events = api.get("/api/v1/audit", headers=acme["headers"],
                      query_string={"action": "user.sso_unlink"}).get_json()["events"]
     assert len(events) == 1 and events[0]["details"]["issuer"].startswith("http://127.0.0.1")
+
+
+def test_the_api_user_shows_the_linked_identity_until_it_is_unlinked(
+        app, acme, idp, make_company, api_token):  # noqa: F811
+    """``sso`` is the issuer, the subject and the last login of the identity, never the
+    claims it sent; null for a user never linked and once unlinked, in the list and alone."""
+    assert sso_login(app.test_client(), "acme-bank", "rita").status_code == 302
+    rita = user_by_email(acme["company"], RITA)
+    api, headers = app.test_client(), acme["headers"]
+    one = api.get(f"/api/v1/users/{rita.id}", headers=headers).get_json()
+    assert set(one["sso"]) == {"issuer", "subject", "last_login_at"}
+    assert (one["sso"]["issuer"], one["sso"]["subject"]) == (idp.issuer, "rita")
+    assert datetime.fromisoformat(one["sso"]["last_login_at"]).tzinfo is not None
+    listed = {u["email"]: u for u in api.get("/api/v1/users", headers=headers).get_json()}
+    assert listed[RITA]["sso"] == one["sso"]
+    assert listed["admin@acme-bank.example"]["sso"] is None  # never linked
+    renamed = api.patch(f"/api/v1/users/{rita.id}", headers=headers, json={"name": "R"})
+    assert renamed.get_json()["sso"] == one["sso"]  # every answer that is a user says it
+    # Another company's admin sees neither her nor her identity.
+    other = api_token(make_company("Other Co"))
+    assert api.get(f"/api/v1/users/{rita.id}", headers=other).status_code == 404
+    assert all(u["sso"] is None for u in api.get("/api/v1/users", headers=other).get_json())
+
+    assert api.delete(f"/api/v1/users/{rita.id}/sso", headers=headers).status_code == 204
+    assert api.get(f"/api/v1/users/{rita.id}", headers=headers).get_json()["sso"] is None
+    listed = {u["email"]: u for u in api.get("/api/v1/users", headers=headers).get_json()}
+    assert listed[RITA]["sso"] is None
+
+
+def test_the_users_list_loads_the_identities_in_one_query(app, make_company, make_user,
+                                                          api_token):
+    """Each user's identity (and roles) come with the page, not one query per user: the
+    list of 12 linked users sends as many statements as the list of 2."""
+    company = make_company("Many Bank")
+    headers = api_token(company)
+
+    def add_linked(count: int) -> None:
+        for n in range(count):
+            user = make_user(company, f"u{n}-{count}@many.example")
+            db.session.add(SsoIdentity(company_id=company.id, user_id=user.id,
+                                       issuer="https://login.example.com", subject=f"{n}-{count}",
+                                       last_claims={"secret": "never shown"}))
+        db.session.commit()
+
+    def selects() -> tuple[list[str], list[dict]]:
+        seen: list[str] = []
+
+        def record(conn, cursor, statement, *args):
+            # The token's own reads (its last use is written at most once a minute) aside.
+            if statement.lstrip().upper().startswith("SELECT") and \
+                    "FROM api_tokens" not in statement:
+                seen.append(statement)
+
+        sa.event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            users = app.test_client().get("/api/v1/users", headers=headers).get_json()
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", record)
+        return seen, users
+
+    add_linked(2)
+    few, users = selects()
+    assert sum(1 for u in users if u["sso"]) == 2
+    add_linked(10)
+    many, users = selects()
+    assert sum(1 for u in users if u["sso"]) == 12
+    assert "never shown" not in str(users)
+    assert len([s for s in many if "sso_identities" in s]) == 1
+    assert len(many) == len(few)
 
 
 def test_unlinking_needs_every_permission_the_user_holds(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -178,8 +179,13 @@ def test_every_documented_response_validates_on_real_answers(spec_and_client, ma
     call("PUT", sso, sso, 422, json={"sync_mode": "sometimes"})
     unlink = f"{base}/users/{{user_id}}/sso"
     db.session.add(SsoIdentity(company_id=company.id, user_id=admin.id, subject="a-1",
-                               issuer="https://login.example.com/realms/acme"))
+                               issuer="https://login.example.com/realms/acme",
+                               last_login_at=datetime.now(UTC), last_claims={"sub": "a-1"}))
     db.session.commit()
+    # A linked user's sso object (and the others' null) as the document describes them.
+    linked = {u["id"]: u["sso"] for u in call("GET", users, users, 200)}
+    assert linked[admin.id]["subject"] == "a-1" and linked[carl.id] is None
+    assert call("GET", f"{users}/{admin.id}", user, 200)["sso"] == linked[admin.id]
     call("DELETE", f"{users}/{admin.id}/sso", unlink, 204)
     call("DELETE", f"{users}/{admin.id}/sso", unlink, 404)  # not linked any more
 

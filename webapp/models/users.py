@@ -45,6 +45,9 @@ class User(UserMixin, db.Model):
     company = relationship("Company")
     assignments = relationship("RoleAssignment", back_populates="user",
                                cascade="all, delete-orphan")
+    # The single sign-on identity the user is linked to, if any (read here; services/accounts
+    # binds and unlinks it).
+    sso_identity = relationship("SsoIdentity", uselist=False, viewonly=True)
 
     @property
     def is_active(self) -> bool:  # flask-login: group addresses never log in

@@ -18,6 +18,7 @@ from .people import (
                      AtRiskSchema,
                      PermissionSchema,
                      RoleSchema,
+                     SsoLinkSchema,
                      SsoSettingsSchema,
                      UserSchema,
 )
@@ -36,7 +37,8 @@ SCHEMAS: dict[str, type[Schema]] = {
     "Preview": PreviewSchema, "IngestResult": IngestResultSchema,
     "IngestTooLarge": IngestTooLargeSchema,
     "Permission": PermissionSchema, "Role": RoleSchema, "AssignmentInput": AssignmentInputSchema,
-    "User": UserSchema, "AtRisk": AtRiskSchema, "SsoSettings": SsoSettingsSchema,
+    "SsoLink": SsoLinkSchema, "User": UserSchema, "AtRisk": AtRiskSchema,
+    "SsoSettings": SsoSettingsSchema,
     "UserInput": UserInputSchema, "UserPatch": UserPatchSchema, "Invitation": InvitationSchema,
     "Token": TokenSchema, "TokenCreated": TokenCreatedSchema,
     "TaskListItem": TaskListItemSchema, "TaskPage": TaskPageSchema, "RunPage": RunPageSchema,

@@ -88,6 +88,15 @@ class AssignmentInputSchema(Schema):
     role = Text(metadata={"description": "a role name, instead of role_id"})
 
 
+class SsoLinkSchema(Schema):
+    """The single sign-on identity a user is linked to (never the claims it last sent)."""
+
+    issuer = fields.String(metadata={"description": "the identity provider's issuer URL"})
+    subject = fields.String(metadata={"description": "the user's id at the provider"})
+    last_login_at = fields.DateTime(allow_none=True, metadata={
+        "description": "when the user last logged in with it"})
+
+
 class UserSchema(Schema):
     """A user; ``blockers`` (email → why they cannot download) fills download_blocker."""
 
@@ -107,6 +116,9 @@ class UserSchema(Schema):
         user.assignments, key=lambda a: (a.role.name, a.source)))
     download_blocker = fields.Method("_blocker", allow_none=True, metadata={
         "type": "string", "nullable": True, "description": "why the user cannot download"})
+    sso = fields.Nested(SsoLinkSchema, attribute="sso_identity", allow_none=True, metadata={
+        "description": "the single sign-on identity the user is linked to; null when not "
+                       "linked (DELETE /users/{id}/sso unlinks it)"})
 
     def _blocker(self, user) -> str | None:
         return self.blockers.get(user.email)
