@@ -105,8 +105,7 @@ def login_state(user: User) -> str:
         return "group"
     if user.password_hash:
         return "password"
-    if db.session.scalar(sa.select(SsoIdentity.id).where(SsoIdentity.user_id == user.id)
-                         .limit(1)):
+    if user.sso_identity is not None:
         return "sso"
     return "invited" if user.invited_at else "none"
 
@@ -238,9 +237,5 @@ def create(company: Company, data: dict, granted_by: frozenset[str]) -> User:
 
 
 def login_states(users: list[User]) -> dict[int, str]:
-    """login_state of many users in two queries."""
-    ids = [u.id for u in users]
-    sso = set(db.session.scalars(sa.select(SsoIdentity.user_id).where(
-        SsoIdentity.user_id.in_(ids)))) if ids else set()
-    return {u.id: "group" if u.is_group else "password" if u.password_hash else "sso"
-            if u.id in sso else "invited" if u.invited_at else "none" for u in users}
+    """login_state of many users (roles.users_of loads their identities in one query)."""
+    return {u.id: login_state(u) for u in users}
