@@ -68,7 +68,8 @@ def test_unlink_over_the_api_lets_the_new_subject_bind(live):
     events = requests.get(f"{live.url}/api/v1/audit", params={"action": "user.sso_unlink"},
                           headers=tenant.headers, timeout=30).json()["events"]
     assert [(e["actor"], e["target_name"], e["details"]) for e in events] == [
-        (tenant.admin_email, ann, {"issuer": provider.issuer, "subject": "ann-1"})]
+        (tenant.admin_email, ann, {"issuer": provider.issuer, "subject": "ann-1",
+                                   "sessions_ended": 1})]
 
 
 def test_an_unreachable_provider_sends_back_to_the_login_page(live):
