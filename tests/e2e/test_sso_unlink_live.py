@@ -17,15 +17,22 @@ from .conftest import make_tenant
 SECRET = "live-unlink-secret"  # noqa: S105
 
 
-def _sso_login(live, slug: str, username: str) -> requests.Response:
+def _sso_login(live, slug: str, username: str,
+               browser: requests.Session | None = None) -> requests.Response:
     """Herald → the provider's login form → Herald's callback; Herald's last answer."""
-    browser = requests.Session()
+    browser = browser or requests.Session()
     start = browser.get(f"{live.url}/sso/{slug}/login", allow_redirects=False, timeout=60)
     assert start.status_code == 302, start.text[:2000]
     answer = requests.post(start.headers["Location"], allow_redirects=False, timeout=30,
                            data={"username": username, "password": "idp-pass"})
     assert answer.status_code == 302, answer.text
     return browser.get(answer.headers["Location"], allow_redirects=False, timeout=60)
+
+
+def _signed_in(live, browser: requests.Session) -> bool:
+    answer = browser.get(f"{live.url}/my/reports", allow_redirects=False, timeout=60)
+    assert answer.status_code == 200 or answer.headers["Location"].startswith("/login")
+    return answer.status_code == 200
 
 
 def _sso(live, tenant, issuer: str) -> None:
@@ -59,7 +66,10 @@ def test_unlink_over_the_api_lets_the_new_subject_bind(live):
         provider.add_user("ann-1", "idp-pass", email=ann, email_verified=True)
         _sso(live, tenant, provider.issuer)
         assert made.json()["sso"] is None
-        assert _sso_login(live, tenant.slug, "ann-1").status_code == 302
+        laptop, phone = requests.Session(), requests.Session()
+        for browser in (laptop, phone):
+            assert _sso_login(live, tenant.slug, "ann-1", browser).status_code == 302
+            assert _signed_in(live, browser)
         linked = _api_user(live, tenant, one, ann)["sso"]
         assert (linked["issuer"], linked["subject"]) == (provider.issuer, "ann-1")
         assert linked["last_login_at"] and "last_claims" not in linked
@@ -74,6 +84,8 @@ def test_unlink_over_the_api_lets_the_new_subject_bind(live):
         assert _api_user(live, tenant, one, ann)["sso"] is None
         again = requests.delete(user, headers=tenant.headers, timeout=60)
         assert again.status_code == 404
+        for browser in (laptop, phone):  # whoever holds the old identity is logged out
+            assert not _signed_in(live, browser)
         assert again.json()["error"]["message"] == \
             f"{ann} is not linked to a single sign-on identity."
         welcome = _sso_login(live, tenant.slug, "ann-2")
@@ -85,7 +97,8 @@ def test_unlink_over_the_api_lets_the_new_subject_bind(live):
     events = requests.get(f"{live.url}/api/v1/audit", params={"action": "user.sso_unlink"},
                           headers=tenant.headers, timeout=30).json()["events"]
     assert [(e["actor"], e["target_name"], e["details"]) for e in events] == [
-        (tenant.admin_email, ann, {"issuer": provider.issuer, "subject": "ann-1"})]
+        (tenant.admin_email, ann, {"issuer": provider.issuer, "subject": "ann-1",
+                                   "sessions_ended": 2})]
 
 
 def test_an_unreachable_provider_sends_back_to_the_login_page(live):

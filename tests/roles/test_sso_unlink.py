@@ -54,7 +54,7 @@ def test_admin_unlinks_on_the_users_page_and_the_next_login_binds_the_new_subjec
     event = db.session.scalar(sa.select(AuditEvent).where(
         AuditEvent.action == "user.sso_unlink"))
     assert event.actor == "admin@acme-bank.example" and event.target_id == rita.id
-    assert event.details == {"issuer": idp.issuer, "subject": "rita"}
+    assert event.details == {"issuer": idp.issuer, "subject": "rita", "sessions_ended": 1}
     # Nothing left to unlink a second time: said, nothing recorded.
     again = admin.post(f"/admin/users/{rita.id}/sso/unlink",
                        data={"csrf_token": csrf_token(admin)})
@@ -162,6 +162,31 @@ def test_the_users_list_loads_the_identities_in_one_query(app, make_company, mak
     assert "never shown" not in str(users)
     assert len([s for s in many if "sso_identities" in s]) == 1
     assert len(many) == len(few)
+
+
+def test_unlinking_ends_every_login_of_the_user_and_no_other(
+        app, acme, make_company, make_user):  # noqa: F811 - the fixtures of test_sso
+    """Whoever holds the old identity does not stay logged in: both of Rita's logins end;
+    her administrator's, and the same address's in another company, stay."""
+    rita_clients = [app.test_client(), app.test_client()]
+    for client in rita_clients:
+        assert sso_login(client, "acme-bank", "rita").status_code == 302
+        assert client.get("/tasks").status_code == 200
+    make_user(make_company("Other Co"), RITA)
+    elsewhere = app.test_client()
+    assert Auth(elsewhere).login(RITA, company="other-co").status_code == 302
+    admin = app.test_client()
+    Auth(admin).login("admin@acme-bank.example")
+    rita = user_by_email(acme["company"], RITA)
+    admin.post(f"/admin/users/{rita.id}/sso/unlink", data={"csrf_token": csrf_token(admin)})
+    for client in rita_clients:
+        answer = client.get("/tasks")
+        assert answer.status_code == 302 and answer.headers["Location"].startswith("/login")
+    assert admin.get(f"/admin/users/{rita.id}").status_code == 200
+    assert elsewhere.get("/my/reports").status_code == 200
+    event = db.session.scalar(sa.select(AuditEvent).where(
+        AuditEvent.action == "user.sso_unlink"))
+    assert event.details["sessions_ended"] == 2
 
 
 def test_unlinking_needs_every_permission_the_user_holds(

@@ -28,7 +28,7 @@ from roles.viewer import sync_recipient_roles
 from ..extensions import db
 from ..models import Company, Role, SsoIdentity, User
 from ..models.users import email_key
-from . import audit
+from . import audit, sessions
 from . import roles as role_service
 from .errors import Conflict, InputError, Missing
 from .mail_after_commit import send_after_commit
@@ -92,11 +92,13 @@ def check_password(password: str, confirm: str | None = None) -> None:
 
 
 def set_password(user: User, password: str, *, via: str) -> None:
-    """Set a user's password (a link, the CLI); audited as password.reset."""
+    """Set a user's password (a link, the CLI); audited as password.reset. Every other login
+    of the user ends: whoever knew the old password does not stay logged in."""
     check_password(password)
     user.set_password(password)
+    ended = sessions.end_all(user, except_current=True)
     audit.record("password.reset", user, actor=user if via != "cli" else None,
-                 details={"via": via})
+                 details={"via": via, "sessions_ended": ended})
 
 
 def login_state(user: User) -> str:
@@ -125,7 +127,8 @@ def unlink_sso(user: User, granted_by: frozenset[str]) -> SsoIdentity:
     with, matched by verified email as on a first login. Roles given by SSO stay until that
     login re-syncs them, as every SSO login does (roles/sso.py): the person keeps their access
     while the provider changes. Since any identity with the user's email may then log in as
-    them, unlinking needs every permission the user holds, as changing the SSO settings does."""
+    them, unlinking needs every permission the user holds, as changing the SSO settings does.
+    Every login of the user ends: whoever holds the old identity does not stay logged in."""
     identity = sso_identity(user)
     if identity is None:
         raise Missing({"sso": f"{user.email} is not linked to a single sign-on identity."})
@@ -137,8 +140,10 @@ def unlink_sso(user: User, granted_by: frozenset[str]) -> SsoIdentity:
                               "all of them may."})
     db.session.delete(identity)
     db.session.flush()
+    ended = sessions.end_all(user)
     audit.record("user.sso_unlink", user, details={"issuer": identity.issuer,
-                                                   "subject": identity.subject})
+                                                   "subject": identity.subject,
+                                                   "sessions_ended": ended})
     return identity
 
 
@@ -202,7 +207,8 @@ def _send(user: User, purpose: str) -> None:
 
 def set_active(user: User, active: bool, acting: User | None) -> None:
     """Deactivate (no login, no token, no viewer role) or reactivate a user. Nobody
-    deactivates themselves, nor the last user who can manage users and roles."""
+    deactivates themselves, nor the last user who can manage users and roles. Deactivating
+    ends every login of the user, so that reactivating them revives no old cookie."""
     if user.active == active:
         return
     if not active and acting is not None and acting.id == user.id:
@@ -213,7 +219,10 @@ def set_active(user: User, active: bool, acting: User | None) -> None:
     user.active = active
     db.session.flush()
     sync_recipient_roles(user.company_id)
-    audit.record("user.reactivate" if active else "user.deactivate", user)
+    if active:
+        audit.record("user.reactivate", user)
+    else:
+        audit.record("user.deactivate", user, details={"sessions_ended": sessions.end_all(user)})
 
 
 def create(company: Company, data: dict, granted_by: frozenset[str]) -> User:

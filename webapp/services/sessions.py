@@ -1,7 +1,8 @@
 """Portal logins held server-side. The session cookie carries a random key; the database keeps
 its hash, when it started and when it was last seen. A login lives while it is used at least
 every SESSION_IDLE_MINUTES and for at most SESSION_MAX_HOURS; logging out ends it for every
-copy of the cookie. ``last_seen_at`` is written at most once a minute."""
+copy of the cookie. ``last_seen_at`` is written at most once a minute. Setting a password,
+unlinking single sign-on and deactivating a user end the user's other logins (end_all)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 
 import sqlalchemy as sa
-from flask import current_app, session
+from flask import current_app, has_request_context, session
 from flask_login import login_user, logout_user
 from sqlalchemy.orm import joinedload
 
@@ -85,3 +86,21 @@ def end() -> None:
     logout_user()
     session.clear()
 
+
+
+def end_all(user: User, *, except_current: bool = False) -> int:
+    """End every live login of ``user`` in one UPDATE, in the caller's transaction (it
+    commits with its audit event); ``except_current`` spares this request's own login. How
+    many ended: logins already ended or timed out are not counted (nor revived by anything)."""
+    now = _now()
+    config = current_app.config
+    query = sa.update(LoginSession).where(
+        LoginSession.user_id == user.id, LoginSession.ended_at.is_(None),
+        LoginSession.last_seen_at >= now - timedelta(minutes=config["SESSION_IDLE_MINUTES"]),
+        LoginSession.created_at >= now - timedelta(hours=config["SESSION_MAX_HOURS"]))
+    key = session.get(KEY) if except_current and has_request_context() else None
+    if isinstance(key, str):
+        query = query.where(LoginSession.key_hash != _hash(key))
+    result = db.session.execute(query.values(ended_at=now),
+                                execution_options={"synchronize_session": False})
+    return result.rowcount

@@ -7,11 +7,11 @@ page only changes anything on POST (mail scanners that open links use none of th
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, logout_user
+from flask_login import current_user
 
 from ..extensions import db, limiter
 from ..models.users import email_key
-from ..services import accounts
+from ..services import accounts, sessions
 from ..services.errors import InputError
 from ..services.people import normalise_email
 
@@ -67,8 +67,8 @@ def set_password(token: str):
             errors = exc.fields
         else:
             db.session.commit()
-            if current_user.is_authenticated:
-                logout_user()
+            if current_user.is_authenticated:  # this browser's login ends too, server-side
+                sessions.end()
             flash("Your password is set. Log in with it now.")
             return redirect(url_for("auth.login", email=user.email,
                                     company=user.company.slug))

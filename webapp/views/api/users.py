@@ -55,8 +55,9 @@ def create_user():
 @bp.patch("/users/<int:user_id>")
 @require_permission(P.MANAGE_USERS)
 def edit_user(user_id: int):
-    """Deactivate (``"active": false``: no login, no API token) or reactivate a user, or
-    rename them. Nobody deactivates themselves, nor the last user who can manage users.
+    """Deactivate (``"active": false``: no login, no API token; their portal logins end) or
+    reactivate a user, or rename them. Nobody deactivates themselves, nor the last user who
+    can manage users.
     ---
     patch:
       summary: Deactivate, reactivate or rename a user
@@ -116,7 +117,8 @@ def invite_user(user_id: int):
 def unlink_sso(user_id: int):
     """Unlink the user's single sign-on identity (a new identity provider, an account
     recreated there): their next SSO login binds the identity it comes with. Roles given by
-    SSO stay until that login updates them. Audited as ``user.sso_unlink`` with the issuer.
+    SSO stay until that login updates them; every portal login of the user ends. Audited as
+    ``user.sso_unlink`` with the issuer and how many logins ended.
     ---
     delete:
       summary: Unlink a user's single sign-on identity
