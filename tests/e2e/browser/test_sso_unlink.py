@@ -14,7 +14,7 @@ from tests.roles.oidc_provider import Provider
 
 from ..conftest import make_tenant
 from . import pages
-from .conftest import accepting_confirm, log_in
+from .conftest import accepting_confirm, log_in, screenshot
 
 SECRET = "browser-unlink-secret"  # noqa: S105
 
@@ -65,6 +65,7 @@ def test_an_admin_unlinks_sso_and_the_new_subject_binds(new_page, live, idp, pro
     expect(identity).to_contain_text("(subject bea-1)")
     found = pages.axe_violations(page)
     assert not pages.serious(found), pages.describe(found)
+    screenshot(page, "user-page")
     asked = accepting_confirm(page)
     page.get_by_role("button", name="Unlink single sign-on").click()
     expect(page.get_by_role("status")).to_contain_text(
