@@ -10,6 +10,13 @@ so a company's backlog of reports never holds another company's invitation; it i
 once sent. The web process enqueues it only once its transaction has committed
 (webapp/services/mail_after_commit.py).
 
+If Redis refuses the job at that moment (down, restarting, unreachable), the web process
+keeps the sealed message in the database (``held_account_mail``; a warning, counted as
+``herald_account_mails_total{status="held"}``), and every dispatcher tick (jobs/tick.py)
+queues what is held, oldest first (:func:`release_held`): each row is deleted in the
+transaction that queued it, only once Redis took the job, so a Redis still refusing leaves
+it for the next tick. The tick itself is a job, so it runs once Redis answers again.
+
 A send that fails (the SMTP server down or refusing for a while) is retried after each of
 ``ACCOUNT_MAIL_RETRY_DELAYS`` (RQ's ``Retry``: the failed job waits in RQ's scheduled jobs,
 and the scheduler every Herald worker runs puts it back on the queue when its time comes).
@@ -28,13 +35,15 @@ from email import message_from_string, policy
 from email.message import EmailMessage
 from uuid import uuid4
 
+import redis
+import sqlalchemy as sa
 from flask import current_app
 from rq import Retry, get_current_job
 from rq.job import Job
 
 from webapp.crypto import decrypt, encrypt
 from webapp.extensions import db
-from webapp.models import Company
+from webapp.models import Company, HeldAccountMail
 
 from . import fair, metrics
 from .delivery import mailer
@@ -52,8 +61,18 @@ def retry_delays() -> tuple[int, ...]:
     return tuple(current_app.config["ACCOUNT_MAIL_RETRY_DELAYS"])
 
 
+def seal(message: EmailMessage) -> str:
+    """The message as a job carries it: encrypted with HERALD_ENCRYPTION_KEY."""
+    return encrypt(message.as_string())
+
+
 def enqueue(message: EmailMessage, company_id: int, conn=None) -> str:
     """Queue ``message`` for sending by a worker; the job's id."""
+    return enqueue_sealed(seal(message), company_id, conn)
+
+
+def enqueue_sealed(sealed: str, company_id: int, conn=None) -> str:
+    """Queue a sealed message (:func:`seal`) for sending by a worker; the job's id."""
     queue = get_queue(REPORTS_QUEUE, conn)
     job_id = f"herald-mail-{uuid4().hex}"
     delays = retry_delays()
@@ -61,12 +80,44 @@ def enqueue(message: EmailMessage, company_id: int, conn=None) -> str:
     with queue.connection.pipeline() as pipe:
         fair.mark(pipe, Job.key_for(job_id), company_id)
         queue.enqueue_many([queue.prepare_data(
-            send, args=(encrypt(message.as_string()), company_id), job_id=job_id,
+            send, args=(sealed, company_id), job_id=job_id,
             timeout=JOB_TIMEOUT, result_ttl=0, failure_ttl=FAILURE_TTL, retry=retry)],
             pipeline=pipe)
         pipe.execute()
     fair.add(queue.connection, queue.key, [job_id])
     return job_id
+
+
+def release_held(conn) -> int:
+    """Queue the mail held while Redis refused it (:class:`HeldAccountMail`), oldest first;
+    how many. Run by each dispatcher tick (jobs/tick.py).
+
+    Each row is locked (``SKIP LOCKED``: an overlapping tick takes the next one), queued,
+    then deleted in the same transaction: a Redis that refuses again leaves it, and what
+    follows it, for the next tick. With nothing held, this is one primary-key lookup.
+    """
+    released = 0
+    while True:
+        held = db.session.scalars(
+            sa.select(HeldAccountMail).order_by(HeldAccountMail.id).limit(1)
+            .with_for_update(skip_locked=True)).first()
+        if held is None:
+            break
+        try:
+            enqueue_sealed(held.sealed, held.company_id, conn)
+        except redis.RedisError as exc:
+            db.session.rollback()
+            log.warning("Held account mail %s (company %s) could not be queued yet (%s); "
+                        "tried again at the next tick", held.id, held.company_id,
+                        type(exc).__name__)
+            break
+        db.session.delete(held)
+        db.session.commit()
+        released += 1
+    db.session.commit()  # ends the read (and its lock) when nothing was held
+    if released:
+        log.info("Queued %d held account mail(s)", released)
+    return released
 
 
 def send(sealed: str, company_id: int) -> None:

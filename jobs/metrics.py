@@ -51,7 +51,8 @@ def metrics() -> Metrics:
                 buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600)),
             account_mails=Counter(
                 "herald_account_mails", "Invitation and password-link mail attempts, by "
-                "outcome (sent; retry: failed, tried again later; failed: after the last)",
+                "outcome (sent; retry: failed, tried again later; failed: after the last; "
+                "held: Redis refused the job, kept in the database until the next tick)",
                 ["status"]),
         )
     return _metrics

@@ -2,8 +2,9 @@
 
 Each tick releases and prepares runs (jobs/dispatch.py, jobs/held.py), reaps dead runs and
 recovers deliveries (jobs/reaper.py), gives lost jobs back, keeps house (retention and
-alerts, jobs/housekeeping.py; old audit events and dead logins, jobs/retention.py), then
-stays for the rest of its interval to release each run at its instant.
+alerts, jobs/housekeeping.py; old audit events and dead logins, jobs/retention.py), queues
+the account mail held while Redis refused it (jobs/account_mail.py), then stays for the
+rest of its interval to release each run at its instant.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from flask import current_app
 
 from webapp.extensions import db
 
+from .account_mail import release_held
 from .dispatch import dispatch
 from .held import next_instant, requeue_lost
 from .housekeeping import housekeep
@@ -47,6 +49,7 @@ def run_tick(now: Callable[[], datetime] | None = None,
     housekeep(started, conn)
     prune_audit(started, config["AUDIT_RETENTION_DAYS"], conn)
     prune_logins(started, config["SESSION_MAX_HOURS"], conn)
+    release_held(conn)  # account mail that Redis refused at its commit
     # Until the next tick can have started: its interval plus the scheduler's poll, so that
     # consecutive ticks leave no gap (an overlap is harmless: runs are made once).
     horizon = started + timedelta(seconds=config["DISPATCH_INTERVAL"] + SCHEDULER_POLL)

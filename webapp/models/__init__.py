@@ -3,6 +3,7 @@
 from .audit import AuditEvent
 from .comms import Account, Message, OrgUnit, Room
 from .compliance import ExportEmail, Irregularity, Violation
+from .mail import HeldAccountMail
 from .runs import Delivery, OutboxMessage, Run
 from .sso import SsoIdentity, SsoSettings
 from .tasks import Task, TaskRecipient
@@ -10,6 +11,6 @@ from .tenancy import Company
 from .users import ApiToken, LoginSession, Role, RoleAssignment, User
 
 __all__ = ["Account", "ApiToken", "AuditEvent", "Company", "Delivery", "ExportEmail",
-           "Irregularity", "LoginSession", "Message", "OrgUnit", "OutboxMessage", "Role",
-           "RoleAssignment", "Room", "Run", "SsoIdentity", "SsoSettings", "Task",
-           "TaskRecipient", "User", "Violation"]
+           "HeldAccountMail", "Irregularity", "LoginSession", "Message", "OrgUnit",
+           "OutboxMessage", "Role", "RoleAssignment", "Room", "Run", "SsoIdentity",
+           "SsoSettings", "Task", "TaskRecipient", "User", "Violation"]

@@ -8,7 +8,12 @@ that never works), or be sent by a fast worker before the commit is visible. So
 session's events decide:
 
 - ``after_commit`` of the outermost transaction: every kept message is enqueued
-  (jobs/account_mail.py), in the order they were made;
+  (jobs/account_mail.py), in the order they were made. One that Redis refuses (down,
+  restarting, unreachable) is held in the database instead (``held_account_mail``, encrypted
+  as the job would carry it), with a warning naming the company and the masked address and
+  ``herald_account_mails_total{status="held"}`` counted; the dispatcher tick queues it once
+  Redis answers again (jobs/account_mail.py ``release_held``). It is lost only if the
+  database refuses that row too (an error is logged);
 - ``after_soft_rollback``: the messages made within the transaction rolled back (the whole
   transaction, or a savepoint and what it contains) are dropped, unsent;
 - ``after_transaction_end`` of the outermost transaction drops whatever is left (a session
@@ -26,9 +31,11 @@ from email.message import EmailMessage
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, SessionTransaction
 
-from jobs import account_mail
+from jobs import account_mail, metrics
 
 from ..extensions import db
+from ..models import Company, HeldAccountMail
+from ..models.types import utcnow
 
 KEY = "herald_mail_after_commit"  # Session.info[KEY]: [(message, company id, transaction)]
 
@@ -56,11 +63,31 @@ def _committed(session: Session) -> None:
     messages = session.info.pop(KEY)
     for message, company_id, _ in messages:
         # Committed already: a Redis that fails now cannot undo it, and must not hide
-        # the other messages, so each failure is logged (the link can be asked for again).
+        # the other messages, so each one that Redis refuses is held in the database.
+        sealed = account_mail.seal(message)
         try:
-            account_mail.enqueue(message, company_id)
-        except Exception:
-            log.exception("Account mail for company %s could not be queued", company_id)
+            account_mail.enqueue_sealed(sealed, company_id)
+        except Exception as exc:  # noqa: BLE001 - Redis down, restarting, unreachable
+            _hold(sealed, company_id, str(message.get("To", "")), exc)
+
+
+def _hold(sealed: str, company_id: int, to: str, exc: Exception) -> None:
+    """Keep a message Redis refused, for the dispatcher tick (jobs/account_mail.py
+    ``release_held``). The session cannot emit SQL within ``after_commit``: a connection
+    of its own writes the row."""
+    try:
+        with db.engine.begin() as conn:
+            conn.execute(sa.insert(HeldAccountMail).values(
+                company_id=company_id, sealed=sealed, held_at=utcnow()))
+            slug = conn.scalar(sa.select(Company.slug).where(Company.id == company_id))
+    except Exception:
+        log.exception("Account mail to %s (company %s) could not be queued nor held: lost",
+                      account_mail.mask(to), company_id)
+        return
+    log.warning("Account mail to %s (company %s) held: Redis refused it (%s); queued by "
+                "the next dispatcher tick", account_mail.mask(to), slug or company_id,
+                type(exc).__name__)
+    metrics.account_mail("held")
 
 
 @sa.event.listens_for(Session, "after_soft_rollback")
