@@ -30,6 +30,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "herald-limits")
+    # Redis unreachable: each process counts the limits in its own memory until Redis
+    # answers again, so that logging in keeps working (and stays limited).
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     app.config.setdefault("LOGIN_ACCOUNT_LIMIT", "5 per 15 minutes")  # failures, per account
     app.config.setdefault("LOGIN_ADDRESS_LIMIT", "20 per minute")  # attempts, per address
     herald_config.check(app.config)
