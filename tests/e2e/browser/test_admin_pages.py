@@ -1,6 +1,7 @@
 """Rough edges of the admin pages in a real Chromium: the Users page's buttons sit together on
 the right as on the Roles page; the audit log shows details as written ("Zoë’s", "••••", not
-"\\u2022") and each time on one line; a new user without an email is told it is required."""
+"\\u2022") and each time on one line; a new user without an email is told it is required; a
+recipient that is no address is marked invalid, not also said to "get the email only"."""
 
 from __future__ import annotations
 
@@ -59,4 +60,19 @@ def test_a_new_user_without_an_email_is_told_it_is_required(new_page, admin_co, 
     page.get_by_label("Name").press("Enter")
     expect(page.locator("#error-email")).to_have_text("An email address is required.")
     expect(page.get_by_label("Name")).to_have_value("Nia")
+    problems.expect_statuses(422)
+
+
+def test_an_invalid_recipient_is_marked_invalid_only(new_page, admin_co, problems):
+    page = new_page()
+    log_in(page, admin_co.admin_email)
+    page.goto("/tasks/new")
+    page.get_by_label("Task name").fill("Invalid recipient")
+    page.locator("input[name=channels][value=whatsapp]").check()
+    page.get_by_role("button", name="Next: Configure recipients").click()
+    page.get_by_label("Recipient email 1").fill("not-an-email")
+    page.get_by_label("Recipient email 1").press("Enter")
+    expect(page.locator("#emails .field-error")).to_contain_text("is not a valid email address")
+    expect(page.locator("#emails .warning")).to_have_count(0)  # no "gets the email only"
+    expect(page.get_by_label("Recipient email 1")).to_have_value("not-an-email")
     problems.expect_statuses(422)
