@@ -1,15 +1,17 @@
 """Rough edges of the admin pages in a real Chromium: the Users page's buttons sit together on
 the right as on the Roles page; the audit log shows details as written ("Zoë’s", "••••", not
 "\\u2022") and each time on one line; a new user without an email is told it is required; a
-recipient that is no address is marked invalid, not also said to "get the email only"."""
+recipient that is no address is marked invalid, not also said to "get the email only"; on a
+phone the "Give" role button is not squeezed into "Giv/e"."""
 
 from __future__ import annotations
 
 import pytest
+import requests
 from playwright.sync_api import expect
 
 from ..conftest import make_tenant
-from .conftest import log_in, screenshot
+from .conftest import WIDTHS, log_in, screenshot
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +78,18 @@ def test_an_invalid_recipient_is_marked_invalid_only(new_page, admin_co, problem
     expect(page.locator("#emails .warning")).to_have_count(0)  # no "gets the email only"
     expect(page.get_by_label("Recipient email 1")).to_have_value("not-an-email")
     problems.expect_statuses(422)
+
+
+def test_the_give_role_button_keeps_its_word_on_one_line_on_a_phone(new_page, live, admin_co):
+    made = requests.post(f"{live.url}/api/v1/users", headers=admin_co.headers, timeout=30,
+                         json={"email": "nia@admin-pages-co.example"})
+    assert made.status_code == 201, made.text
+    page = new_page(WIDTHS["phone"])
+    log_in(page, admin_co.admin_email)
+    page.goto(f"/admin/users/{made.json()['id']}")
+    give = page.get_by_role("button", name="Give", exact=True)
+    lines = give.evaluate("b => { const r = document.createRange(); r.selectNodeContents(b);"
+                          " return new Set([...r.getClientRects()].map(c => c.top)).size; }")
+    assert lines == 1, "the button's word is broken over lines"
+    assert page.evaluate("document.documentElement.scrollWidth") <= WIDTHS["phone"]
+    screenshot(page, "user-phone")
