@@ -266,3 +266,27 @@ def test_task_form_flags_and_invites_a_recipient_who_cannot_log_in(app, client, 
                          headers={"X-CSRFToken": csrf_token(client, "/tasks/new")})
     assert answer.status_code == 200 and "Invitation sent" in answer.get_data(as_text=True)
     link_in_outbox("nia@acme-bank.example")
+
+
+def test_new_user_without_an_email_says_it_is_required(app, client, auth, make_company):
+    """An empty Email field is named as missing, not as “” lacking an @-sign (portal and API)."""
+    company = make_company()
+    auth.login("admin@acme-bank.example")
+    answer = client.post("/admin/users/new", data={
+        "csrf_token": csrf_token(client, "/admin/users/new"), "email": "  ", "name": "Nia"})
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 422 and "An email address is required." in page
+    assert "@-sign" not in page and 'value="Nia"' in page
+    headers = {"X-CSRFToken": csrf_token(client, "/admin/users/new")}
+    api = client.post("/api/v1/users", headers=headers, json={"email": ""})
+    assert api.status_code == 422
+    assert api.json["error"]["fields"]["email"] == "An email address is required."
+    assert "user.create" not in actions(company.id)
+
+
+def test_the_users_pages_buttons_are_grouped_as_on_the_roles_page(client, auth, make_company):
+    make_company()
+    auth.login("admin@acme-bank.example")
+    page = client.get("/admin/users").get_data(as_text=True)
+    actions_html = page.split('<div class="actions">', 1)[1].split("</div>", 1)[0]
+    assert "New user" in actions_html and ">Roles<" in actions_html

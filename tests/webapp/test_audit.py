@@ -167,6 +167,21 @@ def test_portal_page_filters_pages_and_exports_csv(client, auth, make_company):
     assert "hunter2" not in exported.get_data(as_text=True)
 
 
+def test_portal_page_shows_details_as_written_not_as_unicode_escapes(client, auth,
+                                                                    make_company):
+    """Details read as the CSV export writes them: "Zoë’s", never "Zo\\u00eb"."""
+    company = make_company("Acme Bank")
+    audit.record("token.create", target_type="user", target_name="Zoë",
+                 company_id=company.id, details={"name": "Zoë’s <desk>", "scope": "read"})
+    db.session.commit()
+    assert auth.login("admin@acme-bank.example", PASSWORD).status_code == 302
+    page = client.get("/admin/audit?action=token").get_data(as_text=True)
+    assert "\\u" not in page
+    assert '<td class="when">' in page  # the time on one line (herald.css)
+    # still escaped for HTML
+    assert '{&#34;name&#34;: &#34;Zoë’s &lt;desk&gt;&#34;, &#34;scope&#34;: &#34;read&#34;}' in page
+
+
 @pytest.mark.parametrize("days", [400])
 def test_retention_prunes_old_events_in_bounded_steps(app, make_company, redis_conn, days):
     company = make_company("Acme Bank")

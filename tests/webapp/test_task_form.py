@@ -120,6 +120,20 @@ def test_errors_stand_once_at_their_field_and_are_marked(make_company, auth):
         page.index('name="schedule_day"')
 
 
+def test_an_invalid_recipient_is_not_also_said_to_get_the_email(make_company, auth):
+    """An address that is not one is marked invalid only, never "Cannot download: … the
+    address gets the email only" as well; a valid address that is no user still is."""
+    make_company("Acme")
+    auth.login("admin@acme.example")
+    response = _post(auth.client, "/tasks/new", {
+        **STEP1, "step": "2", "action": "save",
+        "emails": ["not-an-address", "stranger@elsewhere.example"]})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and "“not-an-address” is not a valid" in page
+    assert page.count("Cannot download:") == 1
+    assert page.index("stranger@elsewhere.example") < page.index("Cannot download:")
+
+
 def test_test_connection_marks_its_fields(make_company, auth):
     make_company("Acme")
     auth.login("admin@acme.example")

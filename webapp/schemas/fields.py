@@ -116,7 +116,10 @@ class Strings(fields.List):
 
 def email_address(value: str) -> str:
     """An address's normal form (syntax only, no DNS lookup); special-use domains are accepted
-    on purpose, since internal distribution lists often live on them. ValueError if invalid."""
+    on purpose, since internal distribution lists often live on them. ValueError if invalid
+    (if empty: that it is required, not that “” lacks an @-sign)."""
+    if not (value or "").strip():
+        raise ValueError("An email address is required.")
     try:
         return validate_email(value or "", check_deliverability=False,
                               test_environment=True).normalized

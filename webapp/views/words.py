@@ -1,8 +1,11 @@
 """Keys as people read them, as Jinja filters: pages show "WhatsApp", "Monday", "Catch-up",
 never ``whatsapp``, ``mon`` or ``catch_up`` (the API keeps the keys); a task's catch-up
-policy as the form offers it, a date as "31 December 2031"."""
+policy as the form offers it, a date as "31 December 2031", an audit event's details as
+readable JSON."""
 
 from __future__ import annotations
+
+import json
 
 from flask import Flask, current_app
 
@@ -29,7 +32,13 @@ def _day(value) -> str:
     return f"{value.day} {value:%B %Y}"
 
 
+def _details(value) -> str:
+    """An audit event's details as JSON text, as the CSV export writes them: "Zoë", "•••",
+    never "Zo\\u00eb" (the template escapes it for HTML)."""
+    return json.dumps(value, ensure_ascii=False) if value else ""
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(
         channel=_word(CHANNEL_NAMES), weekday=_word(WEEKDAY_NAMES), trigger=_word(TRIGGERS),
-        delivery_kind=_word(DELIVERY_KINDS), catch_up=_catch_up, day=_day)
+        delivery_kind=_word(DELIVERY_KINDS), catch_up=_catch_up, day=_day, details=_details)
