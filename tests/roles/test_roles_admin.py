@@ -181,6 +181,13 @@ def test_portal_pages_create_assign_and_remove(app, make_company, make_user):
     page = browser.get(f"/admin/roles/{role_id}").get_data(as_text=True)
     assert "Download Chat Usage report by Rooms" in page and "Nobody." in page
 
+    page = browser.get(f"/admin/users/{carl_id}").get_data(as_text=True)
+    assert '<option value="" selected>Choose a role…</option>' in page  # no role by default
+    response = browser.post(f"/admin/users/{carl_id}/roles",
+                            data={"csrf_token": token, "role_id": ""})
+    assert response.status_code == 422
+    assert "Choose the role to give." in response.get_data(as_text=True)
+    assert held(cid, "carl@acme.example") == set()
     response = browser.post(f"/admin/users/{carl_id}/roles",
                             data={"csrf_token": token, "role_id": role_id})
     assert response.status_code == 302

@@ -142,6 +142,8 @@ def _render_user(target: User, errors: dict | None = None, status: int = 200):
 @require_permission(P.MANAGE_USERS)
 def assign(user_id: int):
     target = get_for_company_or_404(User, user_id)
+    if not (request.form.get("role_id") or "").strip():  # nothing chosen: nobody given admin
+        return _render_user(target, {"role": "Choose the role to give."}, 422)
     role = get_for_company_or_404(Role, request.form.get("role_id"))
     try:
         role_service.assign(target, role, permissions_of(current_user))

@@ -93,3 +93,25 @@ def test_the_give_role_button_keeps_its_word_on_one_line_on_a_phone(new_page, li
     assert lines == 1, "the button's word is broken over lines"
     assert page.evaluate("document.documentElement.scrollWidth") <= WIDTHS["phone"]
     screenshot(page, "user-phone")
+
+
+def test_giving_a_role_starts_from_no_role(new_page, live, admin_co):
+    """The role list starts on "Choose a role…": one press of Give never makes someone an
+    administrator (the first role by name)."""
+    made = requests.post(f"{live.url}/api/v1/users", headers=admin_co.headers, timeout=30,
+                         json={"email": "ola@admin-pages-co.example"})
+    assert made.status_code == 201, made.text
+    page = new_page()
+    log_in(page, admin_co.admin_email)
+    page.goto(f"/admin/users/{made.json()['id']}")
+    choice = page.get_by_label("Give role")
+    expect(choice).to_have_value("")
+    page.get_by_role("button", name="Give", exact=True).click()  # the browser asks to choose
+    assert choice.evaluate("select => select.validity.valueMissing")
+    expect(page.locator("#user-roles, table.list").first).not_to_contain_text("company-admin")
+    choice.select_option(label="scheduled-reports.viewer")
+    page.get_by_role("button", name="Give", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text("now holds “scheduled-reports.viewer”")
+    roles = requests.get(f"{live.url}/api/v1/users/{made.json()['id']}",
+                         headers=admin_co.headers, timeout=30).json()["roles"]
+    assert [r["role"] for r in roles] == ["scheduled-reports.viewer"]
