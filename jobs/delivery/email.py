@@ -77,11 +77,9 @@ def compose(run: Run, address: str, message_id: str | None = None) -> EmailMessa
 
 
 def subject_period(run: Run, snapshot: bool) -> str:
-    """The period in the subject line: the window's ends (a snapshot's instant), local."""
-    tz = run.task.timezone
-    if snapshot:
-        return f"snapshot of {words.instant(run.window_end, tz)}"
-    return f"{words.instant(run.window_start, tz)} – {words.instant(run.window_end, tz)}"
+    """The period in the subject line: the window's ends (a snapshot's instant) in the
+    task's time zone, named as in the body."""
+    return words.window(run.window_start, run.window_end, run.task.timezone, snapshot)
 
 
 def send_report_email(run: Run, address: str, message_id: str | None = None) -> str:

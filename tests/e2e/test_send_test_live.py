@@ -43,6 +43,9 @@ def test_send_test_mails_only_the_admin_who_pressed_it(live, mailbox):
                if "Rooms to test" in (m["Subject"] or "")]
     assert [to for to, _ in got] == [[tenant.admin_email]], got
     assert got[0][1].startswith("[Test Send Bank] Test: Rooms to test")
+    # The period in the task's time zone, named (the company's, as none was given).
+    zone = admin.get(f"/api/v1/tasks/{task['id']}").json()["schedule"]["timezone"]
+    assert got[0][1].endswith(f" ({zone})"), got
     runs = admin.get(f"/api/v1/tasks/{task['id']}/runs").json()["runs"]
     assert [(r["id"], r["trigger"]) for r in runs] == [(run_id, "test")]
     again = admin.get(f"/api/v1/tasks/{task['id']}").json()

@@ -98,7 +98,8 @@ def test_each_address_gets_its_own_message(smtp_app, make_company, mailbox):
     message = by_rcpt["a@acme.example"]
     assert message["To"] == "a@acme.example"
     assert message["Subject"] == ("[Acme Bank] Rooms daily: Chat Usage report by Rooms, "
-                                  "Sun 8 Mar 2026 06:30 – Mon 9 Mar 2026 06:30")
+                                  "Sun 8 Mar 2026 06:30 – Mon 9 Mar 2026 06:30 "
+                                  "(America/New_York)")
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
     for body in (text, html):
