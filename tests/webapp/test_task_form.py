@@ -205,9 +205,9 @@ def test_the_limit_is_said_before_the_form_is_filled(make_company, auth, monkeyp
     _post(client, "/tasks/new", {**STEP1, "step": "2", "action": "save",
                                  "emails": ["admin@acme.example"]})
     monkeypatch.setattr(task_service, "MAX_ACTIVE_TASKS", 1)
-    assert "1 of 1 activated tasks" in client.get("/tasks").get_data(as_text=True)
+    assert "1 activated task (at most 1)." in client.get("/tasks").get_data(as_text=True)
     page = client.get("/tasks/new").get_data(as_text=True)
-    assert "1 of 1 activated tasks" in page and 'id="active-limit"' in page
+    assert "1 activated task (at most 1)." in page and 'id="active-limit"' in page
     assert not re.search(r'name="active" value="1" checked', page)  # offered deactivated
     response = _post(client, "/tasks/new", {**STEP1, "step": "1", "action": "next"})
     assert response.status_code == 422  # at step 1, not after the recipients

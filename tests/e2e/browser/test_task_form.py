@@ -319,16 +319,16 @@ def test_the_activated_toggle_and_the_limit_said_up_front(new_page, live):
     page = new_page()
     log_in(page, tenant.admin_email)
     page.goto("/tasks")
-    expect(page.locator("#active-count")).to_contain_text("1 of 100 activated tasks")
+    expect(page.locator("#active-count")).to_contain_text("1 activated task (at most 100).")
     page.get_by_role("switch", name="Activated: Toggled").click()
     expect(page.get_by_text("Task “Toggled” deactivated.")).to_be_visible()
     assert not _api(live, tenant, f"/tasks/{task['id']}")["active"]
-    expect(page.locator("#active-count")).to_contain_text("0 of 100 activated tasks")
+    expect(page.locator("#active-count")).to_contain_text("0 activated tasks (at most 100).")
     page.goto(f"/tasks/{task['id']}")
     page.get_by_role("switch", name="Activated: Toggled").click()
     expect(page.get_by_text("Task “Toggled” activated.")).to_be_visible()
     page.goto("/tasks/new")
-    expect(page.locator("#active-count")).to_contain_text("1 of 100 activated tasks")
+    expect(page.locator("#active-count")).to_contain_text("1 activated task (at most 100).")
 
 
 def test_destructive_actions_confirm_naming_their_object(new_page, live, acme):
