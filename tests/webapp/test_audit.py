@@ -235,3 +235,95 @@ def test_every_read_of_a_filter_pages_through_its_events_once_newest_first(make_
             break
         filters.cursor = page.next_cursor
     assert seen == expected and len(expected) > 20
+
+
+def _event_at(company, action: str, at: datetime) -> None:
+    audit.record(action, target_type="task", target_name=action, company_id=company.id).at = at
+
+
+def _export_href(page: str) -> str:
+    return page.split('">Export CSV</a>')[0].rsplit('href="', 1)[1].replace("&amp;", "&")
+
+
+def test_portal_period_is_read_in_the_company_time_zone(client, auth, make_company):
+    """Since and Until are datetime-local boxes read in the company's zone (Europe/London:
+    11:00 on 1 July is 10:00 UTC); ISO 8601 with its offset is still taken; the CSV export
+    link carries the same period, as ISO with its offset."""
+    company = make_company("Acme Bank")
+    _event_at(company, "task.update", datetime(2026, 7, 1, 10, 30, tzinfo=UTC))  # 11:30 BST
+    db.session.commit()
+    assert auth.login("admin@acme-bank.example", PASSWORD).status_code == 302
+    page = client.get("/admin/audit?since=2026-07-01T11:00&action=task.update")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "<td>task.update</td>" in text
+    assert 'Since (Europe/London) <input type="datetime-local" name="since" ' \
+           'value="2026-07-01T11:00"' in text and "Until (Europe/London)" in text
+    assert "since=2026-07-01T11:00:00%2B01:00" in _export_href(text)
+    rows = list(csv.reader(io.StringIO(client.get(_export_href(text)).get_data(as_text=True))))
+    assert [r[3] for r in rows[1:]] == ["task.update"]
+    later = client.get("/admin/audit?since=2026-07-01T11:45&action=task.update")
+    assert "<td>task.update</td>" not in later.get_data(as_text=True)  # 10:45 UTC
+    assert "<td>task.update</td>" not in client.get(
+        "/admin/audit?since=2026-07-02&action=task.update").get_data(as_text=True)  # midnight
+    until = client.get("/admin/audit?until=2026-07-01T11:45&action=task.update")
+    assert "<td>task.update</td>" in until.get_data(as_text=True)
+    # the CSV export reads a local time in the same zone
+    rows = list(csv.reader(io.StringIO(client.get(
+        "/admin/audit.csv?since=2026-07-01T11:45&action=task.update").get_data(as_text=True))))
+    assert len(rows) == 1
+    # ISO 8601 with its offset, as links and the API take it: shown as the local time
+    iso = client.get("/admin/audit", query_string={"since": "2026-07-01T10:00:00+00:00",
+                                                   "action": "task.update"})
+    text = iso.get_data(as_text=True)
+    assert iso.status_code == 200 and "<td>task.update</td>" in text
+    assert 'name="since" value="2026-07-01T11:00"' in text
+    older = client.get("/admin/audit", query_string={"since": "2026-07-01T10:00:05+00:00"})
+    assert 'value="2026-07-01T11:00:05" step="1"' in older.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("local", "iso", "shown"), [
+    ("2026-03-29T01:30", "2026-03-29T01:30:00%2B00:00", "2026-03-29T02:30"),  # the gap
+    ("2026-10-25T01:30", "2026-10-25T01:30:00%2B01:00", "2026-10-25T01:30"),  # twice: the first
+])
+def test_portal_period_reads_a_dst_change_time_with_the_offset_before_it(
+        client, auth, make_company, local, iso, shown):
+    """zoneinfo's fold=0: a local time the spring change skips is read with the winter offset
+    (so it is shown as the summer time it is), one the autumn change repeats is the first."""
+    make_company("Acme Bank")
+    assert auth.login("admin@acme-bank.example", PASSWORD).status_code == 302
+    text = client.get(f"/admin/audit?since={local}").get_data(as_text=True)
+    assert f"since={iso}" in _export_href(text)
+    assert f'name="since" value="{shown}"' in text
+
+
+@pytest.mark.parametrize("query", ["since=nonsense", "until=1900-01-01T00:00",
+                                   "since=2026-13-01T00:00", "action=" + "x" * 255])
+def test_portal_page_with_a_bad_filter_shows_its_error_and_no_events(client, auth,
+                                                                     make_company, query):
+    company = make_company("Acme Bank")
+    _event_at(company, "task.update", datetime(2026, 7, 1, 10, 30, tzinfo=UTC))
+    db.session.commit()
+    assert auth.login("admin@acme-bank.example", PASSWORD).status_code == 302
+    answer = client.get(f"/admin/audit?{query}")
+    text = answer.get_data(as_text=True)
+    field = query.split("=")[0]
+    assert answer.status_code == 422
+    assert f'aria-invalid="true" aria-describedby="error-{field}"' in text
+    assert f'<p class="error field-error" id="error-{field}">' in text
+    assert "<td>task.update</td>" not in text and 'id="audit"' not in text
+    assert "Export CSV" not in text
+    assert "The events are shown once the filters are fixed." in text
+    assert client.get(f"/admin/audit.csv?{query}").status_code == 422
+
+
+def test_portal_page_says_when_filters_match_nothing(client, auth, make_company):
+    company = make_company("Acme Bank")
+    db.session.execute(sa.delete(AuditEvent).where(AuditEvent.company_id == company.id))
+    db.session.commit()
+    assert auth.login("admin@acme-bank.example", PASSWORD).status_code == 302
+    empty = client.get("/admin/audit?until=2000-01-01T00:00").get_data(as_text=True)
+    assert "No events match these filters." in empty and "Nothing yet." not in empty
+    db.session.execute(sa.delete(AuditEvent).where(AuditEvent.company_id == company.id))
+    db.session.commit()  # the login itself is audited
+    text = client.get("/admin/audit").get_data(as_text=True)
+    assert "Nothing yet." in text and "No events match" not in text

@@ -7,7 +7,7 @@ import io
 import json
 from dataclasses import replace
 
-from flask import Blueprint, Response, render_template, stream_with_context
+from flask import Blueprint, Response, abort, render_template, request, stream_with_context
 from flask_login import current_user, login_required
 
 from jobs.reports.csv import escape_cell
@@ -16,8 +16,9 @@ from roles.access import require_permission
 
 from ..models import OutboxMessage
 from ..services import audit, lists
+from ..services.errors import InputError
 from ..tenancy import get_for_company_or_404
-from .listing import for_export, kept, parsed, status
+from .listing import for_export, kept, local_period, parsed, status
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -60,17 +61,31 @@ def outbox_message(message_id: int):
 @bp.get("/audit")
 @require_permission(P.VIEW_AUDIT)
 def audit_log():
-    filters, errors = parsed(audit.parse_filters)
-    page = audit.page(current_user.company_id, filters)
-    return render_template("admin/audit.html", events=page.items, cursor=page.next_cursor,
-                           args=kept("cursor"), errors=errors), status(errors)
+    """Since and Until are read in the company's time zone; with a bad filter the page shows
+    its message by the box and no events (422), never a list that looks filtered."""
+    zone = current_user.company.timezone
+    args, shown, errors = local_period(request.args, zone)
+    try:
+        filters = audit.parse_filters(args)
+    except InputError as exc:
+        errors = {**exc.fields, **errors}
+    events, cursor = [], None
+    if not errors:
+        page = audit.page(current_user.company_id, filters)
+        events, cursor = page.items, page.next_cursor
+    args.pop("cursor", None)
+    return render_template("admin/audit.html", events=events, cursor=cursor, args=args,
+                           shown=shown, zone=zone, errors=errors), status(errors)
 
 
 @bp.get("/audit.csv")
 @require_permission(P.VIEW_AUDIT)
 def audit_csv():
     """Every event the filters select (the cursor ignored), as CSV, streamed page by page."""
-    filters = for_export(audit.parse_filters)
+    args, _, errors = local_period(request.args, current_user.company.timezone)
+    if errors:
+        abort(422, description="; ".join(errors.values()))
+    filters = for_export(lambda _: audit.parse_filters(args))
     company_id = current_user.company_id
     pages = lists.every_page(lambda q: audit.page(
         company_id, replace(filters, cursor=q["cursor"]), q["limit"]), {})

@@ -1,16 +1,21 @@
 """Rough edges of the admin pages in a real Chromium: the Users page's buttons sit together on
 the right as on the Roles page; the audit log shows details as written ("Zoë’s", "••••", not
-"\\u2022") and each time on one line; a new user without an email is told it is required; a
-recipient that is no address is marked invalid, not also said to "get the email only"; on a
-phone the "Give" role button is not squeezed into "Giv/e"."""
+"\\u2022") and each time on one line, its Since/Until boxes take a local time in the company's
+zone and a bad one shows its error and no events; a new user without an email is told it is
+required; a recipient that is no address is marked invalid, not also said to "get the email
+only"; on a phone the "Give" role button is not squeezed into "Giv/e"."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import requests
 from playwright.sync_api import expect
 
 from ..conftest import make_tenant
+from ..test_audit_filters_live import SUMMER, add_events
+from . import pages
 from .conftest import WIDTHS, log_in, screenshot
 
 
@@ -52,6 +57,41 @@ def test_the_audit_log_shows_details_as_written_and_times_on_one_line(new_page, 
                           " return new Set([...r.getClientRects()].map(c => c.top)).size; }")
     assert lines == 1, when.inner_text()
     screenshot(page, "audit-log")
+
+
+def test_the_audit_logs_period_boxes_take_a_local_time_and_a_bad_one_shows_no_events(
+        new_page, live, problems):
+    tenant = make_tenant(live, "Audit Boxes Co")
+    add_events(live, tenant.slug, [("task.update", SUMMER)])  # 11:30 in London
+    page = new_page()
+    log_in(page, tenant.admin_email)
+    page.goto("/admin/audit")
+    since = page.get_by_label("Since (Europe/London)")
+    until = page.get_by_label("Until (Europe/London)")
+    expect(since).to_have_attribute("type", "datetime-local")
+    since.fill("2026-07-01T11:00")
+    until.fill("2026-07-01T12:00")
+    page.get_by_role("button", name="Filter").click()
+    rows = page.locator("#audit tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first.locator("td").nth(2)).to_have_text("task.update")
+    expect(since).to_have_value("2026-07-01T11:00")
+    found = pages.axe_violations(page)
+    assert not pages.serious(found), pages.describe(found)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export CSV").click()
+    exported = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert len(exported) == 2 and ",task.update," in exported[1]
+
+    since.fill("1900-01-01T00:00")  # a time the log cannot hold
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#error-since")).to_contain_text("from 1970 on")
+    expect(since).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#audit")).to_have_count(0)
+    expect(page.get_by_text("The events are shown once the filters are fixed.")).to_be_visible()
+    found = pages.axe_violations(page)
+    assert not pages.serious(found), pages.describe(found)
+    problems.expect_statuses(422)
 
 
 def test_a_new_user_without_an_email_is_told_it_is_required(new_page, admin_co, problems):
