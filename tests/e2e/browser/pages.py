@@ -83,8 +83,16 @@ def crawl(page, start: str = "/", visit=None, per_endpoint: int = 8) -> dict[str
     return found
 
 
+def styled(page) -> None:
+    """Wait for the page's load event: its stylesheet applied. An element can be found (and a
+    layout read) before then, e.g. right after a click that sent a form, and sizes measured
+    without the stylesheet are the browser's defaults (a 21 px high button)."""
+    page.wait_for_load_state("load")
+
+
 def sideways_overflow(page) -> list[str]:
     """Elements sticking out past the right edge of the viewport (none: no sideways scroll)."""
+    styled(page)
     return page.evaluate("""() => {
         const width = document.documentElement.clientWidth;
         if (document.documentElement.scrollWidth <= width) return [];
@@ -100,6 +108,7 @@ def small_targets(page, least: int = 44) -> list[str]:
     """Visible controls and links smaller than ``least`` px either way. A checkbox or radio
     counts by its label (the label is what a finger presses); a link inside a sentence is
     exempt, as WCAG's target-size criteria exempt it."""
+    styled(page)
     return page.evaluate("""(least) => {
         const inSentence = (a) => {
             const text = [...a.parentElement.childNodes].filter(n => n !== a)
@@ -120,6 +129,7 @@ def small_targets(page, least: int = 44) -> list[str]:
 
 
 def scroll_width(page) -> int:
+    styled(page)
     return page.evaluate("() => document.documentElement.scrollWidth")
 
 
@@ -136,6 +146,7 @@ def axe_violations(page) -> list[dict]:
     The page's Content-Security-Policy forbids inline script and eval, so axe is not added as a
     <script>: Playwright evaluates it through the DevTools protocol, which the CSP does not
     govern, and axe runs where the page's own scripts run."""
+    styled(page)  # contrast and sizes as the stylesheet makes them
     if not page.evaluate("() => typeof window.axe === 'object'"):
         page.evaluate(_axe_source())
     return page.evaluate("""async () => {
