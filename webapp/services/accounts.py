@@ -114,7 +114,7 @@ def login_state(user: User) -> str:
 
 def sso_identity(user: User) -> SsoIdentity | None:
     """The identity provider's (issuer, subject) the user is bound to, if any."""
-    return db.session.scalar(sa.select(SsoIdentity).where(SsoIdentity.user_id == user.id))
+    return user.sso_identity
 
 
 class NotHeld(InputError):
